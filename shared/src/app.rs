@@ -1,0 +1,121 @@
+//! `App`: everything a handler needs, built once at start-up. Lambda functions take their keys
+//! from configuration and refuse to start without them; the local server generates missing
+//! keys once and keeps them in its store so tokens survive a restart.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError};
+use crate::domain::jwt::JwtKeys;
+use crate::domain::password::{HashError, SecretHasher};
+use crate::domain::secrets::{HashKey, RandomUnavailable, random_hex};
+use crate::error::ApiError;
+use crate::store::{Store, StoreError};
+
+pub struct App {
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    /// `None` for functions that touch no storage.
+    pub store: Option<Arc<dyn Store>>,
+    pub jwt: JwtKeys,
+    pub hash_key: HashKey,
+    pub hasher: SecretHasher,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Random(#[from] RandomUnavailable),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+const LOCAL_JWT_SETTING: &str = "local_jwt_secret";
+const LOCAL_HASH_KEY_SETTING: &str = "local_hash_key";
+const LOCAL_KID: &str = "local";
+
+impl App {
+    /// For a Lambda function: `STAMPS_JWT_KEYS` and `STAMPS_HASH_KEY` must be configured.
+    pub fn from_config(config: Config, store: Option<Arc<dyn Store>>) -> Result<App, StartError> {
+        let jwt = config.jwt_keys.clone().ok_or_else(|| {
+            ConfigError("STAMPS_JWT_KEYS is not set: a function needs its signing keys (kid:secret,...)".into())
+        })?;
+        let hash_key = config
+            .hash_key
+            .clone()
+            .ok_or_else(|| ConfigError("STAMPS_HASH_KEY is not set: a function needs the hashing key".into()))?;
+        let hasher = SecretHasher::new(config.password_pepper.clone())?;
+        Ok(App { config, clock: Arc::new(SystemClock), store, jwt, hash_key: HashKey::new(hash_key), hasher })
+    }
+
+    /// For the local server and the CLI: keys not configured are generated once and kept in
+    /// the store (said once in the log).
+    pub async fn local(mut config: Config, store: Arc<dyn Store>) -> Result<App, StartError> {
+        if config.jwt_keys.is_none() {
+            let secret = stored_secret(store.as_ref(), LOCAL_JWT_SETTING).await?;
+            let keys = JwtKeys::from_pairs(vec![(LOCAL_KID.to_string(), secret.into_bytes())])
+                .map_err(|e| ConfigError(format!("stored JWT key: {e}")))?;
+            config.jwt_keys = Some(keys);
+        }
+        if config.hash_key.is_none() {
+            config.hash_key = Some(stored_secret(store.as_ref(), LOCAL_HASH_KEY_SETTING).await?.into_bytes());
+        }
+        App::from_config(config, Some(store))
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> App {
+        self.clock = clock;
+        self
+    }
+
+    /// The store, for handlers that need one.
+    pub fn store(&self) -> Result<&dyn Store, ApiError> {
+        self.store.as_deref().ok_or_else(|| {
+            tracing::error!("a handler that needs storage runs in a function built without it");
+            ApiError::internal()
+        })
+    }
+}
+
+async fn stored_secret(store: &dyn Store, name: &str) -> Result<String, StartError> {
+    let candidate = random_hex::<32>()?;
+    let value = store.setting_or_insert(name, &candidate).await?;
+    if value == candidate {
+        tracing::warn!(setting = name, "no key configured: generated one and kept it in the store");
+    }
+    Ok(value)
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "store unavailable");
+                ApiError::service_unavailable()
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(error: HashError) -> ApiError {
+        tracing::error!(%error, "hashing failed");
+        ApiError::internal()
+    }
+}
+
+impl From<RandomUnavailable> for ApiError {
+    fn from(error: RandomUnavailable) -> ApiError {
+        tracing::error!(%error, "random source failed");
+        ApiError::internal()
+    }
+}

@@ -1,0 +1,315 @@
+//! HS256 access tokens (SPEC section 3). Several keys may be configured: the first signs, all
+//! verify, so a key can be rotated without downtime. Time is a parameter; `jsonwebtoken` only
+//! checks the signature and algorithm, the claims are checked here against the given `now`.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::secrets::{RandomUnavailable, random_hex};
+
+/// Seconds of clock skew tolerated on `exp` and `iat`.
+pub const LEEWAY_SECS: i64 = 30;
+pub const MIN_SECRET_BYTES: usize = 32;
+pub const TOKEN_TYPE_ACCESS: &str = "access";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("expected kid:secret pairs separated by commas")]
+    Malformed,
+    #[error("key {kid:?} has an empty id")]
+    EmptyKid { kid: String },
+    #[error("the secret of key {kid:?} is {len} bytes; at least 32 are required")]
+    ShortSecret { kid: String, len: usize },
+    #[error("key id {kid:?} is used twice")]
+    DuplicateKid { kid: String },
+}
+
+struct SigningKey {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// The configured keys, in order. Never printed.
+pub struct JwtKeys {
+    keys: Vec<SigningKey>,
+}
+
+impl Clone for JwtKeys {
+    fn clone(&self) -> Self {
+        JwtKeys {
+            keys: self
+                .keys
+                .iter()
+                .map(|k| SigningKey {
+                    kid: k.kid.clone(),
+                    encoding: k.encoding.clone(),
+                    decoding: k.decoding.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
+        write!(f, "JwtKeys({kids:?})")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub token_type: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub user_id: u64,
+    pub merchant_user_id: u64,
+}
+
+/// Why a token was refused. Callers answer the same for all of these; the reason is for logs.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenRejected {
+    #[error("malformed token or header")]
+    Malformed,
+    #[error("algorithm is not HS256")]
+    Algorithm,
+    #[error("unknown or missing kid")]
+    UnknownKid,
+    #[error("bad signature or claims")]
+    Signature,
+    #[error("expired")]
+    Expired,
+    #[error("issued in the future")]
+    NotYetValid,
+    #[error("not an access token")]
+    WrongType,
+}
+
+impl JwtKeys {
+    /// Parses `kid:secret,kid:secret`. Secrets shorter than 32 bytes are refused.
+    pub fn parse(spec: &str) -> Result<JwtKeys, KeyError> {
+        let mut pairs = Vec::new();
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (kid, secret) = pair.split_once(':').ok_or(KeyError::Malformed)?;
+            pairs.push((kid.trim().to_string(), secret.as_bytes().to_vec()));
+        }
+        JwtKeys::from_pairs(pairs)
+    }
+
+    pub fn from_pairs(pairs: Vec<(String, Vec<u8>)>) -> Result<JwtKeys, KeyError> {
+        if pairs.is_empty() {
+            return Err(KeyError::Malformed);
+        }
+        let mut keys: Vec<SigningKey> = Vec::with_capacity(pairs.len());
+        for (kid, secret) in pairs {
+            if kid.is_empty() {
+                return Err(KeyError::EmptyKid { kid });
+            }
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(KeyError::ShortSecret { kid, len: secret.len() });
+            }
+            if keys.iter().any(|k| k.kid == kid) {
+                return Err(KeyError::DuplicateKid { kid });
+            }
+            keys.push(SigningKey {
+                encoding: EncodingKey::from_secret(&secret),
+                decoding: DecodingKey::from_secret(&secret),
+                kid,
+            });
+        }
+        Ok(JwtKeys { keys })
+    }
+
+    pub fn signing_kid(&self) -> &str {
+        self.keys.first().map(|k| k.kid.as_str()).unwrap_or_default()
+    }
+
+    /// Issues an access token for `merchant_id`, valid `ttl_secs` from `now`.
+    pub fn issue(&self, merchant_id: u64, now: i64, ttl_secs: i64) -> Result<String, IssueError> {
+        let key = self.keys.first().ok_or(IssueError::NoKey)?;
+        let claims = Claims {
+            token_type: TOKEN_TYPE_ACCESS.to_string(),
+            exp: now.saturating_add(ttl_secs),
+            iat: now,
+            jti: random_hex::<16>()?,
+            user_id: merchant_id,
+            merchant_user_id: merchant_id,
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some("JWT".to_string());
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|_| IssueError::Encode)
+    }
+
+    /// Verifies signature, algorithm, `kid`, `exp` (30 s leeway), `iat` and `token_type`.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenRejected> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejected::Malformed)?;
+        if header.alg != Algorithm::HS256 {
+            return Err(TokenRejected::Algorithm);
+        }
+        let kid = header.kid.as_deref().ok_or(TokenRejected::UnknownKid)?;
+        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(TokenRejected::UnknownKid)?;
+
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Claims are checked below against the injected clock, not the library's.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+            .map_err(|_| TokenRejected::Signature)?
+            .claims;
+
+        if now > claims.exp.saturating_add(LEEWAY_SECS) {
+            return Err(TokenRejected::Expired);
+        }
+        if claims.iat > now.saturating_add(LEEWAY_SECS) {
+            return Err(TokenRejected::NotYetValid);
+        }
+        if claims.token_type != TOKEN_TYPE_ACCESS {
+            return Err(TokenRejected::WrongType);
+        }
+        Ok(claims)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("no signing key configured")]
+    NoKey,
+    #[error("could not encode the token")]
+    Encode,
+    #[error(transparent)]
+    Random(#[from] RandomUnavailable),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+    const SECRET_A: &str = "a-secret-of-at-least-thirty-two-bytes!!";
+    const SECRET_B: &str = "b-secret-of-at-least-thirty-two-bytes!!";
+
+    fn keys(spec: &str) -> JwtKeys {
+        JwtKeys::parse(spec).expect("valid keys")
+    }
+
+    fn encode_raw(header: &serde_json::Value, claims: &serde_json::Value, secret: &[u8]) -> String {
+        let h = base64_url(header.to_string().as_bytes());
+        let c = base64_url(claims.to_string().as_bytes());
+        let mac = hmac_sha256(secret, format!("{h}.{c}").as_bytes());
+        format!("{h}.{c}.{}", base64_url(&mac))
+    }
+
+    fn base64_url(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..=chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn claims(exp: i64) -> serde_json::Value {
+        json!({"token_type": "access", "exp": exp, "iat": NOW, "jti": "00", "user_id": 7, "merchant_user_id": 7})
+    }
+
+    #[test]
+    fn issued_token_verifies_and_carries_the_spec_payload() {
+        let keys = keys(&format!("k1:{SECRET_A}"));
+        let token = keys.issue(7, NOW, 86_400).expect("issued");
+        let claims = keys.verify(&token, NOW).expect("valid");
+        assert_eq!(claims.token_type, "access");
+        assert_eq!(claims.exp, NOW + 86_400);
+        assert_eq!(claims.iat, NOW);
+        assert_eq!((claims.user_id, claims.merchant_user_id), (7, 7));
+        assert_eq!(claims.jti.len(), 32);
+        assert!(claims.jti.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        let header = jsonwebtoken::decode_header(&token).expect("header");
+        assert_eq!(header.kid.as_deref(), Some("k1"));
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+    }
+
+    #[test]
+    fn expiry_has_thirty_seconds_of_leeway_and_no_more() {
+        let keys = keys(&format!("k1:{SECRET_A}"));
+        let token = keys.issue(7, NOW, 100).expect("issued");
+        assert!(keys.verify(&token, NOW + 130).is_ok());
+        assert_eq!(keys.verify(&token, NOW + 131), Err(TokenRejected::Expired));
+    }
+
+    #[test]
+    fn token_from_the_future_is_refused() {
+        let keys = keys(&format!("k1:{SECRET_A}"));
+        let token = keys.issue(7, NOW + 3600, 100).expect("issued");
+        assert_eq!(keys.verify(&token, NOW), Err(TokenRejected::NotYetValid));
+    }
+
+    #[test]
+    fn rotation_second_key_still_verifies() {
+        let old = keys(&format!("old:{SECRET_B}"));
+        let token = old.issue(7, NOW, 100).expect("issued");
+        let rotated = keys(&format!("new:{SECRET_A},old:{SECRET_B}"));
+        assert!(rotated.verify(&token, NOW).is_ok());
+        assert_eq!(rotated.signing_kid(), "new");
+    }
+
+    #[test]
+    fn hostile_tokens_are_refused() {
+        let keys = keys(&format!("k1:{SECRET_A}"));
+        let exp = NOW + 100;
+        let none = format!(
+            "{}.{}.",
+            base64_url(br#"{"alg":"none","typ":"JWT","kid":"k1"}"#),
+            base64_url(claims(exp).to_string().as_bytes())
+        );
+        assert!(keys.verify(&none, NOW).is_err());
+        let hs512 = encode_raw(&json!({"alg":"HS512","typ":"JWT","kid":"k1"}), &claims(exp), SECRET_A.as_bytes());
+        assert_eq!(keys.verify(&hs512, NOW), Err(TokenRejected::Algorithm));
+        let rs256 = encode_raw(&json!({"alg":"RS256","typ":"JWT","kid":"k1"}), &claims(exp), SECRET_A.as_bytes());
+        assert_eq!(keys.verify(&rs256, NOW), Err(TokenRejected::Algorithm));
+        let unknown_kid = encode_raw(&json!({"alg":"HS256","kid":"k9"}), &claims(exp), SECRET_A.as_bytes());
+        assert_eq!(keys.verify(&unknown_kid, NOW), Err(TokenRejected::UnknownKid));
+        let no_kid = encode_raw(&json!({"alg":"HS256"}), &claims(exp), SECRET_A.as_bytes());
+        assert_eq!(keys.verify(&no_kid, NOW), Err(TokenRejected::UnknownKid));
+        let wrong_secret = encode_raw(&json!({"alg":"HS256","kid":"k1"}), &claims(exp), SECRET_B.as_bytes());
+        assert_eq!(keys.verify(&wrong_secret, NOW), Err(TokenRejected::Signature));
+        let mut no_exp = claims(exp);
+        no_exp.as_object_mut().expect("object").remove("exp");
+        let no_exp = encode_raw(&json!({"alg":"HS256","kid":"k1"}), &no_exp, SECRET_A.as_bytes());
+        assert_eq!(keys.verify(&no_exp, NOW), Err(TokenRejected::Signature));
+        let mut refresh = claims(exp);
+        refresh["token_type"] = json!("refresh");
+        let refresh = encode_raw(&json!({"alg":"HS256","kid":"k1"}), &refresh, SECRET_A.as_bytes());
+        assert_eq!(keys.verify(&refresh, NOW), Err(TokenRejected::WrongType));
+        let good = keys.issue(7, NOW, 100).expect("issued");
+        let tampered = format!("{}x", &good[..good.len() - 1]);
+        assert!(keys.verify(&tampered, NOW).is_err());
+        assert!(keys.verify(&good[..good.len() / 2], NOW).is_err());
+        assert!(keys.verify("", NOW).is_err());
+    }
+
+    #[test]
+    fn short_or_malformed_key_specs_are_refused() {
+        assert!(matches!(JwtKeys::parse("k1:short"), Err(KeyError::ShortSecret { .. })));
+        assert_eq!(JwtKeys::parse("").err(), Some(KeyError::Malformed));
+        assert_eq!(JwtKeys::parse("nocolon").err(), Some(KeyError::Malformed));
+        let dup = format!("k:{SECRET_A},k:{SECRET_B}");
+        assert!(matches!(JwtKeys::parse(&dup), Err(KeyError::DuplicateKid { .. })));
+    }
+}

@@ -1,0 +1,164 @@
+//! argon2id hashing for passwords and PINs (PHC strings, optional server-side pepper). Hashing
+//! is CPU-bound: async callers go through `hash_blocking`/`verify_blocking`, which run it on
+//! tokio's blocking pool so request threads stay free.
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::domain::secrets::{RandomUnavailable, random_bytes};
+
+/// The minimum parameters of SPEC section 4 (OWASP's argon2id recommendation).
+pub const MEMORY_KIB: u32 = 19_456;
+pub const ITERATIONS: u32 = 2;
+pub const PARALLELISM: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("argon2: {0}")]
+    Argon2(String),
+    #[error(transparent)]
+    Random(#[from] RandomUnavailable),
+    #[error("hashing task failed")]
+    Task,
+}
+
+/// The outcome of checking a secret against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Mismatch,
+    Match,
+    /// Right, but stored with weaker parameters than today's: store a fresh hash.
+    MatchNeedsRehash,
+}
+
+impl Verdict {
+    pub fn matched(self) -> bool {
+        self != Verdict::Mismatch
+    }
+}
+
+#[derive(Clone)]
+pub struct SecretHasher {
+    pepper: Option<Arc<[u8]>>,
+    params: Params,
+    /// A hash of a random value, checked when there is no stored hash so that an unknown user
+    /// costs as much time as a wrong password. Made on first use, not at start-up.
+    dummy: Arc<OnceLock<String>>,
+}
+
+impl std::fmt::Debug for SecretHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretHasher").field("params", &self.params).finish_non_exhaustive()
+    }
+}
+
+impl SecretHasher {
+    pub fn new(pepper: Option<Vec<u8>>) -> Result<SecretHasher, HashError> {
+        Self::with_params(pepper, MEMORY_KIB, ITERATIONS, PARALLELISM)
+    }
+
+    pub fn with_params(pepper: Option<Vec<u8>>, m: u32, t: u32, p: u32) -> Result<SecretHasher, HashError> {
+        let params = Params::new(m, t, p, None).map_err(|e| HashError::Argon2(e.to_string()))?;
+        Ok(SecretHasher { pepper: pepper.map(Arc::from), params, dummy: Arc::new(OnceLock::new()) })
+    }
+
+    fn argon2(&self, params: Params) -> Result<Argon2<'_>, HashError> {
+        match &self.pepper {
+            Some(pepper) => Argon2::new_with_secret(pepper, Algorithm::Argon2id, Version::V0x13, params)
+                .map_err(|e| HashError::Argon2(e.to_string())),
+            None => Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
+        }
+    }
+
+    pub fn hash(&self, secret: &str) -> Result<String, HashError> {
+        let salt_bytes = random_bytes::<16>()?;
+        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| HashError::Argon2(e.to_string()))?;
+        let argon2 = self.argon2(self.params.clone())?;
+        argon2
+            .hash_password(secret.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| HashError::Argon2(e.to_string()))
+    }
+
+    /// Checks `secret` against a PHC string. An unparseable stored hash never matches.
+    pub fn verify(&self, secret: &str, stored: &str) -> Verdict {
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return Verdict::Mismatch;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return Verdict::Mismatch;
+        };
+        let weaker = parsed.algorithm.as_str() != "argon2id"
+            || params.m_cost() < self.params.m_cost()
+            || params.t_cost() < self.params.t_cost()
+            || params.p_cost() < self.params.p_cost();
+        let Ok(argon2) = self.argon2(params) else {
+            return Verdict::Mismatch;
+        };
+        match argon2.verify_password(secret.as_bytes(), &parsed) {
+            Ok(()) if weaker => Verdict::MatchNeedsRehash,
+            Ok(()) => Verdict::Match,
+            Err(_) => Verdict::Mismatch,
+        }
+    }
+
+    /// Spends the time of a real check, for a user that has no hash (always a mismatch).
+    pub fn verify_dummy(&self, secret: &str) -> Verdict {
+        let dummy = self.dummy.get_or_init(|| {
+            let random = random_bytes::<16>().map(hex::encode).unwrap_or_default();
+            self.hash(&random).unwrap_or_default()
+        });
+        let _ = self.verify(secret, dummy);
+        Verdict::Mismatch
+    }
+
+    pub async fn hash_blocking(&self, secret: String) -> Result<String, HashError> {
+        let hasher = self.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&secret)).await.map_err(|_| HashError::Task)?
+    }
+
+    /// Verifies on the blocking pool; `stored: None` runs the dummy check.
+    pub async fn verify_blocking(&self, secret: String, stored: Option<String>) -> Result<Verdict, HashError> {
+        let hasher = self.clone();
+        tokio::task::spawn_blocking(move || match stored {
+            Some(stored) => hasher.verify(&secret, &stored),
+            None => hasher.verify_dummy(&secret),
+        })
+        .await
+        .map_err(|_| HashError::Task)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_argon2id_phc_at_spec_parameters() {
+        let hasher = SecretHasher::new(None).expect("hasher");
+        let hash = hasher.hash("correct horse").expect("hash");
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert_eq!(hasher.verify("correct horse", &hash), Verdict::Match);
+        assert_eq!(hasher.verify("wrong horse", &hash), Verdict::Mismatch);
+        assert_eq!(hasher.verify("correct horse", "not a hash"), Verdict::Mismatch);
+    }
+
+    #[test]
+    fn weaker_stored_hash_asks_for_a_rehash() {
+        let weak = SecretHasher::with_params(None, 8, 1, 1).expect("hasher");
+        let hash = weak.hash("pw").expect("hash");
+        let hasher = SecretHasher::new(None).expect("hasher");
+        assert_eq!(hasher.verify("pw", &hash), Verdict::MatchNeedsRehash);
+    }
+
+    #[test]
+    fn pepper_is_part_of_the_hash() {
+        let peppered = SecretHasher::with_params(Some(b"pepper".to_vec()), 8, 1, 1).expect("hasher");
+        let plain = SecretHasher::with_params(None, 8, 1, 1).expect("hasher");
+        let hash = peppered.hash("pw").expect("hash");
+        assert_eq!(peppered.verify("pw", &hash), Verdict::Match);
+        assert_eq!(plain.verify("pw", &hash), Verdict::Mismatch);
+    }
+}

@@ -1,0 +1,180 @@
+//! Randomness and keyed hashing. Secrets that are stored (API keys, OTPs, v2 keys, reset tokens)
+//! are stored only as HMAC-SHA256 under a server key, never in plaintext.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The operating system's random source failed: the request gets a 500, the process lives on.
+#[derive(Debug, thiserror::Error)]
+#[error("operating system random source failed: {0}")]
+pub struct RandomUnavailable(getrandom::Error);
+
+/// `N` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomUnavailable> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(RandomUnavailable)?;
+    Ok(buf)
+}
+
+/// `N` random bytes as lowercase hex.
+pub fn random_hex<const N: usize>() -> Result<String, RandomUnavailable> {
+    Ok(hex::encode(random_bytes::<N>()?))
+}
+
+/// A uniformly random decimal code of `digits` digits (leading zeros kept), by rejection
+/// sampling so no code is likelier than another.
+pub fn random_digits(digits: u32) -> Result<String, RandomUnavailable> {
+    let modulus = 10u64.pow(digits);
+    let limit = u64::MAX - (u64::MAX % modulus);
+    loop {
+        let value = u64::from_le_bytes(random_bytes::<8>()?);
+        if value < limit {
+            return Ok(format!("{:0width$}", value % modulus, width = digits as usize));
+        }
+    }
+}
+
+/// The server key behind every keyed hash.
+#[derive(Clone)]
+pub struct HashKey(Vec<u8>);
+
+impl std::fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashKey(<redacted>)")
+    }
+}
+
+/// What a keyed hash is for: the same secret hashed for two purposes gives two unrelated values.
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose {
+    ApiKey,
+    ApiKeyTag,
+    Otp,
+    V2Key,
+    ResetToken,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::ApiKey => b"stamps-auth/api-key\0",
+            Purpose::ApiKeyTag => b"stamps-auth/api-key-tag\0",
+            Purpose::Otp => b"stamps-auth/otp\0",
+            Purpose::V2Key => b"stamps-auth/v2-key\0",
+            Purpose::ResetToken => b"stamps-auth/reset-token\0",
+        }
+    }
+}
+
+impl HashKey {
+    pub fn new(key: Vec<u8>) -> Self {
+        HashKey(key)
+    }
+
+    fn mac(&self, purpose: Purpose, parts: &[&[u8]]) -> [u8; 32] {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = match HmacSha256::new_from_slice(&self.0) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC takes keys of any length"),
+        };
+        mac.update(purpose.label());
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Keyed hash of a secret, as hex: what the store keeps instead of the secret.
+    pub fn hash(&self, purpose: Purpose, parts: &[&[u8]]) -> String {
+        hex::encode(self.mac(purpose, parts))
+    }
+}
+
+/// An API key: `<merchant id>.<32 hex nonce>.<32 hex tag>`. The tag is a MAC of the merchant ID
+/// and the nonce, so a function without storage (`validate-mobile-number`) can authenticate a
+/// key; functions with storage also require the key's hash to be on record (revocation).
+pub struct ApiKey;
+
+impl ApiKey {
+    pub fn generate(key: &HashKey, merchant_id: u64) -> Result<String, RandomUnavailable> {
+        let nonce = random_hex::<16>()?;
+        let tag = Self::tag(key, merchant_id, &nonce);
+        Ok(format!("{merchant_id}.{nonce}.{tag}"))
+    }
+
+    fn tag(key: &HashKey, merchant_id: u64, nonce: &str) -> String {
+        let mac = key.mac(Purpose::ApiKeyTag, &[merchant_id.to_string().as_bytes(), nonce.as_bytes()]);
+        hex::encode(&mac[..16])
+    }
+
+    /// The merchant this key was issued to, if the key is well formed and its tag checks out.
+    pub fn verify(key: &HashKey, api_key: &str) -> Option<u64> {
+        let mut parts = api_key.split('.');
+        let (merchant, nonce, tag) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || nonce.len() != 32 || tag.len() != 32 {
+            return None;
+        }
+        if !merchant.bytes().all(|b| b.is_ascii_digit()) || merchant.len() > 19 {
+            return None;
+        }
+        let merchant_id: u64 = merchant.parse().ok()?;
+        let expected = Self::tag(key, merchant_id, nonce);
+        bool::from(expected.as_bytes().ct_eq(tag.as_bytes())).then_some(merchant_id)
+    }
+
+    /// The keyed hash under which the store keeps this key.
+    pub fn stored_hash(key: &HashKey, api_key: &str) -> String {
+        key.hash(Purpose::ApiKey, &[api_key.as_bytes()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> HashKey {
+        HashKey::new(b"0123456789abcdef0123456789abcdef".to_vec())
+    }
+
+    #[test]
+    fn random_digits_have_the_asked_length() {
+        for _ in 0..200 {
+            let code = random_digits(6).expect("random");
+            assert_eq!(code.len(), 6);
+            assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn api_key_round_trip_names_its_merchant() {
+        let api_key = ApiKey::generate(&key(), 42).expect("random");
+        assert_eq!(ApiKey::verify(&key(), &api_key), Some(42));
+    }
+
+    #[test]
+    fn api_key_with_changed_merchant_or_tag_is_refused() {
+        let api_key = ApiKey::generate(&key(), 42).expect("random");
+        let forged = api_key.replacen("42.", "43.", 1);
+        assert_eq!(ApiKey::verify(&key(), &forged), None);
+        let mut tampered = api_key.clone();
+        let last = tampered.pop().map(|c| if c == '0' { '1' } else { '0' });
+        tampered.extend(last);
+        assert_eq!(ApiKey::verify(&key(), &tampered), None);
+        let other_key = HashKey::new(b"another-key-another-key-another-".to_vec());
+        assert_eq!(ApiKey::verify(&other_key, &api_key), None);
+        assert_eq!(ApiKey::verify(&key(), "garbage"), None);
+        assert_eq!(ApiKey::verify(&key(), ""), None);
+    }
+
+    #[test]
+    fn keyed_hashes_depend_on_purpose() {
+        let a = key().hash(Purpose::Otp, &[b"123456"]);
+        let b = key().hash(Purpose::V2Key, &[b"123456"]);
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+    }
+}
