@@ -1,1 +1,165 @@
-fn main(){}
+//! `stamps-auth`: the local server (every route on one port over an embedded or DynamoDB
+//! store) and the operator's commands (schema, merchants, customers, templates).
+
+mod commands;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "stamps-auth", version, about = "Customer password, PIN and OTP authentication service")]
+struct Cli {
+    /// Where the data lives: sqlite:PATH or dynamodb:TABLE (endpoint and region from the
+    /// standard AWS environment variables).
+    #[arg(long, global = true, env = "STAMPS_STORE", default_value = shared::config::DEFAULT_STORE)]
+    store: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every route on one port (creates the schema first).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// Where OTP messages are written instead of being sent.
+        #[arg(long, default_value = "outbox")]
+        outbox: PathBuf,
+    },
+    /// Create the table or schema (safe to run again).
+    Init,
+    /// Manage merchants (the API's clients).
+    Merchant {
+        #[command(subcommand)]
+        command: MerchantCommand,
+    },
+    /// Manage a merchant's customers.
+    Customer {
+        #[command(subcommand)]
+        command: CustomerCommand,
+    },
+    /// Manage a merchant's OTP message templates.
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MerchantCommand {
+    /// Create a merchant and print its ID and API key (the key is shown only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomerCommand {
+    /// Create a customer and print it as JSON.
+    Create {
+        #[arg(long)]
+        merchant: u64,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        mobile: Option<String>,
+        #[arg(long = "member-id")]
+        member_id: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Import customers from a Django deployment: JSON lines of id, email, mobile, member_id,
+    /// name and password (Django's hash string). Keeps IDs; safe to run again.
+    Import {
+        #[arg(long)]
+        merchant: u64,
+        /// The JSON-lines file (`-` for standard input).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Create or replace a template. Placeholders: {{ otp }}, {{ name }},
+    /// {{ expires_in_minutes }}; the HTML body is escaped.
+    Put {
+        #[arg(long)]
+        merchant: u64,
+        #[arg(long)]
+        code: String,
+        /// Email subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Email text body.
+        #[arg(long)]
+        text: Option<String>,
+        /// Email HTML body.
+        #[arg(long)]
+        html: Option<String>,
+        /// SMS text.
+        #[arg(long)]
+        sms: Option<String>,
+    },
+    /// List a merchant's templates.
+    List {
+        #[arg(long)]
+        merchant: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs on stdout; a command's stdout is its answer, so it logs on stderr.
+    if matches!(cli.command, Command::Serve { .. }) {
+        shared::logging::init();
+    } else {
+        shared::logging::init_stderr();
+    }
+    let store = cli.store.as_str();
+    let outcome = match cli.command {
+        Command::Serve { addr, outbox } => serve::run(store, addr, outbox).await,
+        Command::Init => commands::init(store).await,
+        Command::Merchant { command: MerchantCommand::Create { name } } => {
+            commands::create_merchant(store, &name).await
+        }
+        Command::Customer { command } => match command {
+            CustomerCommand::Create { merchant, email, mobile, member_id, name, password } => {
+                let input = shared::admin::CustomerInput {
+                    merchant,
+                    email,
+                    mobile,
+                    member_id,
+                    name,
+                    password,
+                    ..Default::default()
+                };
+                commands::create_customer(store, input).await
+            }
+            CustomerCommand::Import { merchant, file } => commands::import_customers(store, merchant, &file).await,
+        },
+        Command::Template { command } => match command {
+            TemplateCommand::Put { merchant, code, subject, text, html, sms } => {
+                let input = shared::admin::TemplateInput { merchant, code, subject, text, html, sms };
+                commands::put_template(store, input).await
+            }
+            TemplateCommand::List { merchant } => commands::list_templates(store, merchant).await,
+        },
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
+use crate::delivery::EventPublisher;
 use crate::domain::jwt::JwtKeys;
 use crate::domain::password::{HashError, SecretHasher};
 use crate::domain::secrets::{HashKey, RandomUnavailable, random_hex};
@@ -17,6 +18,10 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// `None` for functions that touch no storage.
     pub store: Option<Arc<dyn Store>>,
+    /// Where OTP events go; `None` for functions that publish none.
+    pub publisher: Option<Arc<dyn EventPublisher>>,
+    /// Checks Facebook tokens (mobile app API v2 only).
+    pub facebook: Option<Arc<dyn crate::facebook::FacebookVerifier>>,
     pub jwt: JwtKeys,
     pub hash_key: HashKey,
     pub hasher: SecretHasher,
@@ -50,7 +55,16 @@ impl App {
             .clone()
             .ok_or_else(|| ConfigError("STAMPS_HASH_KEY is not set: a function needs the hashing key".into()))?;
         let hasher = SecretHasher::new(config.password_pepper.clone())?;
-        Ok(App { config, clock: Arc::new(SystemClock), store, jwt, hash_key: HashKey::new(hash_key), hasher })
+        Ok(App {
+            config,
+            clock: Arc::new(SystemClock),
+            store,
+            publisher: None,
+            facebook: None,
+            jwt,
+            hash_key: HashKey::new(hash_key),
+            hasher,
+        })
     }
 
     /// For the local server and the CLI: keys not configured are generated once and kept in
@@ -73,11 +87,29 @@ impl App {
         self
     }
 
+    pub fn with_publisher(mut self, publisher: Arc<dyn EventPublisher>) -> App {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    pub fn with_facebook(mut self, facebook: Arc<dyn crate::facebook::FacebookVerifier>) -> App {
+        self.facebook = Some(facebook);
+        self
+    }
+
     /// The store, for handlers that need one.
     pub fn store(&self) -> Result<&dyn Store, ApiError> {
         self.store.as_deref().ok_or_else(|| {
             tracing::error!("a handler that needs storage runs in a function built without it");
             ApiError::internal()
+        })
+    }
+
+    /// The event publisher, for routes that deliver OTPs.
+    pub fn publisher(&self) -> Result<&dyn EventPublisher, ApiError> {
+        self.publisher.as_deref().ok_or_else(|| {
+            tracing::error!("a route that publishes OTP events runs without a publisher (STAMPS_OTP_TOPIC_ARN?)");
+            ApiError::service_unavailable()
         })
     }
 }

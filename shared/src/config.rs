@@ -63,30 +63,26 @@ impl Config {
 
         let jwt_keys = match get("STAMPS_JWT_KEYS") {
             None => None,
-            Some(spec) => Some(
-                JwtKeys::parse(&spec)
-                    .map_err(|e: KeyError| ConfigError(format!("STAMPS_JWT_KEYS: {e}")))?,
-            ),
+            Some(spec) => {
+                Some(JwtKeys::parse(&spec).map_err(|e: KeyError| ConfigError(format!("STAMPS_JWT_KEYS: {e}")))?)
+            }
         };
         let hash_key = match get("STAMPS_HASH_KEY") {
             None => None,
             Some(key) if key.len() < 32 => {
-                return Err(ConfigError(format!(
-                    "STAMPS_HASH_KEY is {} bytes; at least 32 are required",
-                    key.len()
-                )));
+                return Err(ConfigError(format!("STAMPS_HASH_KEY is {} bytes; at least 32 are required", key.len())));
             }
             Some(key) => Some(key.into_bytes()),
         };
         let region_code = get("STAMPS_DEFAULT_REGION").unwrap_or_else(|| "ID".to_string());
-        let default_region = Region::parse(&region_code).ok_or_else(|| {
-            ConfigError(format!("STAMPS_DEFAULT_REGION: {region_code:?} is not a known region code"))
-        })?;
+        let default_region = Region::parse(&region_code)
+            .ok_or_else(|| ConfigError(format!("STAMPS_DEFAULT_REGION: {region_code:?} is not a known region code")))?;
         let v2_merchant = match get("STAMPS_V2_MERCHANT") {
             None => None,
-            Some(text) => Some(text.parse::<u64>().map_err(|_| {
-                ConfigError(format!("STAMPS_V2_MERCHANT must be a merchant ID, got {text:?}"))
-            })?),
+            Some(text) => Some(
+                text.parse::<u64>()
+                    .map_err(|_| ConfigError(format!("STAMPS_V2_MERCHANT must be a merchant ID, got {text:?}")))?,
+            ),
         };
         let aws_timeout_ms = number("STAMPS_AWS_TIMEOUT_MS", 3000)?;
 
@@ -116,8 +112,7 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: Vec<(String, String)> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     }
 

@@ -147,17 +147,11 @@ impl ApiError {
     }
 
     pub fn unsupported_media_type(media_type: &str) -> Self {
-        Self::new(
-            ErrorCode::UnsupportedMediaType,
-            format!("Unsupported media type \"{media_type}\" in request."),
-        )
+        Self::new(ErrorCode::UnsupportedMediaType, format!("Unsupported media type \"{media_type}\" in request."))
     }
 
     pub fn request_too_large(limit: usize) -> Self {
-        Self::new(
-            ErrorCode::RequestTooLarge,
-            format!("Request body is larger than {limit} bytes."),
-        )
+        Self::new(ErrorCode::RequestTooLarge, format!("Request body is larger than {limit} bytes."))
     }
 
     pub fn service_unavailable() -> Self {

@@ -1,21 +1,32 @@
 //! stamps-auth: the library every binary is built on.
 //!
-//! - `domain`: pure rules (tokens, hashing, identifiers, mobile numbers); time and randomness
-//!   are parameters.
+//! - `domain`: pure rules (tokens, hashing, identifiers, mobile numbers, PINs, OTPs,
+//!   passwords); time and randomness are parameters.
 //! - `store`: the storage port and its adapters (DynamoDB, SQLite).
+//! - `delivery`: the OTP event, its ports (publisher, email, SMS) and adapters (SNS, SES,
+//!   local outbox), and the dispatch rules.
 //! - `http`: body parsing, credentials, the route table and the error mapping.
-//! - `handlers`: one module per route.
+//! - `handlers`: the routes.
+//!
+//! Each adapter is behind a cargo feature, so a function links only the clients it uses.
 
+pub mod admin;
 pub mod app;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod error;
+pub mod facebook;
 pub mod handlers;
 pub mod http;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod logging;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;
 
 pub use app::App;

@@ -41,11 +41,7 @@ impl Clone for JwtKeys {
             keys: self
                 .keys
                 .iter()
-                .map(|k| SigningKey {
-                    kid: k.kid.clone(),
-                    encoding: k.encoding.clone(),
-                    decoding: k.decoding.clone(),
-                })
+                .map(|k| SigningKey { kid: k.kid.clone(), encoding: k.encoding.clone(), decoding: k.decoding.clone() })
                 .collect(),
         }
     }
@@ -205,8 +201,7 @@ mod tests {
     }
 
     fn base64_url(bytes: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
             let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];

@@ -3,6 +3,10 @@
 
 pub mod identifier;
 pub mod jwt;
+pub mod legacy_hash;
 pub mod mobile;
+pub mod otp;
 pub mod password;
+pub mod pin;
+pub mod policy;
 pub mod secrets;

@@ -2,6 +2,7 @@
 //! is CPU-bound: async callers go through `hash_blocking`/`verify_blocking`, which run it on
 //! tokio's blocking pool so request threads stay free.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -46,6 +47,9 @@ pub struct SecretHasher {
     /// A hash of a random value, checked when there is no stored hash so that an unknown user
     /// costs as much time as a wrong password. Made on first use, not at start-up.
     dummy: Arc<OnceLock<String>>,
+    /// How many checks have run (dummy ones included): lets tests prove that a blocked PIN
+    /// or a throttled password is never evaluated.
+    verifications: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SecretHasher {
@@ -61,7 +65,12 @@ impl SecretHasher {
 
     pub fn with_params(pepper: Option<Vec<u8>>, m: u32, t: u32, p: u32) -> Result<SecretHasher, HashError> {
         let params = Params::new(m, t, p, None).map_err(|e| HashError::Argon2(e.to_string()))?;
-        Ok(SecretHasher { pepper: pepper.map(Arc::from), params, dummy: Arc::new(OnceLock::new()) })
+        Ok(SecretHasher {
+            pepper: pepper.map(Arc::from),
+            params,
+            dummy: Arc::new(OnceLock::new()),
+            verifications: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     fn argon2(&self, params: Params) -> Result<Argon2<'_>, HashError> {
@@ -82,8 +91,14 @@ impl SecretHasher {
             .map_err(|e| HashError::Argon2(e.to_string()))
     }
 
+    /// How many checks this hasher (and its clones) has run.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
     /// Checks `secret` against a PHC string. An unparseable stored hash never matches.
     pub fn verify(&self, secret: &str, stored: &str) -> Verdict {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let Ok(parsed) = PasswordHash::new(stored) else {
             return Verdict::Mismatch;
         };

@@ -46,8 +46,9 @@ impl Fields {
                 }
             }
             MediaType::Form => {
-                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-                    .map_err(|_| ApiError::new(crate::error::ErrorCode::ParseError, "Form parse error - malformed body"))?;
+                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+                    ApiError::new(crate::error::ErrorCode::ParseError, "Form parse error - malformed body")
+                })?;
                 let mut map = Map::new();
                 for (name, value) in pairs {
                     // The first occurrence of a repeated field wins.

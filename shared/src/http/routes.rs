@@ -39,29 +39,46 @@ impl std::fmt::Debug for Route {
     }
 }
 
-pub static TOKEN: Route = Route {
-    path: "/api/token/",
-    function: "token",
-    errors: ErrorStyle::Api,
-    handler: |app, request| Box::pin(handlers::token::handle(app, request)),
-};
+/// Declares one `Route` static per route.
+macro_rules! routes {
+    ($($name:ident: $path:literal, $function:literal, $errors:ident, $handler:path;)*) => {
+        $(
+            pub static $name: Route = Route {
+                path: $path,
+                function: $function,
+                errors: ErrorStyle::$errors,
+                handler: |app, request| Box::pin($handler(app, request)),
+            };
+        )*
 
-pub static TOKEN_VERIFY: Route = Route {
-    path: "/api/token/verify/",
-    function: "token-verify",
-    errors: ErrorStyle::Api,
-    handler: |app, request| Box::pin(handlers::token_verify::handle(app, request)),
-};
+        /// Every route of the API.
+        pub static ROUTES: &[&Route] = &[$(&$name),*];
+    };
+}
 
-pub static VALIDATE_MOBILE_NUMBER: Route = Route {
-    path: "/api/auth/validate-mobile-number",
-    function: "validate-mobile-number",
-    errors: ErrorStyle::ApiWithStatus,
-    handler: |app, request| Box::pin(handlers::validate_mobile_number::handle(app, request)),
-};
-
-/// Every route of the API.
-pub static ROUTES: &[&Route] = &[&TOKEN, &TOKEN_VERIFY, &VALIDATE_MOBILE_NUMBER];
+routes! {
+    TOKEN: "/api/token/", "token", Api, handlers::token::handle;
+    TOKEN_VERIFY: "/api/token/verify/", "token-verify", Api, handlers::token_verify::handle;
+    VALIDATE_MOBILE_NUMBER: "/api/auth/validate-mobile-number", "validate-mobile-number", ApiWithStatus,
+        handlers::validate_mobile_number::handle;
+    RESET_OTP_LIMIT: "/api/auth/reset-otp-limit", "reset-otp-limit", ApiWithStatus, handlers::otp_limit::handle;
+    VALIDATE_PASSWORD: "/api/auth/validate-password", "validate-password", Api, handlers::password::validate;
+    CHANGE_PASSWORD: "/api/auth/change-password", "change-password", Api, handlers::password::change;
+    SET_PASSWORD: "/api/auth/set-password", "set-password", Api, handlers::password::set;
+    REQUEST_OTP_FOR_PASSWORD_RESET: "/api/auth/request-otp-for-password-reset", "request-otp-for-password-reset",
+        Api, handlers::password::request_otp_for_reset;
+    RESET_PASSWORD_WITH_OTP: "/api/auth/reset-password-with-otp", "reset-password-with-otp", Api,
+        handlers::password::reset_with_otp;
+    PIN_SET: "/api/pin/set", "pin-set", Api, handlers::pin::set;
+    PIN_CHANGE: "/api/pin/change", "pin-change", Api, handlers::pin::change;
+    PIN_VALIDATE: "/api/pin/validate", "pin-validate", Api, handlers::pin::validate;
+    PIN_UNBLOCK: "/api/pin/unblock", "pin-unblock", Api, handlers::pin::unblock;
+    PIN_REQUEST_OTP_FOR_RESET: "/api/pin/request-otp-for-reset", "pin-request-otp-for-reset", Api,
+        handlers::pin::request_otp_for_reset;
+    PIN_RESET: "/api/pin/reset", "pin-reset", Api, handlers::pin::reset;
+    PIN_RESET_WITH_PASSWORD: "/api/pin/reset-with-password", "pin-reset-with-password", Api,
+        handlers::pin::reset_with_password;
+}
 
 /// The route with exactly this path.
 pub fn find(path: &str) -> Option<&'static Route> {

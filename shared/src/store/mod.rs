@@ -1,22 +1,27 @@
-//! The storage port: what the service needs from a store, and the records it keeps. Two
-//! adapters implement it with the same promises (the integration tests run one contract suite
-//! against both): DynamoDB for AWS and SQLite for a single machine.
+//! The storage port: what the service needs from a store, one trait per need, and the records
+//! it keeps. Two adapters implement every trait with the same promises (the integration tests
+//! run one contract suite against both): DynamoDB for AWS and SQLite for a single machine.
 //!
 //! Promises every adapter keeps:
-//! - email (lowercased), mobile (E.164) and member ID are unique per merchant, enforced at
-//!   write time, atomically with the customer record;
+//! - email (lowercased), mobile (E.164), member ID and Facebook ID are unique per merchant,
+//!   enforced at write time, atomically with the customer record;
 //! - IDs are positive integers allocated atomically;
-//! - counters change only through conditional atomic writes;
-//! - a record that expires is also checked for expiry on every read (DynamoDB's TTL deletes
-//!   late), so an expired record reads as absent.
+//! - counters change only through conditional atomic writes, never read-modify-write;
+//! - a change that spans records is one transaction: it happens whole or not at all;
+//! - a record that expires is also checked for expiry on every read and conditional write
+//!   (DynamoDB's TTL deletes up to 48 hours late), so an expired record reads as absent.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+
+use crate::domain::otp::OtpPurpose;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+mod records;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+
+pub use records::*;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,117 +42,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UniqueField {
-    Email,
-    Mobile,
-    MemberId,
-}
-
-impl UniqueField {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UniqueField::Email => "email",
-            UniqueField::Mobile => "mobile",
-            UniqueField::MemberId => "member_id",
-        }
-    }
-}
-
-impl std::fmt::Display for UniqueField {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Sequences from which IDs are allocated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sequence {
-    Merchant,
-    Customer,
-}
-
-impl Sequence {
-    pub fn name(self) -> &'static str {
-        match self {
-            Sequence::Merchant => "merchant",
-            Sequence::Customer => "customer",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Merchant {
-    pub id: u64,
-    pub name: String,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Customer {
-    pub id: u64,
-    pub merchant_id: u64,
-    pub name: String,
-    /// Lowercased.
-    pub email: Option<String>,
-    /// E.164.
-    pub mobile: Option<String>,
-    pub member_id: Option<String>,
-    /// PHC string.
-    pub password_hash: Option<String>,
-    pub created_at: i64,
-}
-
-/// A customer to create. `id: None` allocates one; `Some` keeps it (import), failing with
-/// `AlreadyExists` when taken.
-#[derive(Debug, Clone)]
-pub struct NewCustomer {
-    pub id: Option<u64>,
-    pub merchant_id: u64,
-    pub name: String,
-    pub email: Option<String>,
-    pub mobile: Option<String>,
-    pub member_id: Option<String>,
-    pub password_hash: Option<String>,
-    pub created_at: i64,
-}
-
-/// How a counter's window moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
-    /// The window restarts at every counted event: "N within T of the last one".
-    Sliding,
-    /// The window starts at the first counted event: "N per T".
-    Fixed,
-}
-
-/// A windowed counter, e.g. PIN failures of a customer or OTP requests of a customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CounterPolicy {
-    pub limit: u32,
-    pub window_secs: i64,
-    pub window: Window,
-}
-
-/// The answer to a reservation: was a slot granted, and the count after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reservation {
-    pub granted: bool,
-    /// The count including this reservation when granted; the current count when refused.
-    pub count: u32,
-    pub expires_at: i64,
-}
-
-/// A counter's state as read now; an expired counter reads as zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CounterState {
-    pub count: u32,
-    pub expires_at: Option<i64>,
-}
-
+/// Schema and local settings.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Setup: Send + Sync {
     /// Creates the table or schema; safe to run again.
     async fn init(&self) -> StoreResult<()>;
 
@@ -157,7 +54,11 @@ pub trait Store: Send + Sync {
 
     /// The next ID of `sequence` (1, 2, ...), allocated atomically.
     async fn next_id(&self, sequence: Sequence) -> StoreResult<u64>;
+}
 
+/// Merchants and their API keys.
+#[async_trait]
+pub trait Merchants: Send + Sync {
     /// Creates a merchant together with the keyed hash of its first API key.
     async fn create_merchant(&self, merchant: &Merchant, api_key_hash: &str) -> StoreResult<()>;
 
@@ -165,31 +66,167 @@ pub trait Store: Send + Sync {
 
     /// The merchant an API key (by its keyed hash) belongs to.
     async fn merchant_id_by_api_key(&self, api_key_hash: &str) -> StoreResult<Option<u64>>;
+}
 
-    /// Creates a customer and claims its unique fields in one atomic write. A taken field
-    /// fails with `Duplicate` and creates nothing.
-    async fn create_customer(&self, customer: NewCustomer) -> StoreResult<Customer>;
+/// Customers, their unique fields and their passwords.
+#[async_trait]
+pub trait Customers: Send + Sync {
+    /// Creates a customer and claims its unique fields in one atomic write, together with
+    /// `app_key` when given (v2 registration). A taken field fails with `Duplicate` and
+    /// creates nothing.
+    async fn create_customer(&self, customer: NewCustomer, app_key: Option<&AppKey>) -> StoreResult<Customer>;
 
     async fn customer(&self, merchant_id: u64, id: u64) -> StoreResult<Option<Customer>>;
 
     async fn customer_by(&self, merchant_id: u64, field: UniqueField, value: &str) -> StoreResult<Option<Customer>>;
 
+    /// Stores a new password hash and removes every outstanding password-reset code, in one
+    /// atomic write. With `current: Some(hash)` it writes only while that hash is still the
+    /// stored one (a rehash must not undo a concurrent change). `false`: nothing changed
+    /// (no such customer, or the condition failed).
+    async fn set_password(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        password_hash: &str,
+        current: Option<&str>,
+    ) -> StoreResult<bool>;
+}
+
+/// Windowed counters: OTP requests, password failures.
+#[async_trait]
+pub trait Counters: Send + Sync {
     /// Atomically counts one event under `key` if the counter is below `policy.limit` (an
     /// expired counter starts again from zero). Never lets the count pass the limit, however
     /// many callers race.
     async fn reserve(&self, key: &str, policy: CounterPolicy, now: i64) -> StoreResult<Reservation>;
+
+    /// Gives one reserved event back (a check that turned out right), never below zero.
+    async fn release(&self, key: &str, now: i64) -> StoreResult<()>;
 
     async fn counter(&self, key: &str, now: i64) -> StoreResult<CounterState>;
 
     async fn clear_counter(&self, key: &str) -> StoreResult<()>;
 }
 
+/// PIN hashes and the failure count that guards them.
+///
+/// The count lives in the PIN record itself so that a check reserves its attempt and reads
+/// the hash in one conditional write. Its one-week window is an expiry checked inside every
+/// conditional write and read, not a DynamoDB TTL: a TTL would delete the PIN along with
+/// the count.
+#[async_trait]
+pub trait Pins: Send + Sync {
+    /// Stores a PIN hash with zero failures when `condition` holds; answers whether it wrote
+    /// (when it did not, nothing changed).
+    async fn put_pin(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        pin_hash: &str,
+        condition: PinCondition<'_>,
+    ) -> StoreResult<bool>;
+
+    /// Reserves one attempt of the current window (see `PinAttempt`). An expired count starts
+    /// again from zero.
+    async fn reserve_pin_attempt(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        policy: CounterPolicy,
+        now: i64,
+    ) -> StoreResult<PinAttempt>;
+
+    /// Failures back to zero (a right PIN, an unblock). Nothing happens when no PIN is set.
+    async fn clear_pin_failures(&self, merchant_id: u64, customer_id: u64) -> StoreResult<()>;
+}
+
+/// One-time codes and v2 reset tokens: one live record per customer and purpose.
+#[async_trait]
+pub trait Otps: Send + Sync {
+    /// Counts one request under `limit_key` and, if the limit allows it, stores `otp`,
+    /// replacing any earlier record of its purpose: both or neither. `false`: the limit is
+    /// reached and nothing was written.
+    async fn issue_otp(&self, otp: &OtpRecord, limit_key: &str, limit: CounterPolicy, now: i64) -> StoreResult<bool>;
+
+    /// Uses one try of the live record: `None` when there is none (none, expired, used) or
+    /// its tries are used up. The record comes back with the try counted.
+    async fn reserve_otp_try(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        purpose: OtpPurpose,
+        max_tries: u32,
+        now: i64,
+    ) -> StoreResult<Option<OtpRecord>>;
+
+    /// Consumes the record with hash `otp_hash` if it is still live and applies `effect`, in
+    /// one atomic write. `false`: it was consumed or replaced meanwhile; nothing changed.
+    async fn consume_otp(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        purpose: OtpPurpose,
+        otp_hash: &str,
+        now: i64,
+        effect: OtpEffect,
+    ) -> StoreResult<bool>;
+
+    /// The live record, without using a try (for tests and operators).
+    async fn otp(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        purpose: OtpPurpose,
+        now: i64,
+    ) -> StoreResult<Option<OtpRecord>>;
+}
+
+/// Keys of the mobile app API v2.
+#[async_trait]
+pub trait AppKeys: Send + Sync {
+    async fn put_app_key(&self, key: &AppKey) -> StoreResult<()>;
+
+    async fn app_key(&self, key_hash: &str) -> StoreResult<Option<AppKey>>;
+
+    /// Revokes one key; `false` when there was none.
+    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<bool>;
+}
+
+/// Merchants' message templates.
+#[async_trait]
+pub trait Templates: Send + Sync {
+    async fn put_template(&self, template: &Template) -> StoreResult<()>;
+
+    async fn template(&self, merchant_id: u64, code: &str) -> StoreResult<Option<Template>>;
+
+    /// A merchant's templates, by code.
+    async fn templates(&self, merchant_id: u64) -> StoreResult<Vec<Template>>;
+}
+
+/// De-duplication marks of the OTP delivery.
+#[async_trait]
+pub trait Deliveries: Send + Sync {
+    /// Claims `event_id` for sending until `expires_at`: `true` for the first claim, `false`
+    /// while an earlier claim is live (the event was, or is being, sent).
+    async fn claim_delivery(&self, event_id: &str, expires_at: i64, now: i64) -> StoreResult<bool>;
+
+    /// Gives a claim back after a failed send, so a retry can send.
+    async fn release_delivery(&self, event_id: &str) -> StoreResult<()>;
+}
+
+/// Everything a store offers; each adapter implements all of it.
+pub trait Store: Setup + Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
+
+impl<T> Store for T where T: Setup + Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
+
+/// Every store trait, for callers that use many: `use shared::store::prelude::*;`.
+pub mod prelude {
+    pub use super::{AppKeys, Counters, Customers, Deliveries, Merchants, Otps, Pins, Setup, Store, Templates};
+}
+
 /// Counter keys, in one place so every adapter and route names them alike.
 pub mod keys {
-    pub fn pin_failures(merchant_id: u64, customer_id: u64) -> String {
-        format!("pinfail#{merchant_id}#{customer_id}")
-    }
-
     pub fn password_failures(merchant_id: u64, customer_id: u64) -> String {
         format!("pwfail#{merchant_id}#{customer_id}")
     }
@@ -199,10 +236,37 @@ pub mod keys {
     }
 }
 
-/// The expiry of a counter after a granted reservation, from its previous expiry.
-pub fn next_expiry(policy: CounterPolicy, previous: Option<i64>, now: i64) -> i64 {
-    match (policy.window, previous) {
-        (Window::Fixed, Some(expires_at)) if expires_at > now => expires_at,
-        _ => now.saturating_add(policy.window_secs),
+/// Where the data lives: `sqlite:PATH` or `dynamodb:TABLE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(String),
+    DynamoDb(String),
+}
+
+impl StoreUrl {
+    pub fn parse(url: &str) -> Result<StoreUrl, String> {
+        match url.split_once(':') {
+            Some(("sqlite", path)) if !path.is_empty() => Ok(StoreUrl::Sqlite(path.to_string())),
+            Some(("dynamodb", table)) if !table.is_empty() => Ok(StoreUrl::DynamoDb(table.to_string())),
+            _ => Err(format!("store {url:?}: expected sqlite:PATH or dynamodb:TABLE")),
+        }
+    }
+}
+
+/// Opens the store `url` names, with the adapters this binary was built with.
+#[cfg(any(feature = "sqlite", feature = "dynamodb"))]
+pub async fn open(url: &StoreUrl, timeout: std::time::Duration) -> StoreResult<std::sync::Arc<dyn Store>> {
+    match url {
+        #[cfg(feature = "sqlite")]
+        StoreUrl::Sqlite(path) => Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path)?)),
+        #[cfg(feature = "dynamodb")]
+        StoreUrl::DynamoDb(table) => {
+            Ok(std::sync::Arc::new(dynamodb::DynamoStore::connect(table.clone(), timeout).await))
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = timeout;
+            Err(StoreError::Internal(format!("this binary was built without support for {other:?}")))
+        }
     }
 }

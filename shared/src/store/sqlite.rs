@@ -1,7 +1,8 @@
 //! The embedded store: SQLite through `rusqlite`, for running on one machine with no cloud.
-//! It keeps every promise of the DynamoDB store: writes that must be atomic run in one
-//! `BEGIN IMMEDIATE` transaction (SQLite serializes writers), unique fields have unique
-//! indexes, and expired rows read as absent.
+//! It keeps every promise of the DynamoDB store: a write that must be atomic runs in one
+//! `BEGIN IMMEDIATE` transaction (SQLite serializes writers, so a check and the write that
+//! depends on it cannot interleave with another writer), unique fields have unique indexes,
+//! and expired rows read as absent whether or not they have been cleaned up.
 //!
 //! rusqlite is blocking, so every call runs on tokio's blocking pool behind one connection.
 
@@ -10,12 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{
-    CounterPolicy, CounterState, Customer, Merchant, NewCustomer, Reservation, Sequence, Store, StoreError,
-    StoreResult, UniqueField, next_expiry,
+    AppKey, AppKeys, CounterPolicy, CounterState, Counters, Customer, Customers, Deliveries, Merchant, Merchants,
+    NewCustomer, OtpEffect, OtpRecord, Otps, PinAttempt, PinCondition, Pins, Reservation, Sequence, Setup, StoreError,
+    StoreResult, Template, Templates, UniqueField,
 };
+use crate::domain::otp::OtpPurpose;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -26,19 +29,44 @@ CREATE TABLE IF NOT EXISTS api_keys (
     hash TEXT PRIMARY KEY, merchant_id INTEGER NOT NULL REFERENCES merchants(id));
 CREATE TABLE IF NOT EXISTS customers (
     merchant_id INTEGER NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL,
-    email TEXT, mobile TEXT, member_id TEXT, password_hash TEXT, created_at INTEGER NOT NULL,
+    email TEXT, mobile TEXT, member_id TEXT, facebook_id TEXT, password_hash TEXT,
+    profile TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL,
     PRIMARY KEY (merchant_id, id));
 CREATE UNIQUE INDEX IF NOT EXISTS customers_email ON customers(merchant_id, email) WHERE email IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS customers_mobile ON customers(merchant_id, mobile) WHERE mobile IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS customers_member_id ON customers(merchant_id, member_id) WHERE member_id IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS customers_facebook_id ON customers(merchant_id, facebook_id)
+    WHERE facebook_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pins (
+    merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL, pin_hash TEXT NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0, failures_expire_at INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (merchant_id, customer_id));
+CREATE TABLE IF NOT EXISTS otps (
+    merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL, purpose TEXT NOT NULL,
+    otp_hash TEXT NOT NULL, expires_at INTEGER NOT NULL, tries INTEGER NOT NULL,
+    PRIMARY KEY (merchant_id, customer_id, purpose));
+CREATE TABLE IF NOT EXISTS app_keys (
+    hash TEXT PRIMARY KEY, merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL,
+    gcm_id TEXT, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS templates (
+    merchant_id INTEGER NOT NULL, code TEXT NOT NULL, subject TEXT, text TEXT, html TEXT, sms TEXT,
+    updated_at INTEGER NOT NULL, PRIMARY KEY (merchant_id, code));
+CREATE TABLE IF NOT EXISTS deliveries (event_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 ";
 
-const CUSTOMER_COLUMNS: &str = "id, merchant_id, name, email, mobile, member_id, password_hash, created_at";
+const CUSTOMER_COLUMNS: &str =
+    "id, merchant_id, name, email, mobile, member_id, facebook_id, password_hash, profile, created_at";
 
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
 }
 
 impl SqliteStore {
@@ -48,6 +76,7 @@ impl SqliteStore {
         // Another process (the CLI beside the server) may hold the write lock for a moment.
         conn.busy_timeout(Duration::from_secs(5)).map_err(map_error)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(map_error)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(map_error)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(map_error)?;
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
@@ -66,6 +95,21 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Internal(format!("sqlite task failed: {e}")))?
+    }
+
+    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction, committed when `f` succeeds.
+    async fn atomically<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_error)?;
+            let value = f(&tx)?;
+            tx.commit().map_err(map_error)?;
+            Ok(value)
+        })
+        .await
     }
 }
 
@@ -86,7 +130,12 @@ fn to_u64(value: i64) -> rusqlite::Result<u64> {
     u64::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, value))
 }
 
+fn to_u32(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}
+
 fn customer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
+    let profile: String = row.get(8)?;
     Ok(Customer {
         id: to_u64(row.get(0)?)?,
         merchant_id: to_u64(row.get(1)?)?,
@@ -94,8 +143,10 @@ fn customer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
         email: row.get(3)?,
         mobile: row.get(4)?,
         member_id: row.get(5)?,
-        password_hash: row.get(6)?,
-        created_at: row.get(7)?,
+        facebook_id: row.get(6)?,
+        password_hash: row.get(7)?,
+        profile: serde_json::from_str(&profile).unwrap_or_default(),
+        created_at: row.get(9)?,
     })
 }
 
@@ -116,24 +167,81 @@ fn unique_column(field: UniqueField) -> &'static str {
         UniqueField::Email => "email",
         UniqueField::Mobile => "mobile",
         UniqueField::MemberId => "member_id",
+        UniqueField::FacebookId => "facebook_id",
     }
 }
 
+fn exists(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<bool> {
+    Ok(conn.query_row(sql, params, |_| Ok(())).optional().map_err(map_error)?.is_some())
+}
+
+fn customer_exists(conn: &Connection, merchant_id: i64, id: u64) -> StoreResult<bool> {
+    exists(conn, "SELECT 1 FROM customers WHERE merchant_id = ?1 AND id = ?2", params![merchant_id, to_i64(id)?])
+}
+
+/// The PIN row with zero failures, replacing any earlier one.
+fn write_pin(conn: &Connection, m: i64, c: i64, pin_hash: &str) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO pins (merchant_id, customer_id, pin_hash, failures, failures_expire_at) VALUES (?1, ?2, ?3, 0, 0)
+         ON CONFLICT(merchant_id, customer_id)
+         DO UPDATE SET pin_hash = excluded.pin_hash, failures = 0, failures_expire_at = 0",
+        params![m, c, pin_hash],
+    )
+    .map_err(map_error)?;
+    Ok(())
+}
+
+fn delete_password_resets(conn: &Connection, m: i64, c: i64) -> StoreResult<()> {
+    for purpose in OtpPurpose::PASSWORD_RESETS {
+        conn.execute(
+            "DELETE FROM otps WHERE merchant_id = ?1 AND customer_id = ?2 AND purpose = ?3",
+            params![m, c, purpose.as_str()],
+        )
+        .map_err(map_error)?;
+    }
+    Ok(())
+}
+
+/// Counts one event under `key` inside the caller's transaction.
+fn reserve_in(conn: &Connection, key: &str, policy: CounterPolicy, now: i64) -> StoreResult<Reservation> {
+    let current: Option<(i64, i64)> = conn
+        .query_row("SELECT count, expires_at FROM counters WHERE key = ?1", params![key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()
+        .map_err(map_error)?;
+    // An expired row counts as absent, whether or not it was cleaned up yet.
+    let live = current.filter(|(_, expires_at)| *expires_at > now);
+    let count = live.map_or(0, |(count, _)| to_u32(count));
+    if count >= policy.limit {
+        let expires_at = live.map_or(now, |(_, expires_at)| expires_at);
+        return Ok(Reservation { granted: false, count, expires_at });
+    }
+    let expires_at = policy.next_expiry(live.map(|(_, expires_at)| expires_at), now);
+    conn.execute(
+        "INSERT INTO counters (key, count, expires_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(key) DO UPDATE SET count = excluded.count, expires_at = excluded.expires_at",
+        params![key, i64::from(count + 1), expires_at],
+    )
+    .map_err(map_error)?;
+    Ok(Reservation { granted: true, count: count + 1, expires_at })
+}
+
 #[async_trait]
-impl Store for SqliteStore {
+impl Setup for SqliteStore {
     async fn init(&self) -> StoreResult<()> {
         self.with(|conn| conn.execute_batch(SCHEMA).map_err(map_error)).await
     }
 
     async fn setting_or_insert(&self, name: &str, candidate: &str) -> StoreResult<String> {
         let (name, candidate) = (name.to_string(), candidate.to_string());
-        self.with(move |conn| {
-            conn.execute(
+        self.atomically(move |tx| {
+            tx.execute(
                 "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
                 params![name, candidate],
             )
             .map_err(map_error)?;
-            conn.query_row("SELECT value FROM settings WHERE name = ?1", params![name], |row| row.get(0))
+            tx.query_row("SELECT value FROM settings WHERE name = ?1", params![name], |row| row.get(0))
                 .map_err(map_error)
         })
         .await
@@ -142,11 +250,13 @@ impl Store for SqliteStore {
     async fn next_id(&self, sequence: Sequence) -> StoreResult<u64> {
         self.with(move |conn| next_id_in(conn, sequence)).await
     }
+}
 
+#[async_trait]
+impl Merchants for SqliteStore {
     async fn create_merchant(&self, merchant: &Merchant, api_key_hash: &str) -> StoreResult<()> {
         let (merchant, hash) = (merchant.clone(), api_key_hash.to_string());
-        self.with(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_error)?;
+        self.atomically(move |tx| {
             let inserted = tx
                 .execute(
                     "INSERT INTO merchants (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
@@ -156,23 +266,18 @@ impl Store for SqliteStore {
             if inserted == 0 {
                 return Err(StoreError::AlreadyExists);
             }
-            tx.execute(
-                "INSERT INTO api_keys (hash, merchant_id) VALUES (?1, ?2)",
-                params![hash, to_i64(merchant.id)?],
-            )
-            .map_err(map_error)?;
-            tx.commit().map_err(map_error)
+            tx.execute("INSERT INTO api_keys (hash, merchant_id) VALUES (?1, ?2)", params![hash, to_i64(merchant.id)?])
+                .map_err(map_error)?;
+            Ok(())
         })
         .await
     }
 
     async fn merchant(&self, id: u64) -> StoreResult<Option<Merchant>> {
         self.with(move |conn| {
-            conn.query_row(
-                "SELECT id, name, created_at FROM merchants WHERE id = ?1",
-                params![to_i64(id)?],
-                |row| Ok(Merchant { id: to_u64(row.get(0)?)?, name: row.get(1)?, created_at: row.get(2)? }),
-            )
+            conn.query_row("SELECT id, name, created_at FROM merchants WHERE id = ?1", params![to_i64(id)?], |row| {
+                Ok(Merchant { id: to_u64(row.get(0)?)?, name: row.get(1)?, created_at: row.get(2)? })
+            })
             .optional()
             .map_err(map_error)
         })
@@ -182,80 +287,50 @@ impl Store for SqliteStore {
     async fn merchant_id_by_api_key(&self, api_key_hash: &str) -> StoreResult<Option<u64>> {
         let hash = api_key_hash.to_string();
         self.with(move |conn| {
-            conn.query_row("SELECT merchant_id FROM api_keys WHERE hash = ?1", params![hash], |row| {
-                to_u64(row.get(0)?)
-            })
-            .optional()
-            .map_err(map_error)
+            conn.query_row("SELECT merchant_id FROM api_keys WHERE hash = ?1", params![hash], |row| to_u64(row.get(0)?))
+                .optional()
+                .map_err(map_error)
         })
         .await
     }
+}
 
-    async fn create_customer(&self, new: NewCustomer) -> StoreResult<Customer> {
-        self.with(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_error)?;
+#[async_trait]
+impl Customers for SqliteStore {
+    async fn create_customer(&self, new: NewCustomer, app_key: Option<&AppKey>) -> StoreResult<Customer> {
+        let app_key = app_key.cloned();
+        self.atomically(move |tx| {
             let merchant_id = to_i64(new.merchant_id)?;
             // Writers are serialized, so checking then inserting inside this transaction is
             // atomic; the unique indexes stay as a second line of defence.
-            let fields = [
-                (UniqueField::Email, &new.email),
-                (UniqueField::Mobile, &new.mobile),
-                (UniqueField::MemberId, &new.member_id),
-            ];
-            for (field, value) in fields {
+            for field in UniqueField::ALL {
+                let value = match field {
+                    UniqueField::Email => &new.email,
+                    UniqueField::Mobile => &new.mobile,
+                    UniqueField::MemberId => &new.member_id,
+                    UniqueField::FacebookId => &new.facebook_id,
+                };
                 let Some(value) = value else { continue };
-                let sql = format!(
-                    "SELECT 1 FROM customers WHERE merchant_id = ?1 AND {} = ?2",
-                    unique_column(field)
-                );
-                let taken = tx.query_row(&sql, params![merchant_id, value], |_| Ok(())).optional().map_err(map_error)?;
-                if taken.is_some() {
+                let sql = format!("SELECT 1 FROM customers WHERE merchant_id = ?1 AND {} = ?2", unique_column(field));
+                if exists(tx, &sql, params![merchant_id, value])? {
                     return Err(StoreError::Duplicate(field));
                 }
             }
             let id = match new.id {
-                Some(id) => {
-                    let taken = tx
-                        .query_row(
-                            "SELECT 1 FROM customers WHERE merchant_id = ?1 AND id = ?2",
-                            params![merchant_id, to_i64(id)?],
-                            |_| Ok(()),
-                        )
-                        .optional()
-                        .map_err(map_error)?;
-                    if taken.is_some() {
-                        return Err(StoreError::AlreadyExists);
-                    }
-                    id
-                }
+                Some(id) if customer_exists(tx, merchant_id, id)? => return Err(StoreError::AlreadyExists),
+                Some(id) => id,
                 // Allocate past IDs that an import may have taken.
                 None => loop {
-                    let id = next_id_in(&tx, Sequence::Customer)?;
-                    let taken = tx
-                        .query_row(
-                            "SELECT 1 FROM customers WHERE merchant_id = ?1 AND id = ?2",
-                            params![merchant_id, to_i64(id)?],
-                            |_| Ok(()),
-                        )
-                        .optional()
-                        .map_err(map_error)?;
-                    if taken.is_none() {
+                    let id = next_id_in(tx, Sequence::Customer)?;
+                    if !customer_exists(tx, merchant_id, id)? {
                         break id;
                     }
                 },
             };
-            let customer = Customer {
-                id,
-                merchant_id: new.merchant_id,
-                name: new.name,
-                email: new.email,
-                mobile: new.mobile,
-                member_id: new.member_id,
-                password_hash: new.password_hash,
-                created_at: new.created_at,
-            };
+            let customer = new.into_customer(id);
+            let profile = serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
             tx.execute(
-                &format!("INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                &format!("INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
                 params![
                     to_i64(customer.id)?,
                     merchant_id,
@@ -263,12 +338,16 @@ impl Store for SqliteStore {
                     customer.email,
                     customer.mobile,
                     customer.member_id,
+                    customer.facebook_id,
                     customer.password_hash,
+                    profile,
                     customer.created_at
                 ],
             )
             .map_err(map_error)?;
-            tx.commit().map_err(map_error)?;
+            if let Some(key) = app_key {
+                insert_app_key(tx, &AppKey { customer_id: id, ..key })?;
+            }
             Ok(customer)
         })
         .await
@@ -294,39 +373,58 @@ impl Store for SqliteStore {
                 "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE merchant_id = ?1 AND {} = ?2",
                 unique_column(field)
             );
-            conn.query_row(&sql, params![to_i64(merchant_id)?, value], customer_from_row)
-                .optional()
-                .map_err(map_error)
+            conn.query_row(&sql, params![to_i64(merchant_id)?, value], customer_from_row).optional().map_err(map_error)
         })
         .await
     }
 
+    async fn set_password(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        password_hash: &str,
+        current: Option<&str>,
+    ) -> StoreResult<bool> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        let (hash, current) = (password_hash.to_string(), current.map(str::to_string));
+        self.atomically(move |tx| {
+            let changed = match current {
+                None => tx.execute(
+                    "UPDATE customers SET password_hash = ?3 WHERE merchant_id = ?1 AND id = ?2",
+                    params![m, c, hash],
+                ),
+                Some(current) => tx.execute(
+                    "UPDATE customers SET password_hash = ?3 WHERE merchant_id = ?1 AND id = ?2 AND password_hash = ?4",
+                    params![m, c, hash, current],
+                ),
+            }
+            .map_err(map_error)?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            delete_password_resets(tx, m, c)?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Counters for SqliteStore {
     async fn reserve(&self, key: &str, policy: CounterPolicy, now: i64) -> StoreResult<Reservation> {
         let key = key.to_string();
+        self.atomically(move |tx| reserve_in(tx, &key, policy, now)).await
+    }
+
+    async fn release(&self, key: &str, now: i64) -> StoreResult<()> {
+        let key = key.to_string();
         self.with(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_error)?;
-            let current: Option<(i64, i64)> = tx
-                .query_row("SELECT count, expires_at FROM counters WHERE key = ?1", params![key], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()
-                .map_err(map_error)?;
-            // An expired row counts as absent, whether or not it was cleaned up yet.
-            let live = current.filter(|(_, expires_at)| *expires_at > now);
-            let count = live.map_or(0, |(count, _)| u32::try_from(count).unwrap_or(u32::MAX));
-            if count >= policy.limit {
-                let expires_at = live.map_or(now, |(_, expires_at)| expires_at);
-                return Ok(Reservation { granted: false, count, expires_at });
-            }
-            let expires_at = next_expiry(policy, live.map(|(_, expires_at)| expires_at), now);
-            tx.execute(
-                "INSERT INTO counters (key, count, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(key) DO UPDATE SET count = excluded.count, expires_at = excluded.expires_at",
-                params![key, i64::from(count + 1), expires_at],
+            conn.execute(
+                "UPDATE counters SET count = count - 1 WHERE key = ?1 AND count > 0 AND expires_at > ?2",
+                params![key, now],
             )
             .map_err(map_error)?;
-            tx.commit().map_err(map_error)?;
-            Ok(Reservation { granted: true, count: count + 1, expires_at })
+            Ok(())
         })
         .await
     }
@@ -341,10 +439,9 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(map_error)?;
             Ok(match row {
-                Some((count, expires_at)) if expires_at > now => CounterState {
-                    count: u32::try_from(count).unwrap_or(u32::MAX),
-                    expires_at: Some(expires_at),
-                },
+                Some((count, expires_at)) if expires_at > now => {
+                    CounterState { count: to_u32(count), expires_at: Some(expires_at) }
+                }
                 _ => CounterState::default(),
             })
         })
@@ -355,6 +452,354 @@ impl Store for SqliteStore {
         let key = key.to_string();
         self.with(move |conn| {
             conn.execute("DELETE FROM counters WHERE key = ?1", params![key]).map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Pins for SqliteStore {
+    async fn put_pin(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        pin_hash: &str,
+        condition: PinCondition<'_>,
+    ) -> StoreResult<bool> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        let hash = pin_hash.to_string();
+        // `None`: write whatever is stored; `Some(expected)`: only while the stored hash is it.
+        let expected: Option<Option<String>> = match condition {
+            PinCondition::Any => None,
+            PinCondition::Unset => Some(None),
+            PinCondition::Current(current) => Some(Some(current.to_string())),
+        };
+        self.atomically(move |tx| {
+            let stored: Option<String> = tx
+                .query_row(
+                    "SELECT pin_hash FROM pins WHERE merchant_id = ?1 AND customer_id = ?2",
+                    params![m, c],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(map_error)?;
+            if let Some(expected) = expected
+                && stored != expected
+            {
+                return Ok(false);
+            }
+            write_pin(tx, m, c, &hash)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn reserve_pin_attempt(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        policy: CounterPolicy,
+        now: i64,
+    ) -> StoreResult<PinAttempt> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        self.atomically(move |tx| {
+            let row: Option<(String, i64, i64)> = tx
+                .query_row(
+                    "SELECT pin_hash, failures, failures_expire_at FROM pins WHERE merchant_id = ?1 AND customer_id = ?2",
+                    params![m, c],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()
+                .map_err(map_error)?;
+            let Some((pin_hash, failures, expires_at)) = row else {
+                return Ok(PinAttempt::NoPin);
+            };
+            // A count whose window has passed is zero, whether or not anyone reset it.
+            let live = if expires_at > now { to_u32(failures) } else { 0 };
+            if live >= policy.limit {
+                return Ok(PinAttempt::Blocked);
+            }
+            let count = live + 1;
+            tx.execute(
+                "UPDATE pins SET failures = ?3, failures_expire_at = ?4 WHERE merchant_id = ?1 AND customer_id = ?2",
+                params![m, c, i64::from(count), now.saturating_add(policy.window_secs)],
+            )
+            .map_err(map_error)?;
+            Ok(PinAttempt::Granted { pin_hash, count })
+        })
+        .await
+    }
+
+    async fn clear_pin_failures(&self, merchant_id: u64, customer_id: u64) -> StoreResult<()> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE pins SET failures = 0, failures_expire_at = 0 WHERE merchant_id = ?1 AND customer_id = ?2",
+                params![m, c],
+            )
+            .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn otp_from_row(purpose: OtpPurpose, row: &rusqlite::Row<'_>) -> rusqlite::Result<OtpRecord> {
+    Ok(OtpRecord {
+        merchant_id: to_u64(row.get(0)?)?,
+        customer_id: to_u64(row.get(1)?)?,
+        purpose,
+        otp_hash: row.get(2)?,
+        expires_at: row.get(3)?,
+        tries: to_u32(row.get(4)?),
+    })
+}
+
+#[async_trait]
+impl Otps for SqliteStore {
+    async fn issue_otp(&self, otp: &OtpRecord, limit_key: &str, limit: CounterPolicy, now: i64) -> StoreResult<bool> {
+        let (otp, limit_key) = (otp.clone(), limit_key.to_string());
+        self.atomically(move |tx| {
+            if !reserve_in(tx, &limit_key, limit, now)?.granted {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO otps (merchant_id, customer_id, purpose, otp_hash, expires_at, tries)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(merchant_id, customer_id, purpose)
+                 DO UPDATE SET otp_hash = excluded.otp_hash, expires_at = excluded.expires_at, tries = excluded.tries",
+                params![
+                    to_i64(otp.merchant_id)?,
+                    to_i64(otp.customer_id)?,
+                    otp.purpose.as_str(),
+                    otp.otp_hash,
+                    otp.expires_at,
+                    i64::from(otp.tries)
+                ],
+            )
+            .map_err(map_error)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn reserve_otp_try(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        purpose: OtpPurpose,
+        max_tries: u32,
+        now: i64,
+    ) -> StoreResult<Option<OtpRecord>> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        self.with(move |conn| {
+            conn.query_row(
+                "UPDATE otps SET tries = tries + 1
+                 WHERE merchant_id = ?1 AND customer_id = ?2 AND purpose = ?3 AND expires_at > ?4 AND tries < ?5
+                 RETURNING merchant_id, customer_id, otp_hash, expires_at, tries",
+                params![m, c, purpose.as_str(), now, i64::from(max_tries)],
+                |row| otp_from_row(purpose, row),
+            )
+            .optional()
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn consume_otp(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        purpose: OtpPurpose,
+        otp_hash: &str,
+        now: i64,
+        effect: OtpEffect,
+    ) -> StoreResult<bool> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        let otp_hash = otp_hash.to_string();
+        self.atomically(move |tx| {
+            if matches!(effect, OtpEffect::SetPassword(_)) && !customer_exists(tx, m, customer_id)? {
+                return Ok(false);
+            }
+            let consumed = tx
+                .execute(
+                    "DELETE FROM otps WHERE merchant_id = ?1 AND customer_id = ?2 AND purpose = ?3
+                     AND otp_hash = ?4 AND expires_at > ?5",
+                    params![m, c, purpose.as_str(), otp_hash, now],
+                )
+                .map_err(map_error)?;
+            if consumed == 0 {
+                return Ok(false);
+            }
+            match effect {
+                OtpEffect::SetPin(pin_hash) => write_pin(tx, m, c, &pin_hash)?,
+                OtpEffect::SetPassword(password_hash) => {
+                    tx.execute(
+                        "UPDATE customers SET password_hash = ?3 WHERE merchant_id = ?1 AND id = ?2",
+                        params![m, c, password_hash],
+                    )
+                    .map_err(map_error)?;
+                    delete_password_resets(tx, m, c)?;
+                }
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn otp(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        purpose: OtpPurpose,
+        now: i64,
+    ) -> StoreResult<Option<OtpRecord>> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT merchant_id, customer_id, otp_hash, expires_at, tries FROM otps
+                 WHERE merchant_id = ?1 AND customer_id = ?2 AND purpose = ?3 AND expires_at > ?4",
+                params![m, c, purpose.as_str(), now],
+                |row| otp_from_row(purpose, row),
+            )
+            .optional()
+            .map_err(map_error)
+        })
+        .await
+    }
+}
+
+fn insert_app_key(conn: &Connection, key: &AppKey) -> StoreResult<()> {
+    let inserted = conn
+        .execute(
+            "INSERT INTO app_keys (hash, merchant_id, customer_id, gcm_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO NOTHING",
+            params![key.key_hash, to_i64(key.merchant_id)?, to_i64(key.customer_id)?, key.gcm_id, key.created_at],
+        )
+        .map_err(map_error)?;
+    if inserted == 0 { Err(StoreError::AlreadyExists) } else { Ok(()) }
+}
+
+#[async_trait]
+impl AppKeys for SqliteStore {
+    async fn put_app_key(&self, key: &AppKey) -> StoreResult<()> {
+        let key = key.clone();
+        self.with(move |conn| insert_app_key(conn, &key)).await
+    }
+
+    async fn app_key(&self, key_hash: &str) -> StoreResult<Option<AppKey>> {
+        let hash = key_hash.to_string();
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT hash, merchant_id, customer_id, gcm_id, created_at FROM app_keys WHERE hash = ?1",
+                params![hash],
+                |row| {
+                    Ok(AppKey {
+                        key_hash: row.get(0)?,
+                        merchant_id: to_u64(row.get(1)?)?,
+                        customer_id: to_u64(row.get(2)?)?,
+                        gcm_id: row.get(3)?,
+                        created_at: row.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<bool> {
+        let hash = key_hash.to_string();
+        self.with(move |conn| {
+            Ok(conn.execute("DELETE FROM app_keys WHERE hash = ?1", params![hash]).map_err(map_error)? > 0)
+        })
+        .await
+    }
+}
+
+fn template_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Template> {
+    Ok(Template {
+        merchant_id: to_u64(row.get(0)?)?,
+        code: row.get(1)?,
+        subject: row.get(2)?,
+        text: row.get(3)?,
+        html: row.get(4)?,
+        sms: row.get(5)?,
+        updated_at: row.get(6)?,
+    })
+}
+
+const TEMPLATE_COLUMNS: &str = "merchant_id, code, subject, text, html, sms, updated_at";
+
+#[async_trait]
+impl Templates for SqliteStore {
+    async fn put_template(&self, template: &Template) -> StoreResult<()> {
+        let t = template.clone();
+        self.with(move |conn| {
+            conn.execute(
+                &format!(
+                    "INSERT INTO templates ({TEMPLATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT(merchant_id, code) DO UPDATE SET subject = excluded.subject, text = excluded.text,
+                     html = excluded.html, sms = excluded.sms, updated_at = excluded.updated_at"
+                ),
+                params![to_i64(t.merchant_id)?, t.code, t.subject, t.text, t.html, t.sms, t.updated_at],
+            )
+            .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn template(&self, merchant_id: u64, code: &str) -> StoreResult<Option<Template>> {
+        let code = code.to_string();
+        self.with(move |conn| {
+            conn.query_row(
+                &format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE merchant_id = ?1 AND code = ?2"),
+                params![to_i64(merchant_id)?, code],
+                template_from_row,
+            )
+            .optional()
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn templates(&self, merchant_id: u64) -> StoreResult<Vec<Template>> {
+        self.with(move |conn| {
+            let mut statement = conn
+                .prepare(&format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE merchant_id = ?1 ORDER BY code"))
+                .map_err(map_error)?;
+            let rows = statement.query_map(params![to_i64(merchant_id)?], template_from_row).map_err(map_error)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_error)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Deliveries for SqliteStore {
+    async fn claim_delivery(&self, event_id: &str, expires_at: i64, now: i64) -> StoreResult<bool> {
+        let event_id = event_id.to_string();
+        self.with(move |conn| {
+            let claimed = conn
+                .execute(
+                    "INSERT INTO deliveries (event_id, expires_at) VALUES (?1, ?2)
+                     ON CONFLICT(event_id) DO UPDATE SET expires_at = excluded.expires_at
+                     WHERE deliveries.expires_at <= ?3",
+                    params![event_id, expires_at, now],
+                )
+                .map_err(map_error)?;
+            Ok(claimed > 0)
+        })
+        .await
+    }
+
+    async fn release_delivery(&self, event_id: &str) -> StoreResult<()> {
+        let event_id = event_id.to_string();
+        self.with(move |conn| {
+            conn.execute("DELETE FROM deliveries WHERE event_id = ?1", params![event_id]).map_err(map_error)?;
             Ok(())
         })
         .await

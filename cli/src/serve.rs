@@ -1,0 +1,49 @@
+//! `stamps-auth serve`: the local server. OTP messages are dispatched in-process after the
+//! answer and written to the outbox folder. Stops cleanly on Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shared::App;
+use shared::clock::SystemClock;
+use shared::delivery::outbox::{LocalPublisher, Outbox};
+use shared::http::routes;
+
+pub async fn run(store_url: &str, addr: SocketAddr, outbox: PathBuf) -> Result<(), String> {
+    let (config, store) = crate::commands::open(store_url).await?;
+    let clock = Arc::new(SystemClock);
+    let publisher =
+        Arc::new(LocalPublisher::new(Arc::clone(&store), Arc::new(Outbox::new(&outbox, clock.clone())), clock));
+    let app = App::local(config, store).await.map_err(|e| e.to_string())?.with_publisher(publisher.clone());
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(addr = %local, store = store_url, outbox = %outbox.display(), routes = routes::ROUTES.len(), "listening");
+    axum::serve(listener, shared::server::router(Arc::new(app)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    // Messages already accepted are written before the process ends.
+    publisher.settle().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,311 @@
+//! Operator actions shared by the CLI and the tests: merchants, customers (one at a time or
+//! imported from a Django deployment), and message templates, with the same validation the
+//! API applies.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::domain::identifier::normalize_email;
+use crate::domain::legacy_hash::is_django_hash;
+use crate::domain::mobile::parse_mobile;
+use crate::domain::secrets::ApiKey;
+use crate::store::{Customer, Merchant, NewCustomer, Sequence, StoreError, Template, UniqueField};
+
+/// Why an operator action was refused, in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("merchant {0} does not exist")]
+    NoSuchMerchant(u64),
+    #[error("merchant {merchant} already has a customer with this {field}")]
+    Duplicate { merchant: u64, field: &'static str },
+    #[error("customer ID {0} is already taken")]
+    IdTaken(u64),
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn failed(error: impl std::fmt::Display) -> AdminError {
+    AdminError::Failed(error.to_string())
+}
+
+/// A new merchant and its API key (shown only this once; the store keeps a keyed hash).
+pub async fn create_merchant(app: &App, name: &str) -> Result<(Merchant, String), AdminError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AdminError::Invalid("the merchant name must not be blank".into()));
+    }
+    let store = app.store().map_err(failed)?;
+    let id = store.next_id(Sequence::Merchant).await.map_err(failed)?;
+    let api_key = ApiKey::generate(&app.hash_key, id).map_err(failed)?;
+    let merchant = Merchant { id, name: name.to_string(), created_at: app.clock.now() };
+    store.create_merchant(&merchant, &ApiKey::stored_hash(&app.hash_key, &api_key)).await.map_err(failed)?;
+    Ok((merchant, api_key))
+}
+
+async fn require_merchant(app: &App, merchant: u64) -> Result<(), AdminError> {
+    match app.store().map_err(failed)?.merchant(merchant).await.map_err(failed)? {
+        Some(_) => Ok(()),
+        None => Err(AdminError::NoSuchMerchant(merchant)),
+    }
+}
+
+/// A customer as an operator describes it; blank values count as absent.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerInput {
+    pub id: Option<u64>,
+    pub merchant: u64,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub member_id: Option<String>,
+    pub name: Option<String>,
+    /// A password in clear, hashed here.
+    pub password: Option<String>,
+    /// A hash to keep as it is (import): Django's formats or an argon2 PHC string.
+    pub password_hash: Option<String>,
+}
+
+fn present(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// The customer `input` describes, validated as the API would: email shape, mobile number
+/// (stored in E.164), password hash format.
+async fn new_customer(app: &App, input: CustomerInput) -> Result<NewCustomer, AdminError> {
+    let email = present(input.email).map(|email| normalize_email(&email));
+    if let Some(email) = &email
+        && !looks_like_email(email)
+    {
+        return Err(AdminError::Invalid(format!("{email:?} is not a valid email address")));
+    }
+    let mobile = match present(input.mobile) {
+        None => None,
+        Some(text) => Some(
+            parse_mobile(&text, app.config.default_region)
+                .ok_or_else(|| AdminError::Invalid(format!("{text:?} is not a valid mobile phone number")))?,
+        ),
+    };
+    let password_hash = match (input.password, present(input.password_hash)) {
+        (Some(_), Some(_)) => return Err(AdminError::Invalid("give a password or a password hash, not both".into())),
+        (Some(password), None) => Some(app.hasher.hash_blocking(password).await.map_err(failed)?),
+        (None, Some(hash)) if is_django_hash(&hash) || hash.starts_with("$argon2id$") => Some(hash),
+        (None, Some(_)) => {
+            return Err(AdminError::Invalid(
+                "the password is not a Django pbkdf2_sha256, argon2 or bcrypt_sha256 hash".into(),
+            ));
+        }
+        (None, None) => None,
+    };
+    Ok(NewCustomer {
+        id: input.id,
+        merchant_id: input.merchant,
+        name: present(input.name).unwrap_or_default(),
+        email,
+        mobile,
+        member_id: present(input.member_id),
+        password_hash,
+        created_at: app.clock.now(),
+        ..NewCustomer::default()
+    })
+}
+
+fn creation_error(error: StoreError, merchant: u64, id: Option<u64>) -> AdminError {
+    match error {
+        StoreError::Duplicate(field) => AdminError::Duplicate { merchant, field: field.as_str() },
+        StoreError::AlreadyExists => AdminError::IdTaken(id.unwrap_or_default()),
+        other => failed(other),
+    }
+}
+
+pub async fn create_customer(app: &App, input: CustomerInput) -> Result<Customer, AdminError> {
+    require_merchant(app, input.merchant).await?;
+    let (merchant, id) = (input.merchant, input.id);
+    let new = new_customer(app, input).await?;
+    app.store().map_err(failed)?.create_customer(new, None).await.map_err(|e| creation_error(e, merchant, id))
+}
+
+/// One line of a Django export.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportLine {
+    id: u64,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    mobile: Option<String>,
+    #[serde(default)]
+    member_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    /// Django's encoded hash, e.g. `pbkdf2_sha256$600000$salt$hash`.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// What an import did, line by line.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub imported: u64,
+    /// Lines whose customer was already there, identical (a re-run).
+    pub skipped: u64,
+    /// `(line number, reason)` of every refused line.
+    pub rejected: Vec<(usize, String)>,
+}
+
+impl ImportReport {
+    pub fn summary(&self) -> Value {
+        json!({"imported": self.imported, "skipped": self.skipped, "rejected": self.rejected.len()})
+    }
+}
+
+/// Imports customers of `merchant` from JSON lines, keeping their IDs and their Django
+/// password hashes (rehashed to argon2id at each customer's first successful check).
+/// Idempotent: a line whose customer already exists with the same fields is skipped; one
+/// that conflicts with another customer is rejected with the reason, and nothing of it is
+/// written.
+pub async fn import_customers(app: &App, merchant: u64, lines: &str) -> Result<ImportReport, AdminError> {
+    require_merchant(app, merchant).await?;
+    let store = app.store().map_err(failed)?;
+    let mut report = ImportReport::default();
+    for (index, line) in lines.lines().enumerate() {
+        let number = index + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: ImportLine = match serde_json::from_str(line) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                report.rejected.push((number, format!("not a customer record: {error}")));
+                continue;
+            }
+        };
+        if parsed.id == 0 {
+            report.rejected.push((number, "id must be a positive integer".into()));
+            continue;
+        }
+        let input = CustomerInput {
+            id: Some(parsed.id),
+            merchant,
+            email: parsed.email,
+            mobile: parsed.mobile,
+            member_id: parsed.member_id,
+            name: parsed.name,
+            password: None,
+            password_hash: parsed.password,
+        };
+        let new = match new_customer(app, input).await {
+            Ok(new) => new,
+            Err(error) => {
+                report.rejected.push((number, error.to_string()));
+                continue;
+            }
+        };
+        match store.create_customer(new.clone(), None).await {
+            Ok(_) => report.imported += 1,
+            Err(StoreError::AlreadyExists) => match store.customer(merchant, parsed.id).await.map_err(failed)? {
+                Some(existing) if same_customer(&existing, &new) => report.skipped += 1,
+                _ => report
+                    .rejected
+                    .push((number, format!("customer ID {} is taken by a different customer", parsed.id))),
+            },
+            Err(StoreError::Duplicate(field)) => {
+                report.rejected.push((number, format!("another customer already has this {}", field.as_str())));
+            }
+            Err(error) => return Err(failed(error)),
+        }
+    }
+    Ok(report)
+}
+
+/// Whether `existing` is what `new` would have created (its password may since have been
+/// rehashed or changed, so it is not compared).
+fn same_customer(existing: &Customer, new: &NewCustomer) -> bool {
+    existing.name == new.name
+        && [UniqueField::Email, UniqueField::Mobile, UniqueField::MemberId].iter().all(|field| {
+            let wanted = match field {
+                UniqueField::Email => new.email.as_deref(),
+                UniqueField::Mobile => new.mobile.as_deref(),
+                _ => new.member_id.as_deref(),
+            };
+            existing.unique_value(*field) == wanted
+        })
+}
+
+/// A template as an operator gives it; absent parts stay absent.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateInput {
+    pub merchant: u64,
+    pub code: String,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub sms: Option<String>,
+}
+
+/// Stores (or replaces) a merchant's template after checking that every part renders.
+pub async fn put_template(app: &App, input: TemplateInput) -> Result<Template, AdminError> {
+    require_merchant(app, input.merchant).await?;
+    let code = input.code.trim().to_string();
+    let valid_code = !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if !valid_code {
+        return Err(AdminError::Invalid("a template code is 1-64 letters, digits, '_', '-' or '.'".into()));
+    }
+    let template = Template {
+        merchant_id: input.merchant,
+        code,
+        subject: present(input.subject),
+        text: present(input.text),
+        html: present(input.html),
+        sms: present(input.sms),
+        updated_at: app.clock.now(),
+    };
+    if template.subject.is_none() && template.sms.is_none() {
+        return Err(AdminError::Invalid("a template needs an email subject (with a body) or an SMS text".into()));
+    }
+    if template.subject.is_some() && template.text.is_none() && template.html.is_none() {
+        return Err(AdminError::Invalid("an email template needs a text or HTML body".into()));
+    }
+    #[cfg(feature = "render")]
+    crate::delivery::render::validate(&template).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    app.store().map_err(failed)?.put_template(&template).await.map_err(failed)?;
+    Ok(template)
+}
+
+pub async fn templates(app: &App, merchant: u64) -> Result<Vec<Template>, AdminError> {
+    require_merchant(app, merchant).await?;
+    app.store().map_err(failed)?.templates(merchant).await.map_err(failed)
+}
+
+/// A deliberately loose check: one `@` with something on each side, a dot in the domain, no
+/// white space.
+pub fn looks_like_email(email: &str) -> bool {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_email;
+
+    #[test]
+    fn email_shape() {
+        assert!(looks_like_email("ann@example.com"));
+        assert!(!looks_like_email("ann"));
+        assert!(!looks_like_email("@example.com"));
+        assert!(!looks_like_email("ann@example"));
+        assert!(!looks_like_email("a b@example.com"));
+    }
+}

@@ -1,0 +1,183 @@
+//! The OTP machinery shared by the PIN and password routes (SPEC section 6): requesting a code
+//! (limit, storage, optional delivery) and checking one (a try reserved atomically first).
+
+use serde_json::json;
+
+use crate::App;
+use crate::delivery::{Channel, OtpDelivery, OtpRequested};
+use crate::domain::otp::{self, OtpPurpose};
+use crate::error::{ApiError, ErrorCode};
+use crate::handlers::customer;
+use crate::http::Reply;
+use crate::http::body::Fields;
+use crate::store::{Customer, OtpRecord, keys};
+
+/// How `type` is read: optional with a default (PIN reset) or required (password reset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeField {
+    Optional,
+    Required,
+}
+
+/// The request limit of SPEC section 6: N requests per window, all purposes together.
+pub fn request_limit(app: &App) -> crate::store::CounterPolicy {
+    crate::store::CounterPolicy {
+        limit: app.config.otp_requests_per_window,
+        window_secs: app.config.otp_request_window_secs,
+        window: crate::store::Window::Fixed,
+    }
+}
+
+fn channel(fields: &Fields, rule: TypeField) -> Result<Option<Channel>, ApiError> {
+    match fields.optional_text("type")?.as_deref() {
+        None if rule == TypeField::Required => Err(ApiError::required("type")),
+        None => Ok(None),
+        Some("sms") => Ok(Some(Channel::Sms)),
+        Some("email") => Ok(Some(Channel::Email)),
+        Some(other) => Err(ApiError::invalid("type", format!("\"{other}\" is not a valid choice."))),
+    }
+}
+
+/// Where a code for `customer` goes on `channel`.
+fn destination(customer: &Customer, channel: Channel) -> Result<String, ApiError> {
+    let (value, message) = match channel {
+        Channel::Sms => (&customer.mobile, "Customer has no mobile number."),
+        Channel::Email => (&customer.email, "Customer has no email."),
+    };
+    value.clone().ok_or_else(|| ApiError::field(ErrorCode::NoDestination, "type", message))
+}
+
+/// Handles a request for a new code: `{<field>, type, template_code?}`. The code is always in
+/// the answer (as documented); with `template_code` it is also delivered, through an event
+/// published after the code is stored. Storage: 1 read of the template when one is named,
+/// the customer lookup, 1 transaction (count the request and store the code).
+pub async fn request(
+    app: &App,
+    merchant_id: u64,
+    fields: &Fields,
+    field: &str,
+    purpose: OtpPurpose,
+    rule: TypeField,
+) -> Result<Reply, ApiError> {
+    if !fields.has(field) {
+        return Err(ApiError::required(field));
+    }
+    let chosen = channel(fields, rule)?;
+    let template_code = fields.optional_text("template_code")?;
+    let customer = customer::resolve(app, merchant_id, fields, field).await?;
+    let channel = chosen.unwrap_or(if customer.mobile.is_some() { Channel::Sms } else { Channel::Email });
+    // A destination is needed only when the code is to be delivered.
+    let delivery = match template_code {
+        None => None,
+        Some(code) => {
+            let destination = destination(&customer, channel)?;
+            let store = app.store()?;
+            let known =
+                store.template(merchant_id, &code).await?.is_some() || crate::delivery::builtin(&code).is_some();
+            if !known {
+                return Err(ApiError::field(ErrorCode::InvalidTemplateCode, "template_code", "Unknown template."));
+            }
+            // Fail before anything is stored when delivery cannot happen.
+            app.publisher()?;
+            Some((code, destination))
+        }
+    };
+    let code = otp::generate()?;
+    let now = app.clock.now();
+    let expires_at = now.saturating_add(app.config.otp_ttl_secs);
+    issue(app, &customer, purpose, &code, expires_at, field).await?;
+    if let Some((template_code, destination)) = delivery {
+        let event = OtpRequested::new(OtpDelivery {
+            merchant_id,
+            customer_id: customer.id,
+            purpose,
+            channel,
+            destination,
+            name: customer.name.clone(),
+            template_code,
+            otp: code.clone(),
+            expires_at,
+            requested_at: now,
+        })?;
+        publish(app, &event, merchant_id, customer.id).await?;
+    }
+    Ok(Reply::secret(json!({"status": "ok", "otp": code})))
+}
+
+/// Stores `code` for `customer` if the request limit allows it (one transaction).
+pub async fn issue(
+    app: &App,
+    customer: &Customer,
+    purpose: OtpPurpose,
+    code: &str,
+    expires_at: i64,
+    field: &str,
+) -> Result<(), ApiError> {
+    let record = OtpRecord {
+        merchant_id: customer.merchant_id,
+        customer_id: customer.id,
+        purpose,
+        otp_hash: otp::hash(&app.hash_key, customer.merchant_id, customer.id, purpose, code),
+        expires_at,
+        tries: 0,
+    };
+    let limit_key = keys::otp_requests(customer.merchant_id, customer.id);
+    let granted = app.store()?.issue_otp(&record, &limit_key, request_limit(app), app.clock.now()).await?;
+    if !granted {
+        return Err(otp::limit_exceeded(field));
+    }
+    Ok(())
+}
+
+/// Publishes `event`. When that fails the answer is 503, and the request's place in the
+/// limit is given back; the stored code stays, undelivered, until the client's retry
+/// replaces it.
+pub async fn publish(app: &App, event: &OtpRequested, merchant_id: u64, customer_id: u64) -> Result<(), ApiError> {
+    let Err(error) = app.publisher()?.publish(event).await else {
+        return Ok(());
+    };
+    tracing::warn!(%error, event_id = %event.event_id, "could not publish an OTP event");
+    let limit_key = keys::otp_requests(merchant_id, customer_id);
+    if let Err(release) = app.store()?.release(&limit_key, app.clock.now()).await {
+        tracing::warn!(error = %release, "could not give back an OTP request");
+    }
+    Err(ApiError::service_unavailable())
+}
+
+/// Checks `code` against the customer's live code of `purpose`, using one of its tries
+/// first (so parallel guesses cannot exceed the tries). Returns the code's hash for the
+/// consuming write. Wrong, expired, used and worn-out codes all answer `invalid_otp`.
+/// Storage: 1 conditional write.
+pub async fn check(
+    app: &App,
+    merchant_id: u64,
+    customer_id: u64,
+    purpose: OtpPurpose,
+    code: &str,
+) -> Result<String, ApiError> {
+    if code.len() != otp::OTP_DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(otp::invalid());
+    }
+    check_secret(app, merchant_id, customer_id, purpose, code).await
+}
+
+/// `check` for any secret stored the OTP way (also the v2 reset token).
+pub async fn check_secret(
+    app: &App,
+    merchant_id: u64,
+    customer_id: u64,
+    purpose: OtpPurpose,
+    secret: &str,
+) -> Result<String, ApiError> {
+    let store = app.store()?;
+    let now = app.clock.now();
+    let record = store
+        .reserve_otp_try(merchant_id, customer_id, purpose, app.config.otp_max_tries, now)
+        .await?
+        .ok_or_else(otp::invalid)?;
+    let presented = otp::hash(&app.hash_key, merchant_id, customer_id, purpose, secret);
+    if !otp::hashes_match(&presented, &record.otp_hash) {
+        return Err(otp::invalid());
+    }
+    Ok(record.otp_hash)
+}

@@ -1,0 +1,224 @@
+//! The password routes (SPEC section 4) and the password check every route shares.
+//!
+//! The check is throttled reserve-first, like the PIN lockout: before a password is evaluated
+//! the check takes one of the customer's `password_max_failures` places in the current window
+//! with a conditional write; a right password gives its place back, a wrong one keeps it.
+//! However many requests race, no more than the limit are evaluated in one window. An
+//! unknown customer costs a dummy hash check, so it takes as long as a wrong password.
+//!
+//! Storage round trips are given for a customer named by primary key; naming by email,
+//! mobile or member ID adds one read (two on DynamoDB: the claim, then the customer).
+
+use serde_json::json;
+
+use crate::App;
+use crate::domain::otp::OtpPurpose;
+use crate::domain::password::Verdict;
+use crate::domain::policy;
+use crate::error::{ApiError, ErrorCode};
+use crate::handlers::begin;
+use crate::handlers::customer;
+use crate::handlers::otp::{self, TypeField};
+use crate::http::body::Fields;
+use crate::http::{ApiRequest, Reply};
+use crate::store::{CounterPolicy, Customer, OtpEffect, Window, keys};
+
+pub fn throttle(app: &App) -> CounterPolicy {
+    CounterPolicy {
+        limit: app.config.password_max_failures,
+        window_secs: app.config.password_failure_window_secs,
+        window: Window::Fixed,
+    }
+}
+
+pub fn invalid_password(field: &str) -> ApiError {
+    ApiError::field(ErrorCode::InvalidPassword, field, "Invalid user password")
+}
+
+pub fn too_many_attempts() -> ApiError {
+    ApiError::new(ErrorCode::TooManyAttempts, "Too many failed attempts. Try again later.")
+}
+
+fn not_set() -> ApiError {
+    ApiError::field(ErrorCode::PasswordNotSet, "user", "Password has not been set.")
+}
+
+/// Why a check failed, before it is worded for a route.
+#[derive(Debug)]
+pub enum CheckFailure {
+    WrongPassword,
+    NotSet,
+    Throttled,
+    Other(ApiError),
+}
+
+impl From<ApiError> for CheckFailure {
+    fn from(error: ApiError) -> CheckFailure {
+        CheckFailure::Other(error)
+    }
+}
+
+impl CheckFailure {
+    pub fn into_api(self, field: &str) -> ApiError {
+        match self {
+            CheckFailure::WrongPassword => invalid_password(field),
+            CheckFailure::NotSet => not_set(),
+            CheckFailure::Throttled => too_many_attempts(),
+            CheckFailure::Other(error) => error,
+        }
+    }
+}
+
+/// The customer `field` names, or — when there is none — a dummy hash check of `password`
+/// before answering `invalid_user`, so both cost the same time.
+pub async fn resolve_timed(
+    app: &App,
+    merchant_id: u64,
+    fields: &Fields,
+    field: &str,
+    password: &str,
+) -> Result<Customer, ApiError> {
+    match customer::resolve(app, merchant_id, fields, field).await {
+        Err(error) if error.code == ErrorCode::InvalidUser => {
+            app.hasher.verify_blocking(password.to_string(), None).await?;
+            Err(error)
+        }
+        other => other,
+    }
+}
+
+/// Checks `password` for `customer` under the throttle. A right password stored with weaker
+/// parameters (or imported from Django) is rehashed. Storage: 2 calls on success (take a
+/// place, give it back), 1 on a wrong password or while throttled, +1 for a rehash.
+pub async fn check(app: &App, customer: &Customer, password: &str) -> Result<(), CheckFailure> {
+    let store = app.store()?;
+    let now = app.clock.now();
+    let key = keys::password_failures(customer.merchant_id, customer.id);
+    let Some(stored) = customer.password_hash.clone() else {
+        // Same cost as a real check: "no password" must not be quicker to learn.
+        app.hasher.verify_blocking(password.to_string(), None).await.map_err(ApiError::from)?;
+        return Err(CheckFailure::NotSet);
+    };
+    if !store.reserve(&key, throttle(app), now).await.map_err(ApiError::from)?.granted {
+        return Err(CheckFailure::Throttled);
+    }
+    let verdict =
+        app.hasher.verify_blocking(password.to_string(), Some(stored.clone())).await.map_err(ApiError::from)?;
+    if !verdict.matched() {
+        return Err(CheckFailure::WrongPassword);
+    }
+    store.release(&key, now).await.map_err(ApiError::from)?;
+    if verdict == Verdict::MatchNeedsRehash {
+        let fresh = app.hasher.hash_blocking(password.to_string()).await.map_err(ApiError::from)?;
+        // Only while the old hash is still there: a concurrent change must win.
+        store.set_password(customer.merchant_id, customer.id, &fresh, Some(&stored)).await.map_err(ApiError::from)?;
+        tracing::info!(merchant = customer.merchant_id, customer = customer.id, "password rehashed");
+    }
+    Ok(())
+}
+
+/// A new password must pass the policy of SPEC section 4.
+pub fn check_policy(password: &str, email: Option<&str>, field: &str) -> Result<(), ApiError> {
+    policy::check_new_password(password, email)
+        .map_err(|weakness| ApiError::field(ErrorCode::WeakPassword, field, weakness.message()))
+}
+
+/// `POST /api/auth/validate-password` `{user, password}`. Storage: 1 read + the check (2 calls
+/// on success, 1 on a wrong password).
+pub async fn validate(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
+    let (fields, merchant_id) = begin(app, &request).await?;
+    if !fields.has("user") {
+        return Err(ApiError::required("user"));
+    }
+    let password = fields.secret("password")?;
+    let customer = resolve_timed(app, merchant_id, &fields, "user", &password).await?;
+    check(app, &customer, &password).await.map_err(|failure| failure.into_api("password"))?;
+    Ok(Reply::status_ok())
+}
+
+/// `POST /api/auth/change-password` `{user, old_password, new_password}`. Storage: 1 read, the
+/// check, 1 transaction (new hash, outstanding reset codes removed).
+pub async fn change(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
+    let (fields, merchant_id) = begin(app, &request).await?;
+    if !fields.has("user") {
+        return Err(ApiError::required("user"));
+    }
+    let old = fields.secret("old_password")?;
+    let new = fields.secret("new_password")?;
+    let customer = resolve_timed(app, merchant_id, &fields, "user", &old).await?;
+    check_policy(&new, customer.email.as_deref(), "new_password")?;
+    check(app, &customer, &old).await.map_err(|failure| failure.into_api("old_password"))?;
+    let hash = app.hasher.hash_blocking(new).await?;
+    store_password(app, &customer, &hash).await?;
+    Ok(Reply::status_ok())
+}
+
+/// `POST /api/auth/set-password` `{email, new_password}`: sets the password whatever was
+/// there (a merchant-privileged operation). Storage: 1-2 reads, 1 transaction.
+pub async fn set(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
+    let (fields, merchant_id) = begin(app, &request).await?;
+    if !fields.has("email") {
+        return Err(ApiError::required("email"));
+    }
+    let new = fields.secret("new_password")?;
+    let customer = customer::resolve(app, merchant_id, &fields, "email").await?;
+    check_policy(&new, customer.email.as_deref(), "new_password")?;
+    let hash = app.hasher.hash_blocking(new).await?;
+    store_password(app, &customer, &hash).await?;
+    Ok(Reply::ok(json!({"id": customer.id, "name": customer.name, "email": customer.email, "status": "ok"})))
+}
+
+async fn store_password(app: &App, customer: &Customer, hash: &str) -> Result<(), ApiError> {
+    if !app.store()?.set_password(customer.merchant_id, customer.id, hash, None).await? {
+        // The customer vanished between the read and the write.
+        return Err(ApiError::invalid_user("user"));
+    }
+    Ok(())
+}
+
+/// `POST /api/auth/request-otp-for-password-reset` `{identifier, type, template_code?}`. See
+/// `otp::request` for the storage calls.
+pub async fn request_otp_for_reset(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
+    let (fields, merchant_id) = begin(app, &request).await?;
+    otp::request(app, merchant_id, &fields, "identifier", OtpPurpose::PasswordReset, TypeField::Required).await
+}
+
+/// `POST /api/auth/reset-password-with-otp` `{identifier, otp, new_password,
+/// confirm_new_password}`: consumes the code and sets the password in one transaction, which
+/// also removes any other outstanding reset code. Storage: 1 read, 1 conditional write (a
+/// try of the code), 1 transaction.
+pub async fn reset_with_otp(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
+    let (fields, merchant_id) = begin(app, &request).await?;
+    if !fields.has("identifier") {
+        return Err(ApiError::required("identifier"));
+    }
+    let code = fields.secret("otp")?;
+    let new = fields.secret("new_password")?;
+    let confirm = fields.secret("confirm_new_password")?;
+    if new != confirm {
+        return Err(ApiError::field(
+            ErrorCode::MismatchPassword,
+            "confirm_new_password",
+            "Confirmation password does not match",
+        ));
+    }
+    let customer = customer::resolve(app, merchant_id, &fields, "identifier").await?;
+    check_policy(&new, customer.email.as_deref(), "new_password")?;
+    let otp_hash = otp::check(app, merchant_id, customer.id, OtpPurpose::PasswordReset, &code).await?;
+    let hash = app.hasher.hash_blocking(new).await?;
+    let consumed = app
+        .store()?
+        .consume_otp(
+            merchant_id,
+            customer.id,
+            OtpPurpose::PasswordReset,
+            &otp_hash,
+            app.clock.now(),
+            OtpEffect::SetPassword(hash),
+        )
+        .await?;
+    if !consumed {
+        return Err(crate::domain::otp::invalid());
+    }
+    Ok(Reply::status_ok())
+}

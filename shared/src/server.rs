@@ -1,0 +1,36 @@
+//! The local server's router: every route of the table on one port, the same handlers the
+//! Lambda functions run (like `sam local start-api`, but native).
+
+use std::sync::Arc;
+
+pub use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::response::Response;
+
+use crate::App;
+use crate::error::ApiError;
+use crate::http::{ApiRequest, MAX_BODY_BYTES, error_response, not_found, respond, routes};
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new().fallback(dispatch).with_state(app)
+}
+
+async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
+    let Some(route) = routes::find(request.uri().path()) else {
+        return not_found().map(Body::from);
+    };
+    let (parts, body) = request.into_parts();
+    // Read one byte past the limit so an oversize body is told apart from one at the limit.
+    let body = match to_bytes(body, MAX_BODY_BYTES + 1).await {
+        Ok(body) => body,
+        Err(_) => return error_response(route.errors, &ApiError::request_too_large(MAX_BODY_BYTES)).map(Body::from),
+    };
+    let api_request = ApiRequest { method: parts.method, headers: parts.headers, body };
+    respond(&app, route, api_request).await.map(Body::from)
+}
+
+/// Serves `router` on `listener` until the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(listener, router).await
+}

@@ -1,0 +1,104 @@
+//! The AWS side of the tests: moto, a real AWS-compatible server on loopback, started by
+//! `scripts/test.sh` (its URL in `STAMPS_TEST_MOTO_URL`). The clients are the real SDK
+//! clients, speaking the real wire protocol; each test gets its own table.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::Intercept;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use shared::store::Store;
+use shared::store::dynamodb::DynamoStore;
+use shared::store::prelude::*;
+
+/// The moto server's URL. The DynamoDB tests cannot run without one.
+pub fn url() -> String {
+    match std::env::var("STAMPS_TEST_MOTO_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!(
+            "STAMPS_TEST_MOTO_URL is not set: the DynamoDB tests need moto. Run ./scripts/test.sh, which \
+             installs and starts moto_server, or start one and set STAMPS_TEST_MOTO_URL=http://127.0.0.1:PORT"
+        ),
+    }
+}
+
+/// SDK configuration pointing at moto, with test credentials and the service's timeouts.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_config_at(&url(), Duration::from_secs(3)).await
+}
+
+/// SDK configuration for any endpoint (a fault-injecting proxy, a closed port).
+pub async fn sdk_config_at(endpoint: &str, timeout: Duration) -> aws_config::SdkConfig {
+    let attempt = timeout.mul_f32(0.45);
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(attempt)
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(timeout)
+                .build(),
+        )
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// A table name no other test uses.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let random = shared::domain::secrets::random_hex::<4>().expect("random");
+    format!("{prefix}-{}-{}-{random}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Counts the DynamoDB operations a client sends, by name.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<Mutex<Vec<String>>>);
+
+impl CallCounter {
+    /// The operations sent since the last `take`.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    // Once per operation (not per retry), after the operation has named itself.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(operation);
+        Ok(())
+    }
+}
+
+/// A fresh DynamoDB store on moto (its own table, created), and the counter of its calls.
+pub async fn dynamo_store_counted() -> (Arc<DynamoStore>, CallCounter) {
+    let sdk = sdk_config().await;
+    let counter = CallCounter::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), unique_name("stamps"));
+    store.init().await.expect("create the table on moto");
+    counter.take();
+    (Arc::new(store), counter)
+}
+
+/// A fresh DynamoDB store on moto.
+pub async fn dynamo_store() -> Arc<dyn Store> {
+    dynamo_store_counted().await.0
+}

@@ -1,0 +1,29 @@
+//! The integration tests: one binary, every route, both stores. Each test gets its own
+//! server and store from `spawn_app`.
+
+/// Runs each listed `async fn(Backend)` once on SQLite and once on DynamoDB (moto).
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$name(integration_tests::app::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn dynamodb() {
+                    super::$name(integration_tests::app::Backend::DynamoDb).await
+                }
+            }
+        )*
+    };
+}
+
+mod conventions;
+mod otp;
+mod pin;
+mod round_trips;
+mod store_contract;
+mod token;
+mod validate_mobile_number;

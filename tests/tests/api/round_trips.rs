@@ -1,0 +1,100 @@
+//! Storage round trips on DynamoDB, counted by an interceptor on the real SDK client: the
+//! figures each route's doc comment gives, for a customer named by primary key and a merchant
+//! authenticated by a Bearer token (an API key credential adds one read).
+
+use integration_tests::app::{Backend, TestApp, spawn_app};
+use serde_json::{Value, json};
+
+use crate::pin::{OTHER_PIN, PIN, set_pin, setup};
+
+/// Sends `body` to `path` and returns the DynamoDB operations it caused.
+async fn calls(app: &TestApp, token: &str, path: &str, body: Value, status: u16) -> Vec<String> {
+    app.take_calls();
+    let response = app.post_bearer(token, path, &body).await;
+    assert_eq!(response.status, status, "{path}: {}", response.text);
+    app.take_calls()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_routes_cost_what_their_doc_comments_say() {
+    let app = spawn_app(Backend::DynamoDb).await;
+    let (merchant, customer) = setup(&app).await;
+    let token = app.access_token(&merchant).await;
+    let id = customer.id;
+
+    // validate: reserve the attempt and read the hash in one conditional write, give it back.
+    set_pin(&app, &merchant, &customer, PIN).await;
+    let ok = calls(&app, &token, "/api/pin/validate", json!({"user": id, "pin": PIN}), 200).await;
+    assert_eq!(ok, ["UpdateItem", "UpdateItem"], "success: 2 calls");
+    let wrong = calls(&app, &token, "/api/pin/validate", json!({"user": id, "pin": OTHER_PIN}), 400).await;
+    assert_eq!(wrong, ["UpdateItem"], "failure: 1 call");
+    // With a failure on record, success still costs 2; blocked costs 1.
+    let ok = calls(&app, &token, "/api/pin/validate", json!({"user": id, "pin": PIN}), 200).await;
+    assert_eq!(ok.len(), 2, "{ok:?}");
+    for _ in 0..3 {
+        calls(&app, &token, "/api/pin/validate", json!({"user": id, "pin": OTHER_PIN}), 400).await;
+    }
+    let blocked = calls(&app, &token, "/api/pin/validate", json!({"user": id, "pin": PIN}), 400).await;
+    assert_eq!(blocked, ["UpdateItem"], "blocked: 1 call, the PIN never read for checking");
+
+    // unblock: read the customer, clear.
+    let unblock = calls(&app, &token, "/api/pin/unblock", json!({"user": id}), 200).await;
+    assert_eq!(unblock, ["GetItem", "UpdateItem"]);
+
+    // change: reserve, give back, conditional write of the new PIN.
+    let body = json!({"user": id, "current_pin": PIN, "new_pin": OTHER_PIN, "confirm_new_pin": OTHER_PIN});
+    let change = calls(&app, &token, "/api/pin/change", body, 200).await;
+    assert_eq!(change, ["UpdateItem", "UpdateItem", "PutItem"]);
+
+    // request an OTP: read the customer, one transaction (count the request, store the code).
+    let request = calls(&app, &token, "/api/pin/request-otp-for-reset", json!({"user": id}), 200).await;
+    assert_eq!(request, ["GetItem", "TransactWriteItems"]);
+
+    // reset: read the customer, use a try of the code, one transaction.
+    let otp = app.post_bearer(&token, "/api/pin/request-otp-for-reset", &json!({"user": id})).await.body["otp"]
+        .as_str()
+        .expect("otp")
+        .to_string();
+    let body = json!({"user": id, "otp": otp, "pin": PIN, "confirm_pin": PIN});
+    let reset = calls(&app, &token, "/api/pin/reset", body, 200).await;
+    assert_eq!(reset, ["GetItem", "UpdateItem", "TransactWriteItems"]);
+
+    // set: read the customer, conditional write.
+    let bob = app
+        .create_customer(shared::admin::CustomerInput {
+            merchant: merchant.id,
+            email: Some("bob@example.com".into()),
+            ..Default::default()
+        })
+        .await;
+    let set = calls(&app, &token, "/api/pin/set", json!({"user": bob.id, "pin": PIN, "confirm_pin": PIN}), 200).await;
+    assert_eq!(set, ["GetItem", "PutItem"]);
+
+    // reset with password: read the customer, take a password place, give it back, write.
+    let body = json!({"user": id, "password": "secret-pass-1", "pin": OTHER_PIN, "confirm_pin": OTHER_PIN});
+    let with_password = calls(&app, &token, "/api/pin/reset-with-password", body, 200).await;
+    assert_eq!(with_password, ["GetItem", "UpdateItem", "UpdateItem", "PutItem"]);
+
+    // Naming the customer by email adds the unique-claim read.
+    let by_email =
+        calls(&app, &token, "/api/pin/validate", json!({"user": "ann@example.com", "pin": OTHER_PIN}), 200).await;
+    assert_eq!(by_email, ["GetItem", "GetItem", "UpdateItem", "UpdateItem"]);
+
+    // An API key credential adds one read (its hash must be on record).
+    app.take_calls();
+    let response = app.post_as(&merchant, "/api/pin/validate", &json!({"user": id, "pin": OTHER_PIN})).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(app.take_calls(), ["GetItem", "UpdateItem", "UpdateItem"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_free_routes_make_no_call() {
+    let app = spawn_app(Backend::DynamoDb).await;
+    let merchant = app.create_merchant("Kopi").await;
+    let token = app.access_token(&merchant).await;
+    let verify = calls(&app, &token, "/api/token/verify/", json!({"access_token": token}), 200).await;
+    assert!(verify.is_empty(), "{verify:?}");
+    let mobile =
+        calls(&app, &token, "/api/auth/validate-mobile-number", json!({"mobile_number": "081234567890"}), 200).await;
+    assert!(mobile.is_empty(), "{mobile:?}");
+}
