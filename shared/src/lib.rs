@@ -24,6 +24,8 @@ pub mod handlers;
 pub mod http;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+#[cfg(all(feature = "lambda-sqs", feature = "render"))]
+pub mod lambda_sqs;
 pub mod logging;
 #[cfg(feature = "server")]
 pub mod server;

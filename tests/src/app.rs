@@ -9,6 +9,7 @@ use shared::App;
 use shared::admin::{self, CustomerInput};
 use shared::clock::ManualClock;
 use shared::config::Config;
+use shared::delivery::EventPublisher;
 use shared::delivery::outbox::{LocalPublisher, Outbox};
 use shared::store::prelude::*;
 use shared::store::{Customer, Store};
@@ -114,7 +115,25 @@ pub async fn spawn_app_with(backend: Backend, vars: &[(&str, &str)]) -> TestApp 
     app
 }
 
+/// A server whose OTP events go to `publisher` (e.g. SNS on moto) instead of the local
+/// outbox.
+pub async fn spawn_app_publishing(backend: Backend, publisher: Arc<dyn EventPublisher>) -> TestApp {
+    let (store, dir, calls) = counted_store(backend).await;
+    let mut app = spawn_on_with(store, dir, test_config(&[]), Some(publisher)).await;
+    app.calls = calls;
+    app
+}
+
 pub async fn spawn_on(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, config: Config) -> TestApp {
+    spawn_on_with(store, dir, config, None).await
+}
+
+async fn spawn_on_with(
+    store: Arc<dyn Store>,
+    dir: Option<tempfile::TempDir>,
+    config: Config,
+    events: Option<Arc<dyn EventPublisher>>,
+) -> TestApp {
     let clock = Arc::new(ManualClock::new(START));
     let outbox = tempfile::tempdir().expect("outbox dir");
     let publisher = Arc::new(LocalPublisher::new(
@@ -125,7 +144,7 @@ pub async fn spawn_on(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, con
     let app = App::from_config(config, Some(Arc::clone(&store)))
         .expect("app")
         .with_clock(clock.clone())
-        .with_publisher(publisher.clone());
+        .with_publisher(events.unwrap_or_else(|| publisher.clone()));
     let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));

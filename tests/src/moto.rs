@@ -102,3 +102,111 @@ pub async fn dynamo_store_counted() -> (Arc<DynamoStore>, CallCounter) {
 pub async fn dynamo_store() -> Arc<dyn Store> {
     dynamo_store_counted().await.0
 }
+
+/// The OTP delivery path on moto: an SNS topic feeding an SQS queue (raw message delivery,
+/// as in template.yaml), and a verified SES sender.
+pub struct DeliveryRig {
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub ses: aws_sdk_sesv2::Client,
+    pub topic_arn: String,
+    pub queue_url: String,
+    pub sender: String,
+}
+
+impl DeliveryRig {
+    pub async fn new() -> DeliveryRig {
+        let sdk = sdk_config().await;
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let ses = aws_sdk_sesv2::Client::new(&sdk);
+        let name = unique_name("otp");
+        let topic_arn = sns.create_topic().name(&name).send().await.expect("topic").topic_arn.expect("topic ARN");
+        let queue_url = sqs.create_queue().queue_name(&name).send().await.expect("queue").queue_url.expect("queue URL");
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+            .expect("queue ARN");
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("subscription");
+        let sender = format!("{}@stamps.example", unique_name("noreply"));
+        ses.create_email_identity().email_identity(&sender).send().await.expect("SES identity");
+        DeliveryRig { sns, sqs, ses, topic_arn, queue_url, sender }
+    }
+
+    /// Everything waiting in the queue, as the Lambda service would hand it over.
+    pub async fn receive_batch(&self) -> serde_json::Value {
+        let mut records = Vec::new();
+        loop {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .expect("receive");
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for message in messages {
+                records.push(serde_json::json!({
+                    "messageId": message.message_id,
+                    "receiptHandle": message.receipt_handle,
+                    "body": message.body,
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:otp",
+                    "awsRegion": "us-east-1",
+                }));
+            }
+        }
+        serde_json::json!({ "Records": records })
+    }
+}
+
+/// What moto has received, from `/moto-api/data.json`.
+pub async fn received() -> serde_json::Value {
+    reqwest::get(format!("{}/moto-api/data.json", url())).await.expect("moto data").json().await.expect("JSON")
+}
+
+/// The emails moto's SES has accepted for `address`.
+pub async fn emails_to(address: &str) -> Vec<serde_json::Value> {
+    let data = received().await;
+    data["ses"]["Message"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .filter(|m| {
+                    m["destinations"]["ToAddresses"].as_array().is_some_and(|to| to.iter().any(|a| a == address))
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The SMS moto's SNS has accepted for `number`.
+pub async fn sms_to(number: &str) -> Vec<serde_json::Value> {
+    let data = received().await;
+    data["sns"]["SMS"]
+        .as_array()
+        .map(|messages| messages.iter().filter(|m| m["phone_number"] == number).cloned().collect())
+        .unwrap_or_default()
+}

@@ -21,6 +21,7 @@ macro_rules! both_stores {
 }
 
 mod conventions;
+mod delivery;
 mod otp;
 mod pin;
 mod round_trips;

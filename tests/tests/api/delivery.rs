@@ -1,0 +1,284 @@
+//! OTP delivery (SPEC section 6): request routes publish `otp.requested` to SNS, the topic
+//! feeds an SQS queue, and the dispatch function sends through SES and SNS SMS. All against
+//! moto with the real SDK clients; what was sent is read back from moto's
+//! `/moto-api/data.json`. The same rules run locally into the outbox.
+
+use std::sync::Arc;
+
+use integration_tests::app::{Backend, TestApp, TestMerchant, spawn_app, spawn_app_publishing};
+use integration_tests::moto::{self, DeliveryRig};
+use serde_json::{Value, json};
+use shared::admin::{CustomerInput, TemplateInput};
+use shared::clock::Clock;
+use shared::delivery::outbox::Outbox;
+use shared::delivery::ses::SesEmail;
+use shared::delivery::sns::{SnsPublisher, SnsSms};
+use shared::delivery::{Channel, OtpDelivery, OtpRequested};
+use shared::domain::otp::OtpPurpose;
+use shared::lambda_sqs::{DispatchDeps, handle_batch};
+use shared::store::Customer;
+
+/// A customer with a unique email and mobile number, so that moto's record of what it sent
+/// (shared by every test) can be filtered to this test's messages.
+async fn customer(app: &TestApp, merchant: &TestMerchant) -> Customer {
+    let suffix = u64::from_str_radix(&shared::domain::secrets::random_hex::<4>().expect("random"), 16).expect("hex");
+    app.create_customer(CustomerInput {
+        merchant: merchant.id,
+        email: Some(format!("ann.{suffix}@example.com")),
+        mobile: Some(format!("0812{:08}", suffix % 100_000_000)),
+        name: Some("Ann <& Co>".into()),
+        ..Default::default()
+    })
+    .await
+}
+
+async fn template(app: &TestApp, merchant: &TestMerchant) {
+    shared::admin::put_template(
+        &app.app,
+        TemplateInput {
+            merchant: merchant.id,
+            code: "reset".into(),
+            subject: Some("Your code for {{ name }}".into()),
+            text: Some("Code {{ otp }}, valid {{ expires_in_minutes }} minutes.".into()),
+            html: Some("<p>Hello {{ name }}, your code is <b>{{ otp }}</b></p>".into()),
+            sms: Some("{{ otp }} is your Kopi code".into()),
+        },
+    )
+    .await
+    .expect("template");
+}
+
+/// An app on DynamoDB whose events go to the rig's SNS topic, and the dispatch function's
+/// dependencies on the same table, SES and SNS.
+async fn aws_app(rig: &DeliveryRig) -> (TestApp, DispatchDeps) {
+    let publisher = SnsPublisher::new(rig.sns.clone(), rig.topic_arn.clone());
+    let app = spawn_app_publishing(Backend::DynamoDb, Arc::new(publisher)).await;
+    let deps = DispatchDeps {
+        store: Arc::clone(&app.store),
+        email: Arc::new(SesEmail::new(rig.ses.clone(), rig.sender.clone())),
+        sms: Arc::new(SnsSms::new(rig.sns.clone(), None)),
+        clock: app.clock.clone(),
+    };
+    (app, deps)
+}
+
+async fn dispatch(deps: &DispatchDeps, batch: Value) -> Vec<String> {
+    let event = serde_json::from_value(batch).expect("an SQS event");
+    let response = handle_batch(deps, event).await;
+    response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+}
+
+async fn request(app: &TestApp, merchant: &TestMerchant, customer: &Customer, kind: &str) -> String {
+    let body = json!({"user": customer.id, "type": kind, "template_code": "reset"});
+    let response = app.post_as(merchant, "/api/pin/request-otp-for-reset", &body).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    response.body["otp"].as_str().expect("otp").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_request_sends_exactly_one_rendered_ses_message() {
+    let rig = DeliveryRig::new().await;
+    let (app, deps) = aws_app(&rig).await;
+    let merchant = app.create_merchant("Kopi").await;
+    template(&app, &merchant).await;
+    let ann = customer(&app, &merchant).await;
+    let email = ann.email.clone().expect("email");
+    let otp = request(&app, &merchant, &ann, "email").await;
+    assert!(moto::emails_to(&email).await.is_empty(), "the route only publishes; nothing is sent yet");
+
+    let failures = dispatch(&deps, rig.receive_batch().await).await;
+    assert!(failures.is_empty(), "{failures:?}");
+    let sent = moto::emails_to(&email).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["source"], rig.sender.as_str());
+    assert_eq!(sent[0]["subject"], "Your code for Ann <& Co>");
+    // moto keeps the HTML part when there is one; it is escaped.
+    assert_eq!(sent[0]["body"], format!("<p>Hello Ann &lt;&amp; Co&gt;, your code is <b>{otp}</b></p>"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sms_request_sends_one_sms_to_the_e164_number() {
+    let rig = DeliveryRig::new().await;
+    let (app, deps) = aws_app(&rig).await;
+    let merchant = app.create_merchant("Kopi").await;
+    template(&app, &merchant).await;
+    let ann = customer(&app, &merchant).await;
+    let mobile = ann.mobile.clone().expect("mobile");
+    assert!(mobile.starts_with("+62812"), "{mobile}");
+    let otp = request(&app, &merchant, &ann, "sms").await;
+    assert!(dispatch(&deps, rig.receive_batch().await).await.is_empty());
+    let sent = moto::sms_to(&mobile).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["message"], format!("{otp} is your Kopi code"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_queue_delivers_twice_is_sent_once() {
+    let rig = DeliveryRig::new().await;
+    let (app, deps) = aws_app(&rig).await;
+    let merchant = app.create_merchant("Kopi").await;
+    template(&app, &merchant).await;
+    let ann = customer(&app, &merchant).await;
+    request(&app, &merchant, &ann, "sms").await;
+    let batch = rig.receive_batch().await;
+    let record = batch["Records"][0].clone();
+    let mut again = record.clone();
+    again["messageId"] = json!("a-second-delivery");
+    // The same event twice in one batch, then once more in a later batch.
+    assert!(dispatch(&deps, json!({"Records": [record.clone(), again]})).await.is_empty());
+    assert!(dispatch(&deps, json!({"Records": [record]})).await.is_empty());
+    assert_eq!(moto::sms_to(ann.mobile.as_deref().expect("mobile")).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_one_poisoned_message_reports_only_that_one() {
+    let rig = DeliveryRig::new().await;
+    let (app, deps) = aws_app(&rig).await;
+    let merchant = app.create_merchant("Kopi").await;
+    template(&app, &merchant).await;
+    let ann = customer(&app, &merchant).await;
+    request(&app, &merchant, &ann, "email").await;
+    let mut batch = rig.receive_batch().await;
+    let poisoned = json!({"messageId": "poisoned", "body": "{\"type\": \"otp.requested\", \"version\": 1}"});
+    let unknown_template = {
+        let mut event = event(&ann, Channel::Email, "no-such-template", app.clock.now());
+        event.merchant_id = merchant.id;
+        json!({"messageId": "unknown-template", "body": serde_json::to_string(&event).expect("json")})
+    };
+    let records = batch["Records"].as_array_mut().expect("records");
+    assert_eq!(records.len(), 1);
+    records.insert(0, poisoned);
+    records.push(unknown_template);
+    let mut failures = dispatch(&deps, batch).await;
+    failures.sort();
+    assert_eq!(failures, ["poisoned", "unknown-template"]);
+    assert_eq!(moto::emails_to(ann.email.as_deref().expect("email")).await.len(), 1, "the good one was sent");
+}
+
+fn event(customer: &Customer, channel: Channel, template_code: &str, now: i64) -> OtpRequested {
+    OtpRequested::new(OtpDelivery {
+        merchant_id: customer.merchant_id,
+        customer_id: customer.id,
+        purpose: OtpPurpose::PinReset,
+        channel,
+        destination: match channel {
+            Channel::Email => customer.email.clone().unwrap_or_default(),
+            Channel::Sms => customer.mobile.clone().unwrap_or_default(),
+        },
+        name: customer.name.clone(),
+        template_code: template_code.into(),
+        otp: "246810".into(),
+        expires_at: now + 600,
+        requested_at: now,
+    })
+    .expect("random")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_send_is_retried_and_then_sent_once() {
+    let rig = DeliveryRig::new().await;
+    let (app, mut deps) = aws_app(&rig).await;
+    let merchant = app.create_merchant("Kopi").await;
+    template(&app, &merchant).await;
+    let ann = customer(&app, &merchant).await;
+    let event = event(&ann, Channel::Email, "reset", app.clock.now());
+    let batch = json!({"Records": [{"messageId": "m1", "body": serde_json::to_string(&event).expect("json")}]});
+    // SES unreachable (a closed port): reported for retry, nothing sent, claim given back.
+    let down = moto::sdk_config_at("http://127.0.0.1:9", std::time::Duration::from_millis(500)).await;
+    let working = std::mem::replace(
+        &mut deps.email,
+        Arc::new(SesEmail::new(aws_sdk_sesv2::Client::new(&down), rig.sender.clone())),
+    );
+    assert_eq!(dispatch(&deps, batch.clone()).await, ["m1"]);
+    assert!(moto::emails_to(ann.email.as_deref().expect("email")).await.is_empty());
+    deps.email = working;
+    assert!(dispatch(&deps, batch.clone()).await.is_empty());
+    assert!(dispatch(&deps, batch).await.is_empty());
+    assert_eq!(moto::emails_to(ann.email.as_deref().expect("email")).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_event_is_dropped_without_sending() {
+    let rig = DeliveryRig::new().await;
+    let (app, deps) = aws_app(&rig).await;
+    let merchant = app.create_merchant("Kopi").await;
+    template(&app, &merchant).await;
+    let ann = customer(&app, &merchant).await;
+    let event = event(&ann, Channel::Sms, "reset", app.clock.now() - 601);
+    let batch = json!({"Records": [{"messageId": "old", "body": serde_json::to_string(&event).expect("json")}]});
+    assert!(dispatch(&deps, batch).await.is_empty(), "not worth retrying");
+    assert!(moto::sms_to(ann.mobile.as_deref().expect("mobile")).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_published_event_is_a_versioned_document() {
+    let rig = DeliveryRig::new().await;
+    let (app, _deps) = aws_app(&rig).await;
+    let merchant = app.create_merchant("Kopi").await;
+    template(&app, &merchant).await;
+    let ann = customer(&app, &merchant).await;
+    let otp = request(&app, &merchant, &ann, "sms").await;
+    let batch = rig.receive_batch().await;
+    let body: Value = serde_json::from_str(batch["Records"][0]["body"].as_str().expect("body")).expect("JSON event");
+    assert_eq!(body["type"], "otp.requested");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["merchant_id"], merchant.id);
+    assert_eq!(body["customer_id"], ann.id);
+    assert_eq!(body["purpose"], "pin_reset");
+    assert_eq!(body["channel"], "sms");
+    assert_eq!(body["destination"], ann.mobile.clone().expect("mobile"));
+    assert_eq!(body["template_code"], "reset");
+    assert_eq!(body["otp"], otp);
+    assert_eq!(body["expires_at"], app.clock.now() + 600);
+    assert_eq!(body["requested_at"], app.clock.now());
+    assert_eq!(body["event_id"].as_str().map(str::len), Some(32));
+}
+
+/// The local outbox keeps the same promises: once per event, poisoned messages refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_outbox_sends_once_and_refuses_poison() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let merchant = app.create_merchant("Kopi").await;
+    template(&app, &merchant).await;
+    let ann = customer(&app, &merchant).await;
+    let dir = tempfile::tempdir().expect("outbox");
+    let outbox = Arc::new(Outbox::new(dir.path(), app.clock.clone()));
+    let deps =
+        DispatchDeps { store: Arc::clone(&app.store), email: outbox.clone(), sms: outbox, clock: app.clock.clone() };
+    let good = serde_json::to_string(&event(&ann, Channel::Email, "reset", app.clock.now())).expect("json");
+    let batch = json!({"Records": [
+        {"messageId": "a", "body": good},
+        {"messageId": "b", "body": good},
+        {"messageId": "c", "body": "not json"},
+    ]});
+    assert_eq!(dispatch(&deps, batch).await, ["c"]);
+    let files: Vec<_> = std::fs::read_dir(dir.path()).expect("outbox").filter_map(Result::ok).collect();
+    assert_eq!(files.len(), 1);
+    let message: Value = serde_json::from_slice(&std::fs::read(files[0].path()).expect("file")).expect("json");
+    assert_eq!(message["channel"], "email");
+    assert_eq!(message["destination"], ann.email.clone().expect("email"));
+    assert_eq!(message["subject"], "Your code for Ann <& Co>");
+    assert_eq!(message["text"], "Code 246810, valid 10 minutes.");
+    assert_eq!(message["html"], "<p>Hello Ann &lt;&amp; Co&gt;, your code is <b>246810</b></p>");
+}
+
+/// Publishing that fails answers 503 and gives the request back to the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_topic_is_503_and_costs_no_request() {
+    let down = moto::sdk_config_at("http://127.0.0.1:9", std::time::Duration::from_millis(500)).await;
+    let publisher =
+        SnsPublisher::new(aws_sdk_sns::Client::new(&down), "arn:aws:sns:us-east-1:123456789012:none".into());
+    let app = spawn_app_publishing(Backend::DynamoDb, Arc::new(publisher)).await;
+    let merchant = app.create_merchant("Kopi").await;
+    template(&app, &merchant).await;
+    let ann = customer(&app, &merchant).await;
+    for _ in 0..6 {
+        let body = json!({"user": ann.id, "template_code": "reset"});
+        let response = app.post_as(&merchant, "/api/pin/request-otp-for-reset", &body).await;
+        assert_eq!((response.status, response.error_code()), (503, "service_unavailable"), "{}", response.text);
+    }
+    for _ in 0..5 {
+        let response = app.post_as(&merchant, "/api/pin/request-otp-for-reset", &json!({"user": ann.id})).await;
+        assert_eq!(response.status, 200, "{}", response.text);
+    }
+}
