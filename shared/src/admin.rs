@@ -202,18 +202,20 @@ pub async fn import_customers(app: &App, merchant: u64, lines: &str) -> Result<I
                 continue;
             }
         };
-        match store.create_customer(new.clone(), None).await {
-            Ok(_) => report.imported += 1,
-            Err(StoreError::AlreadyExists) => match store.customer(merchant, parsed.id).await.map_err(failed)? {
-                Some(existing) if same_customer(&existing, &new) => report.skipped += 1,
-                _ => report
-                    .rejected
-                    .push((number, format!("customer ID {} is taken by a different customer", parsed.id))),
-            },
-            Err(StoreError::Duplicate(field)) => {
-                report.rejected.push((number, format!("another customer already has this {}", field.as_str())));
+        let refusal = match store.create_customer(new.clone(), None).await {
+            Ok(_) => {
+                report.imported += 1;
+                continue;
             }
+            Err(StoreError::AlreadyExists) => format!("customer ID {} is taken by a different customer", parsed.id),
+            Err(StoreError::Duplicate(field)) => format!("another customer already has this {}", field.as_str()),
             Err(error) => return Err(failed(error)),
+        };
+        // A re-run finds its own customer under the ID (the store may name the clashing
+        // email or mobile first): skip it. Anything else is a real conflict.
+        match store.customer(merchant, parsed.id).await.map_err(failed)? {
+            Some(existing) if same_customer(&existing, &new) => report.skipped += 1,
+            _ => report.rejected.push((number, refusal)),
         }
     }
     Ok(report)

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
+use crate::domain::legacy_hash;
 use crate::domain::secrets::{RandomUnavailable, random_bytes};
 
 /// The minimum parameters of SPEC section 4 (OWASP's argon2id recommendation).
@@ -96,9 +97,13 @@ impl SecretHasher {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    /// Checks `secret` against a PHC string. An unparseable stored hash never matches.
+    /// Checks `secret` against a PHC string, or a hash imported from Django (which always asks
+    /// for a rehash when it matches). An unparseable stored hash never matches.
     pub fn verify(&self, secret: &str, stored: &str) -> Verdict {
         self.verifications.fetch_add(1, Ordering::Relaxed);
+        if let Some(matched) = legacy_hash::verify_django(secret, stored) {
+            return if matched { Verdict::MatchNeedsRehash } else { Verdict::Mismatch };
+        }
         let Ok(parsed) = PasswordHash::new(stored) else {
             return Verdict::Mismatch;
         };
@@ -166,6 +171,15 @@ mod tests {
         let hash = weak.hash("pw").expect("hash");
         let hasher = SecretHasher::new(None).expect("hasher");
         assert_eq!(hasher.verify("pw", &hash), Verdict::MatchNeedsRehash);
+    }
+
+    #[test]
+    fn a_django_hash_matches_and_asks_for_a_rehash() {
+        // Made by Django 5.1's PBKDF2PasswordHasher at 1,000 iterations; a pepper does not apply.
+        let django = "pbkdf2_sha256$1000$tJJiBYOeEfg6HlkdXYhTrw$hu9aY4QbaawLd+klAE1w7SMKQcDptObKzgwUFcYPCt4=";
+        let hasher = SecretHasher::with_params(Some(b"pepper".to_vec()), 8, 1, 1).expect("hasher");
+        assert_eq!(hasher.verify("correct horse battery", django), Verdict::MatchNeedsRehash);
+        assert_eq!(hasher.verify("correct horse", django), Verdict::Mismatch);
     }
 
     #[test]

@@ -23,6 +23,7 @@ macro_rules! both_stores {
 mod conventions;
 mod delivery;
 mod otp;
+mod password;
 mod pin;
 mod round_trips;
 mod store_contract;
