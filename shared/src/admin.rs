@@ -282,21 +282,7 @@ pub async fn templates(app: &App, merchant: u64) -> Result<Vec<Template>, AdminE
     app.store().map_err(failed)?.templates(merchant).await.map_err(failed)
 }
 
-/// A deliberately loose check: one `@` with something on each side, a dot in the domain, no
-/// white space.
-pub fn looks_like_email(email: &str) -> bool {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !email.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
-}
+pub use crate::domain::identifier::looks_like_email;
 
 #[cfg(test)]
 mod tests {

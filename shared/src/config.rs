@@ -34,9 +34,12 @@ pub struct Config {
     pub password_max_failures: u32,
     pub password_failure_window_secs: i64,
     pub v2_merchant: Option<u64>,
+    /// Base URL of Facebook's Graph API (`STAMPS_FACEBOOK_GRAPH_URL`).
+    pub facebook_graph_url: String,
 }
 
 pub const DEFAULT_STORE: &str = "sqlite:stamps-auth.db";
+pub const DEFAULT_FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com";
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -103,6 +106,8 @@ impl Config {
             password_max_failures: count("STAMPS_PASSWORD_MAX_FAILURES", 10)?,
             password_failure_window_secs: number("STAMPS_PASSWORD_FAILURE_WINDOW_SECS", 900)?,
             v2_merchant,
+            facebook_graph_url: get("STAMPS_FACEBOOK_GRAPH_URL")
+                .unwrap_or_else(|| DEFAULT_FACEBOOK_GRAPH_URL.to_string()),
         })
     }
 }

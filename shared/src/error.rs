@@ -28,6 +28,8 @@ pub enum ErrorCode {
     NotAuthenticated,
     AuthenticationFailed,
     TokenNotValid,
+    /// A unique value is taken (mobile app API v2 registration).
+    Conflict,
     NotFound,
     MethodNotAllowed,
     UnsupportedMediaType,
@@ -62,6 +64,7 @@ impl ErrorCode {
             NotAuthenticated => "not_authenticated",
             AuthenticationFailed => "authentication_failed",
             TokenNotValid => "token_not_valid",
+            Conflict => "conflict",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             UnsupportedMediaType => "unsupported_media_type",
@@ -76,6 +79,7 @@ impl ErrorCode {
         match self {
             OtpLimitExceeded | TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             NotAuthenticated | AuthenticationFailed | TokenNotValid => StatusCode::UNAUTHORIZED,
+            Conflict => StatusCode::CONFLICT,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -86,3 +86,12 @@ pub async fn dynamodb_app_with_events() -> Result<App, lambda_http::Error> {
     let app = App::from_config(config, Some(Arc::new(store))).map_err(start_failed)?;
     Ok(app.with_publisher(Arc::new(publisher)))
 }
+
+/// The `App` of a function on DynamoDB that checks Facebook tokens against the Graph API at
+/// `STAMPS_FACEBOOK_GRAPH_URL` (its HTTP client is made on the first check, not here).
+#[cfg(all(feature = "dynamodb", feature = "facebook"))]
+pub async fn dynamodb_app_with_facebook() -> Result<App, lambda_http::Error> {
+    let app = dynamodb_app().await?;
+    let graph = crate::facebook::GraphApi::new(&app.config.facebook_graph_url, app.config.aws_timeout);
+    Ok(app.with_facebook(Arc::new(graph)))
+}

@@ -8,6 +8,7 @@ pub mod password;
 pub mod pin;
 pub mod token;
 pub mod token_verify;
+pub mod v2;
 pub mod validate_mobile_number;
 
 use crate::App;

@@ -78,6 +78,11 @@ routes! {
     PIN_RESET: "/api/pin/reset", "pin-reset", Api, handlers::pin::reset;
     PIN_RESET_WITH_PASSWORD: "/api/pin/reset-with-password", "pin-reset-with-password", Api,
         handlers::pin::reset_with_password;
+    V2_LOGIN: "/api/v2/auth/login", "v2-login", V2, handlers::v2::login;
+    V2_REGISTER: "/api/v2/auth/register", "v2-register", V2, handlers::v2::register;
+    V2_FORGOT_PASSWORD: "/api/v2/auth/forgot_password", "v2-forgot-password", V2, handlers::v2::forgot_password;
+    V2_RESET_PASSWORD: "/api/v2/auth/reset_password", "v2-reset-password", V2, handlers::v2::reset_password;
+    V2_LOGOUT: "/api/v2/auth/logout", "v2-logout", V2, handlers::v2::logout;
 }
 
 /// The route with exactly this path.
