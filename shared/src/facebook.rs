@@ -46,9 +46,7 @@ impl GraphApi {
         if let Some(client) = self.client.get() {
             return Ok(client);
         }
-        // The AWS SDK already links aws-lc-rs; use it rather than a second crypto library.
-        // Installing fails only when a provider is already installed, which is as good.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout)
@@ -56,6 +54,14 @@ impl GraphApi {
             .map_err(|error| FacebookError::Unavailable(error.without_url().to_string()))?;
         Ok(self.client.get_or_init(|| client))
     }
+}
+
+/// Makes aws-lc-rs (which the AWS SDK already links) the process's TLS crypto provider, so
+/// reqwest needs no second crypto library. Any reqwest client of a binary that enables this
+/// feature must be built after this call. Installing again is harmless.
+#[cfg(feature = "facebook")]
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 #[cfg(feature = "facebook")]

@@ -154,7 +154,7 @@ async fn spawn_on_with(
     tokio::spawn(async move {
         let _ = axum_serve(listener, router).await;
     });
-    TestApp { url, http: reqwest::Client::new(), app, clock, store, calls: None, publisher, outbox, _dir: dir }
+    TestApp { url, http: crate::http_client(), app, clock, store, calls: None, publisher, outbox, _dir: dir }
 }
 
 async fn axum_serve(listener: tokio::net::TcpListener, router: shared::server::Router) -> std::io::Result<()> {

@@ -4,3 +4,10 @@
 pub mod app;
 pub mod jwt;
 pub mod moto;
+
+/// An HTTP client for the tests. reqwest's TLS is compiled in through shared's `facebook`
+/// feature and needs a crypto provider installed before any client is built.
+pub fn http_client() -> reqwest::Client {
+    shared::facebook::install_crypto_provider();
+    reqwest::Client::new()
+}

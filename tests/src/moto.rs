@@ -182,7 +182,14 @@ impl DeliveryRig {
 
 /// What moto has received, from `/moto-api/data.json`.
 pub async fn received() -> serde_json::Value {
-    reqwest::get(format!("{}/moto-api/data.json", url())).await.expect("moto data").json().await.expect("JSON")
+    crate::http_client()
+        .get(format!("{}/moto-api/data.json", url()))
+        .send()
+        .await
+        .expect("moto data")
+        .json()
+        .await
+        .expect("JSON")
 }
 
 /// The emails moto's SES has accepted for `address`.

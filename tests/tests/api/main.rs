@@ -28,4 +28,5 @@ mod pin;
 mod round_trips;
 mod store_contract;
 mod token;
+mod v2;
 mod validate_mobile_number;
