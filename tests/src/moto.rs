@@ -27,9 +27,11 @@ pub fn url() -> String {
     }
 }
 
-/// SDK configuration pointing at moto, with test credentials and the service's timeouts.
+/// SDK configuration pointing at moto, with test credentials.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    sdk_config_at(&url(), Duration::from_secs(3)).await
+    // Generous: moto serves one request at a time, and under the 100-way race tests a call can
+    // queue for seconds. The tests of timeouts themselves use `sdk_config_at` with short ones.
+    sdk_config_at(&url(), Duration::from_secs(15)).await
 }
 
 /// SDK configuration for any endpoint (a fault-injecting proxy, a closed port).

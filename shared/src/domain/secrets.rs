@@ -55,6 +55,8 @@ pub enum Purpose {
     Otp,
     V2Key,
     ResetToken,
+    /// An identifier that named no customer (the key of its failure counter).
+    UnknownIdentifier,
 }
 
 impl Purpose {
@@ -65,6 +67,7 @@ impl Purpose {
             Purpose::Otp => b"stamps-auth/otp\0",
             Purpose::V2Key => b"stamps-auth/v2-key\0",
             Purpose::ResetToken => b"stamps-auth/reset-token\0",
+            Purpose::UnknownIdentifier => b"stamps-auth/unknown-identifier\0",
         }
     }
 }

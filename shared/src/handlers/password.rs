@@ -15,6 +15,7 @@ use crate::App;
 use crate::domain::otp::OtpPurpose;
 use crate::domain::password::Verdict;
 use crate::domain::policy;
+use crate::domain::secrets::Purpose;
 use crate::error::{ApiError, ErrorCode};
 use crate::handlers::begin;
 use crate::handlers::customer;
@@ -69,8 +70,10 @@ impl CheckFailure {
     }
 }
 
-/// The customer `field` names, or — when there is none — a dummy hash check of `password`
-/// before answering `invalid_user`, so both cost the same time.
+/// The customer `field` names. When there is none, the request costs what a wrong password
+/// costs — a place taken in a throttle window (kept per identifier) and a dummy hash check —
+/// before answering `invalid_user`; and past the limit it is `too_many_attempts`, as for a
+/// known customer. Neither time nor the throttle tells whether the customer exists.
 pub async fn resolve_timed(
     app: &App,
     merchant_id: u64,
@@ -80,11 +83,34 @@ pub async fn resolve_timed(
 ) -> Result<Customer, ApiError> {
     match customer::resolve(app, merchant_id, fields, field).await {
         Err(error) if error.code == ErrorCode::InvalidUser => {
-            app.hasher.verify_blocking(password.to_string(), None).await?;
+            // One counter per identifier however it is spelled (emails match without case).
+            let identifier = match fields.value(field) {
+                Some(serde_json::Value::String(text)) => text.trim().to_lowercase(),
+                other => other.map(ToString::to_string).unwrap_or_default(),
+            };
+            unknown_identifier_failure(app, merchant_id, &identifier, password).await?;
             Err(error)
         }
         other => other,
     }
+}
+
+/// Spends on an unknown identifier what `check` spends on a wrong password: a throttle place
+/// (never given back) and a hash check. `Err(too_many_attempts)` once the window is full.
+pub async fn unknown_identifier_failure(
+    app: &App,
+    merchant_id: u64,
+    identifier: &str,
+    password: &str,
+) -> Result<(), ApiError> {
+    let identifier_hash =
+        app.hash_key.hash(Purpose::UnknownIdentifier, &[merchant_id.to_string().as_bytes(), identifier.as_bytes()]);
+    let key = keys::unknown_identifier_failures(merchant_id, &identifier_hash);
+    if !app.store()?.reserve(&key, throttle(app), app.clock.now()).await?.granted {
+        return Err(too_many_attempts());
+    }
+    app.hasher.verify_blocking(password.to_string(), None).await?;
+    Ok(())
 }
 
 /// Checks `password` for `customer` under the throttle. A right password stored with weaker
@@ -94,14 +120,15 @@ pub async fn check(app: &App, customer: &Customer, password: &str) -> Result<(),
     let store = app.store()?;
     let now = app.clock.now();
     let key = keys::password_failures(customer.merchant_id, customer.id);
-    let Some(stored) = customer.password_hash.clone() else {
-        // Same cost as a real check: "no password" must not be quicker to learn.
-        app.hasher.verify_blocking(password.to_string(), None).await.map_err(ApiError::from)?;
-        return Err(CheckFailure::NotSet);
-    };
     if !store.reserve(&key, throttle(app), now).await.map_err(ApiError::from)?.granted {
         return Err(CheckFailure::Throttled);
     }
+    let Some(stored) = customer.password_hash.clone() else {
+        // Same cost as a real check (the place taken is kept, like a wrong password's):
+        // "no password" must not be quicker to learn.
+        app.hasher.verify_blocking(password.to_string(), None).await.map_err(ApiError::from)?;
+        return Err(CheckFailure::NotSet);
+    };
     let verdict =
         app.hasher.verify_blocking(password.to_string(), Some(stored.clone())).await.map_err(ApiError::from)?;
     if !verdict.matched() {

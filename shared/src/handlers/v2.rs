@@ -156,8 +156,9 @@ async fn password_login(app: &App, merchant_id: u64, fields: &Fields) -> Result<
     let email = normalize_email(&text(fields, "email")?);
     let password = secret(fields, "password")?;
     let Some(customer) = app.store()?.customer_by(merchant_id, UniqueField::Email, &email).await? else {
-        // An unknown email costs the time of a wrong password and answers the same.
-        app.hasher.verify_blocking(password, None).await?;
+        // An unknown email costs what a wrong password costs, is throttled alike, and
+        // answers the same.
+        password::unknown_identifier_failure(app, merchant_id, &email, &password).await?;
         return Err(wrong_password());
     };
     password::check(app, &customer, &password).await.map_err(|failure| match failure {

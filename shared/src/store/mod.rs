@@ -231,6 +231,13 @@ pub mod keys {
         format!("pwfail#{merchant_id}#{customer_id}")
     }
 
+    /// Failures against an identifier that names no customer, by the identifier's keyed hash
+    /// (so the store never holds the guessed emails): unknown users are throttled exactly like
+    /// known ones, or the first 429 would tell an attacker which accounts exist.
+    pub fn unknown_identifier_failures(merchant_id: u64, identifier_hash: &str) -> String {
+        format!("pwfail#{merchant_id}#unknown#{identifier_hash}")
+    }
+
     pub fn otp_requests(merchant_id: u64, customer_id: u64) -> String {
         format!("otpreq#{merchant_id}#{customer_id}")
     }

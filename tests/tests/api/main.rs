@@ -25,6 +25,7 @@ mod delivery;
 mod otp;
 mod password;
 mod pin;
+mod races;
 mod round_trips;
 mod store_contract;
 mod token;
