@@ -62,7 +62,13 @@ pub struct Claims {
     pub jti: String,
     pub user_id: u64,
     pub merchant_user_id: u64,
+    /// Not issued by this service, but honoured when a token carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
+
+/// The longest token `verify` looks at.
+pub const MAX_TOKEN_BYTES: usize = 4096;
 
 /// Why a token was refused. Callers answer the same for all of these; the reason is for logs.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -132,6 +138,7 @@ impl JwtKeys {
             jti: random_hex::<16>()?,
             user_id: merchant_id,
             merchant_user_id: merchant_id,
+            nbf: None,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some("JWT".to_string());
@@ -141,6 +148,10 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, `kid`, `exp` (30 s leeway), `iat` and `token_type`.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenRejected> {
+        // Ours are about 300 bytes; anything far larger is refused before any decoding.
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenRejected::Malformed);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejected::Malformed)?;
         if header.alg != Algorithm::HS256 {
             return Err(TokenRejected::Algorithm);
@@ -160,7 +171,8 @@ impl JwtKeys {
         if now > claims.exp.saturating_add(LEEWAY_SECS) {
             return Err(TokenRejected::Expired);
         }
-        if claims.iat > now.saturating_add(LEEWAY_SECS) {
+        let not_before = claims.nbf.map_or(claims.iat, |nbf| nbf.max(claims.iat));
+        if not_before > now.saturating_add(LEEWAY_SECS) {
             return Err(TokenRejected::NotYetValid);
         }
         if claims.token_type != TOKEN_TYPE_ACCESS {

@@ -29,5 +29,6 @@ mod races;
 mod round_trips;
 mod store_contract;
 mod token;
+mod token_attacks;
 mod v2;
 mod validate_mobile_number;
