@@ -41,6 +41,7 @@ done
 echo "== moto_server listening on $STAMPS_TEST_MOTO_URL"
 
 # 3. The checks.
+./scripts/lint-deploy.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
