@@ -46,5 +46,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo build --bins (the end-to-end tests run the real function binaries)"
+cargo build --workspace --bins --locked
 echo "== cargo test"
 cargo test --workspace --locked

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod jwt;
 pub mod moto;
+pub mod runtime_api;
 
 /// An HTTP client for the tests. reqwest's TLS is compiled in through shared's `facebook`
 /// feature and needs a crypto provider installed before any client is built.

@@ -1,0 +1,216 @@
+//! The real function binaries, run as Lambda runs them: each process polls a Runtime API on
+//! loopback (`integration_tests::runtime_api`), gets API Gateway HTTP API events shaped like
+//! `events/`, and talks to DynamoDB, SNS and SES on moto. Drives the main flows: token, PIN
+//! set/validate/lockout, OTP reset with delivery, password reset, v2 login, and the dispatch
+//! of an SQS batch. The binaries are built by `scripts/test.sh` (`cargo build --bins`) before
+//! the tests run; a missing one fails the test with the command to build it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use integration_tests::app::{HASH_KEY, JWT_KID, JWT_KID_OLD, JWT_SECRET, JWT_SECRET_OLD, test_config};
+use integration_tests::moto::{self, DeliveryRig};
+use integration_tests::runtime_api::{RuntimeApi, http_answer, http_event};
+use serde_json::{Value, json};
+use shared::App;
+use shared::admin::{self, CustomerInput};
+
+/// A guard against a broken binary hanging the suite, not a performance limit.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// The folder of the binaries this test was built with (`target/debug`).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+struct World {
+    rig: DeliveryRig,
+    env: Vec<(String, String)>,
+    merchant_id: u64,
+    api_key: String,
+    app: Arc<App>,
+}
+
+async fn world() -> World {
+    let rig = DeliveryRig::new().await;
+    let (store, _) = moto::dynamo_store_counted().await;
+    let table = store.table().to_string();
+    let store_url = format!("dynamodb:{table}");
+    let store: Arc<dyn shared::store::Store> = store;
+    let app = Arc::new(App::from_config(test_config(&[("STAMPS_STORE", &store_url)]), Some(store)).expect("app"));
+    let (merchant, api_key) = admin::create_merchant(&app, "Kopi").await.expect("merchant");
+    let env = [
+        ("STAMPS_STORE", store_url),
+        ("STAMPS_JWT_KEYS", format!("{JWT_KID}:{JWT_SECRET},{JWT_KID_OLD}:{JWT_SECRET_OLD}")),
+        ("STAMPS_HASH_KEY", HASH_KEY.to_string()),
+        ("STAMPS_OTP_TOPIC_ARN", rig.topic_arn.clone()),
+        ("STAMPS_EMAIL_FROM", rig.sender.clone()),
+        ("STAMPS_V2_MERCHANT", merchant.id.to_string()),
+        ("AWS_ENDPOINT_URL", moto::url()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("AWS_LC_SYS_NO_JITTER_ENTROPY", "1".to_string()),
+        ("RUST_LOG", "info".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    World { rig, env, merchant_id: merchant.id, api_key, app }
+}
+
+/// One function process for the test's lifetime.
+async fn function(world: &World, name: &str) -> RuntimeApi {
+    let mut api = RuntimeApi::start().await.expect("runtime API");
+    api.spawn(&binary(name), &world.env).expect("start the function");
+    api
+}
+
+/// Invokes an HTTP function with a JSON body and the merchant's API key.
+async fn call(api: &mut RuntimeApi, world: &World, path: &str, body: Value) -> (u16, Value) {
+    let auth = format!("Token {}", world.api_key);
+    let event = http_event(path, "application/json", &body.to_string(), &[("authorization", &auth)]);
+    let response = api.invoke(event, HANG_GUARD).await.expect("an answer").response();
+    http_answer(&response)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_real_binaries_serve_the_main_flows_through_the_runtime_api() {
+    let world = world().await;
+    let customer = admin::create_customer(
+        &world.app,
+        CustomerInput {
+            merchant: world.merchant_id,
+            email: Some("ann@example.com".into()),
+            mobile: Some("081234567890".into()),
+            name: Some("Ann".into()),
+            password: Some("secret-pass-1".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("customer");
+    admin::put_template(
+        &world.app,
+        admin::TemplateInput {
+            merchant: world.merchant_id,
+            code: "reset".into(),
+            subject: Some("Your code".into()),
+            text: Some("Hi {{ name }}, your code is {{ otp }}".into()),
+            sms: Some("{{ otp }} is your code".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("template");
+
+    // Token: issued by one binary, accepted by another (no storage), and as a credential.
+    let mut token = function(&world, "token").await;
+    let (status, body) = call(&mut token, &world, "/api/token/", json!({"token": world.api_key, "merchant": 1})).await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().expect("access token").to_string();
+    let mut verify = function(&world, "token-verify").await;
+    assert_eq!(call(&mut verify, &world, "/api/token/verify/", json!({"access_token": access})).await.0, 200);
+    assert_eq!(call(&mut verify, &world, "/api/token/verify/", json!({"access_token": "x.y.z"})).await.0, 401);
+    // A method other than POST gets the SPEC 405, from the function itself.
+    let mut get = http_event("/api/token/verify/", "application/json", "", &[]);
+    get["requestContext"]["http"]["method"] = json!("GET");
+    let (status, body) = http_answer(&verify.invoke(get, HANG_GUARD).await.expect("answer").response());
+    assert_eq!((status, body["error_code"].clone()), (405, json!("method_not_allowed")));
+
+    // PIN: set, validate, lockout after three wrong PINs, then the right PIN is refused.
+    let user = json!(customer.id);
+    let mut pin_set = function(&world, "pin-set").await;
+    let (status, body) =
+        call(&mut pin_set, &world, "/api/pin/set", json!({"user": user, "pin": "135790", "confirm_pin": "135790"}))
+            .await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    let mut pin_validate = function(&world, "pin-validate").await;
+    let validate = json!({"user": user, "pin": "135790"});
+    assert_eq!(call(&mut pin_validate, &world, "/api/pin/validate", validate.clone()).await.0, 200);
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let (_, body) =
+            call(&mut pin_validate, &world, "/api/pin/validate", json!({"user": user, "pin": "000000"})).await;
+        codes.push(body["error_code"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(codes, ["invalid_pin", "invalid_pin", "pin_blocked"]);
+    let (_, body) = call(&mut pin_validate, &world, "/api/pin/validate", validate.clone()).await;
+    assert_eq!(body["error_code"], "pin_blocked", "while blocked the right PIN does not get through");
+
+    // OTP reset with delivery: the request publishes to SNS, the queue feeds the dispatcher.
+    let mut request = function(&world, "pin-request-otp-for-reset").await;
+    let body = json!({"user": user, "type": "email", "template_code": "reset"});
+    let (status, body) = call(&mut request, &world, "/api/pin/request-otp-for-reset", body).await;
+    assert_eq!(status, 200, "{body}");
+    let otp = body["otp"].as_str().expect("otp").to_string();
+    let mut dispatch = function(&world, "otp-dispatch").await;
+    let mut batch = world.rig.receive_batch().await;
+    assert_eq!(batch["Records"].as_array().map(Vec::len), Some(1), "{batch}");
+    // One poisoned message beside it: only that one is reported.
+    let poisoned = json!({"messageId": "poisoned", "body": "{\"type\": \"otp.requested\", \"version\": 1}",
+                          "eventSource": "aws:sqs", "attributes": {"ApproximateReceiveCount": "1"}});
+    batch["Records"].as_array_mut().expect("records").push(poisoned);
+    let answer = dispatch.invoke(batch, HANG_GUARD).await.expect("answer").response();
+    assert_eq!(answer, json!({"batchItemFailures": [{"itemIdentifier": "poisoned"}]}));
+    let emails = moto::emails_to("ann@example.com").await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert!(emails[0].to_string().contains(&format!("your code is {otp}")), "{}", emails[0]);
+    let mut reset = function(&world, "pin-reset").await;
+    let body = json!({"user": user, "otp": otp, "pin": "246801", "confirm_pin": "246801"});
+    assert_eq!(call(&mut reset, &world, "/api/pin/reset", body).await.0, 200);
+    let validate = json!({"user": user, "pin": "246801"});
+    assert_eq!(call(&mut pin_validate, &world, "/api/pin/validate", validate).await.0, 200, "unblocked by the reset");
+
+    // Password reset with a code.
+    let mut request = function(&world, "request-otp-for-password-reset").await;
+    let body = json!({"identifier": "ann@example.com", "type": "sms"});
+    let (_, body) = call(&mut request, &world, "/api/auth/request-otp-for-password-reset", body).await;
+    let otp = body["otp"].as_str().expect("otp").to_string();
+    let mut reset = function(&world, "reset-password-with-otp").await;
+    let body = json!({"identifier": "ann@example.com", "otp": otp, "new_password": "amber-heron-lantern",
+                      "confirm_new_password": "amber-heron-lantern"});
+    assert_eq!(call(&mut reset, &world, "/api/auth/reset-password-with-otp", body).await.0, 200);
+    let mut validate = function(&world, "validate-password").await;
+    let body = json!({"user": "ann@example.com", "password": "amber-heron-lantern"});
+    assert_eq!(call(&mut validate, &world, "/api/auth/validate-password", body).await.0, 200);
+
+    // v2: register and log in, form-encoded as the seed's curl examples.
+    let mut register = function(&world, "v2-register").await;
+    let form = "email=budi%40example.com&password=rahasia-sekali-9&name=Budi&id_location=7";
+    let event = http_event("/api/v2/auth/register", "application/x-www-form-urlencoded", form, &[]);
+    let (status, body) = http_answer(&register.invoke(event, HANG_GUARD).await.expect("answer").response());
+    assert_eq!((status, body["status"].clone()), (200, json!(1)), "{body}");
+    let mut login = function(&world, "v2-login").await;
+    let form = "email=budi%40example.com&password=rahasia-sekali-9";
+    let event = http_event("/api/v2/auth/login", "application/x-www-form-urlencoded", form, &[]);
+    let (status, body) = http_answer(&login.invoke(event, HANG_GUARD).await.expect("answer").response());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["key"].as_str().map(str::len), Some(40));
+    let form = "email=budi%40example.com&password=wrong";
+    let event = http_event("/api/v2/auth/login", "application/x-www-form-urlencoded", form, &[]);
+    let (status, body) = http_answer(&login.invoke(event, HANG_GUARD).await.expect("answer").response());
+    assert_eq!((status, body), (401, json!({"status": 0, "error": "Your password is invalid."})));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_event_gets_an_answer_from_its_binary() {
+    let world = world().await;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    for route in shared::http::ROUTES {
+        let text = std::fs::read_to_string(root.join(format!("events/{}.json", route.function))).expect("event");
+        let event: Value = serde_json::from_str(&text).expect("JSON");
+        let mut api = function(&world, route.function).await;
+        let outcome = api.invoke(event, HANG_GUARD).await.unwrap_or_else(|e| panic!("{}: {e}", route.function));
+        let (status, body) = http_answer(&outcome.response());
+        // The samples name customers and keys this fresh table does not have: any SPEC answer
+        // will do, but never a 5xx.
+        assert!((200..500).contains(&status), "{}: {status} {body}", route.function);
+        assert!(body.is_object(), "{}: {body}", route.function);
+    }
+}
