@@ -5,7 +5,9 @@
 
 use serde_json::Value;
 
-use super::{Channel, DeliveryError, EVENT_TYPE, EVENT_VERSION, EmailSender, OtpRequested, SmsSender};
+#[cfg(feature = "render")]
+use super::DeliveryError;
+use super::{Channel, EVENT_TYPE, EVENT_VERSION, EmailSender, OtpRequested, SmsSender};
 use crate::store::{Deliveries, Templates};
 
 /// How long a delivery mark outlives the code it delivered: a duplicate can arrive late.
@@ -110,6 +112,7 @@ impl Dispatcher<'_> {
     }
 }
 
+#[cfg(feature = "render")]
 fn retry_store(error: crate::store::StoreError) -> DispatchError {
     DispatchError::Retry(error.to_string())
 }
