@@ -2,6 +2,7 @@
 //! side (moto) for the DynamoDB, SNS, SES and SQS tests.
 
 pub mod app;
+pub mod fault_proxy;
 pub mod jwt;
 pub mod moto;
 pub mod runtime_api;
