@@ -18,3 +18,5 @@ echo "== cargo build --bins (the end-to-end tests run the real function binaries
 cargo build --workspace --bins --locked
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== schemathesis (docs/openapi.yaml against the local server)"
+./scripts/schemathesis.sh 50
