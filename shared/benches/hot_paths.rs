@@ -63,7 +63,9 @@ fn hashing(c: &mut Criterion) {
     let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
     let mut group = c.benchmark_group("argon2id m=19456 t=2 p=1");
     group.sample_size(20);
-    group.bench_function("verify via SecretHasher", |b| b.iter(|| hasher.verify(black_box("violet-otter-kettle"), &stored)));
+    group.bench_function("verify via SecretHasher", |b| {
+        b.iter(|| hasher.verify(black_box("violet-otter-kettle"), &stored))
+    });
     group.bench_function("verify via argon2 crate", |b| {
         b.iter(|| {
             let parsed = PasswordHash::new(&stored).expect("PHC");
