@@ -1,13 +1,26 @@
 //! A Lambda Runtime API on loopback, so the real function binaries can be run as Lambda runs
 //! them: the process polls `GET /2018-06-01/runtime/invocation/next`, answers with `POST
 //! .../invocation/{id}/response` (or `/error`), and reports start-up failures to
-//! `.../runtime/init/error`. Used by the end-to-end tests and the cold-start benchmark.
+//! `.../runtime/init/error`. One `RuntimeApi` is one execution environment: one API, at most
+//! one function process. Used by the end-to-end tests and by the cold-start benchmark
+//! (`bench/coldstart`), so it assumes nothing about tests: no time limits, no panics.
+//!
+//! ```no_run
+//! # async fn example(binary: &std::path::Path) -> Result<(), integration_tests::runtime_api::InvokeError> {
+//! use integration_tests::runtime_api::RuntimeApi;
+//! let mut api = RuntimeApi::start().await?;
+//! api.spawn(binary, &[("STAMPS_STORE".into(), "dynamodb:table".into())])?;
+//! let answer = api.invoke(serde_json::json!({"version": "2.0"})).await?.into_response()?;
+//! println!("{answer} after {:?}", api.time_to_first_answer());
+//! api.kill().await;
+//! # Ok(()) }
+//! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,18 +29,32 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
+/// How many of the function's last output lines are kept for error reports.
+const LOG_LINES: usize = 200;
+
 /// What a function answered to one invocation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// `.../invocation/{id}/response`: the handler's result.
     Response(Value),
     /// `.../invocation/{id}/error`: the handler failed.
     Error(Value),
 }
 
 impl Outcome {
-    /// The response, or a panic naming the error (for tests).
+    /// The response, or the error the function reported.
+    pub fn into_response(self) -> Result<Value, InvokeError> {
+        match self {
+            Outcome::Response(value) => Ok(value),
+            Outcome::Error(error) => Err(InvokeError::Reported(error)),
+        }
+    }
+
+    /// The response; panics with the reported error otherwise (for tests).
     pub fn response(self) -> Value {
         match self {
             Outcome::Response(value) => value,
@@ -36,13 +63,57 @@ impl Outcome {
     }
 }
 
+/// Why an invocation got no answer.
+#[derive(Debug)]
+pub enum InvokeError {
+    /// The API could not start, or the function could not be started.
+    Io(std::io::Error),
+    /// The function process ended before answering.
+    Exited {
+        status: Option<ExitStatus>,
+        /// What it posted to `/runtime/init/error`, if anything.
+        init_error: Option<Value>,
+        /// Its last lines of output.
+        logs: Vec<String>,
+    },
+    /// The function answered on `.../invocation/{id}/error`.
+    Reported(Value),
+}
+
+impl std::fmt::Display for InvokeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvokeError::Io(error) => write!(f, "{error}"),
+            InvokeError::Exited { status, init_error, logs } => {
+                write!(f, "the function exited before answering ({status:?})")?;
+                if let Some(init_error) = init_error {
+                    write!(f, "; start-up error: {init_error}")?;
+                }
+                write!(f, "; its last output:\n{}", logs.join("\n"))
+            }
+            InvokeError::Reported(error) => write!(f, "the function reported an error: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for InvokeError {}
+
+impl From<std::io::Error> for InvokeError {
+    fn from(error: std::io::Error) -> Self {
+        InvokeError::Io(error)
+    }
+}
+
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Outcome>>>>;
 
+/// The state the API's handlers share with the `RuntimeApi` handle.
 #[derive(Clone)]
 struct Shared {
     queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value)>>>,
     pending: Pending,
+    function_name: Arc<Mutex<String>>,
     init_error: Arc<Mutex<Option<Value>>>,
+    first_poll: Arc<Mutex<Option<Instant>>>,
     first_answer: Arc<Mutex<Option<Instant>>>,
 }
 
@@ -52,28 +123,34 @@ pub struct RuntimeApi {
     sender: mpsc::UnboundedSender<(String, Value)>,
     shared: Shared,
     child: Option<Child>,
+    pid: Option<u32>,
     started: Option<Instant>,
+    logs: Arc<Mutex<VecDeque<String>>>,
     next_id: u64,
+    server: tokio::task::JoinHandle<()>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// `GET .../invocation/next`: waits for the next event (Lambda's long poll).
 async fn next(State(shared): State<Shared>) -> impl IntoResponse {
+    lock(&shared.first_poll).get_or_insert_with(Instant::now);
     let Some((id, event)) = shared.queue.lock().await.recv().await else {
         return (StatusCode::GONE, HeaderMap::new(), String::new());
     };
-    let mut headers = HeaderMap::new();
-    let deadline = std::time::SystemTime::now()
-        .checked_add(Duration::from_secs(30))
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+    let deadline = SystemTime::now()
+        .checked_add(Duration::from_secs(900))
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_millis());
+    let function = lock(&shared.function_name).clone();
+    let mut headers = HeaderMap::new();
     for (name, value) in [
         ("lambda-runtime-aws-request-id", id.clone()),
         ("lambda-runtime-deadline-ms", deadline.to_string()),
-        ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:test".to_string()),
-        ("lambda-runtime-trace-id", format!("Root=1-00000000-{id:0>24};Parent=0000000000000001;Sampled=0")),
+        ("lambda-runtime-invoked-function-arn", format!("arn:aws:lambda:us-east-1:123456789012:function:{function}")),
+        ("lambda-runtime-trace-id", format!("Root=1-00000000-{:0>24};Parent=0000000000000001;Sampled=0", &id[..8])),
         ("content-type", "application/json".to_string()),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -111,14 +188,34 @@ async fn init_error(State(shared): State<Shared>, body: Bytes) -> StatusCode {
     StatusCode::ACCEPTED
 }
 
+/// Keeps the last `LOG_LINES` lines of `output`, echoed to stderr when `echo`.
+fn collect(output: Option<impl AsyncRead + Unpin + Send + 'static>, logs: Arc<Mutex<VecDeque<String>>>, echo: bool) {
+    let Some(output) = output else { return };
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(output).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if echo {
+                eprintln!("{line}");
+            }
+            let mut logs = lock(&logs);
+            if logs.len() == LOG_LINES {
+                logs.pop_front();
+            }
+            logs.push_back(line);
+        }
+    });
+}
+
 impl RuntimeApi {
-    /// Starts the API on a free loopback port.
+    /// Starts the API on a free loopback port (inside the current tokio runtime).
     pub async fn start() -> std::io::Result<RuntimeApi> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let shared = Shared {
             queue: Arc::new(tokio::sync::Mutex::new(receiver)),
             pending: Arc::default(),
+            function_name: Arc::default(),
             init_error: Arc::default(),
+            first_poll: Arc::default(),
             first_answer: Arc::default(),
         };
         let router = Router::new()
@@ -129,10 +226,20 @@ impl RuntimeApi {
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?.to_string();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Ok(RuntimeApi { address, sender, shared, child: None, started: None, next_id: 0 })
+        Ok(RuntimeApi {
+            address,
+            sender,
+            shared,
+            child: None,
+            pid: None,
+            started: None,
+            logs: Arc::default(),
+            next_id: 0,
+            server,
+        })
     }
 
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
@@ -140,13 +247,21 @@ impl RuntimeApi {
         &self.address
     }
 
-    /// Starts `binary` as Lambda would, with `env` added to the Lambda variables. Its output
-    /// is discarded unless `STAMPS_TEST_FUNCTION_LOGS` is set.
+    /// Starts `binary` as Lambda would: the `AWS_LAMBDA_*` variables of a 256 MB function
+    /// named after the file, then `env` (which may override them). Its output is kept (the
+    /// last lines, see `logs`) and also echoed to stderr when `STAMPS_TEST_FUNCTION_LOGS` is
+    /// set. Nothing else of this process's environment is passed on except `PATH`, `HOME`
+    /// and `TMPDIR`, as in Lambda, where nothing of the caller's environment leaks in.
     pub fn spawn(&mut self, binary: &Path, env: &[(String, String)]) -> std::io::Result<()> {
         let name = binary.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let show = std::env::var_os("STAMPS_TEST_FUNCTION_LOGS").is_some();
-        let output = || if show { Stdio::inherit() } else { Stdio::null() };
+        *lock(&self.shared.function_name) = name.clone();
         let mut command = Command::new(binary);
+        command.env_clear();
+        for inherited in ["PATH", "HOME", "TMPDIR"] {
+            if let Some(value) = std::env::var_os(inherited) {
+                command.env(inherited, value);
+            }
+        }
         command
             .env("AWS_LAMBDA_RUNTIME_API", &self.address)
             .env("AWS_LAMBDA_FUNCTION_NAME", &name)
@@ -154,27 +269,58 @@ impl RuntimeApi {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/25/[$LATEST]0123456789abcdef")
+            .env("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023")
+            .env("LAMBDA_TASK_ROOT", "/var/task")
+            .env("TZ", ":UTC")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
-            .stdout(output())
-            .stderr(output());
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         self.started = Some(Instant::now());
-        self.child = Some(command.spawn()?);
+        let mut child = command.spawn()?;
+        let echo = std::env::var_os("STAMPS_TEST_FUNCTION_LOGS").is_some();
+        collect(child.stdout.take(), Arc::clone(&self.logs), echo);
+        collect(child.stderr.take(), Arc::clone(&self.logs), echo);
+        self.pid = child.id();
+        self.child = Some(child);
         Ok(())
     }
 
-    /// Sends `event` to the function and waits for its answer (at most `limit`, so a broken
-    /// function fails the caller instead of hanging it).
-    pub async fn invoke(&mut self, event: Value, limit: Duration) -> Result<Outcome, String> {
+    /// Sends `event` to the function and waits for its answer, or for the process to end,
+    /// whichever comes first. Without a process (one started elsewhere, polling
+    /// `address`), waits for the answer.
+    pub async fn invoke(&mut self, event: Value) -> Result<Outcome, InvokeError> {
         self.next_id += 1;
         let id = format!("{:08x}-0000-4000-8000-{:012x}", self.next_id, self.next_id);
-        let (waiter, answer) = oneshot::channel();
+        let (waiter, mut answer) = oneshot::channel();
         lock(&self.shared.pending).insert(id.clone(), waiter);
-        self.sender.send((id, event)).map_err(|_| "the runtime API is closed".to_string())?;
-        match tokio::time::timeout(limit, answer).await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            _ => Err(format!("no answer within {limit:?}; start-up error: {:?}", self.init_error())),
+        if self.sender.send((id.clone(), event)).is_err() {
+            return Err(InvokeError::Io(std::io::Error::other("the runtime API is closed")));
         }
+        let status = match self.child.as_mut() {
+            None => return answer.await.map_err(|_| std::io::Error::other("the runtime API is closed").into()),
+            Some(child) => tokio::select! {
+                biased;
+                outcome = &mut answer => {
+                    return outcome.map_err(|_| std::io::Error::other("the runtime API is closed").into());
+                }
+                status = child.wait() => status.ok(),
+            },
+        };
+        // An answer posted just before the process ended still counts.
+        if let Ok(outcome) = answer.try_recv() {
+            return Ok(outcome);
+        }
+        lock(&self.shared.pending).remove(&id);
+        self.child = None;
+        // The event is not for a later process.
+        if let Ok(mut queue) = self.shared.queue.try_lock() {
+            while queue.try_recv().is_ok() {}
+        }
+        // Let the output readers drain the pipes of the ended process.
+        tokio::task::yield_now().await;
+        Err(InvokeError::Exited { status, init_error: self.init_error(), logs: self.logs() })
     }
 
     /// What the function reported to `/runtime/init/error`, if anything.
@@ -182,15 +328,26 @@ impl RuntimeApi {
         lock(&self.shared.init_error).clone()
     }
 
-    /// Time from the process start to its first answer.
+    /// The function's last lines of output (stdout and stderr).
+    pub fn logs(&self) -> Vec<String> {
+        lock(&self.logs).iter().cloned().collect()
+    }
+
+    /// Time from the process start to its first poll of `invocation/next` (its init phase).
+    pub fn time_to_first_poll(&self) -> Option<Duration> {
+        let first = (*lock(&self.shared.first_poll))?;
+        first.checked_duration_since(self.started?)
+    }
+
+    /// Time from the process start to its first answer (init plus the first invocation).
     pub fn time_to_first_answer(&self) -> Option<Duration> {
         let first = (*lock(&self.shared.first_answer))?;
-        Some(first.duration_since(self.started?))
+        first.checked_duration_since(self.started?)
     }
 
     /// The process ID of the function, while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child.as_ref().and(self.pid)
     }
 
     /// The peak resident set size of the function so far (Linux `VmHWM`), in KiB.
@@ -200,18 +357,19 @@ impl RuntimeApi {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
-    /// Stops the function.
-    pub fn kill(&mut self) {
+    /// Stops the function and waits for it to end.
+    pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = child.kill().await;
         }
     }
 }
 
 impl Drop for RuntimeApi {
     fn drop(&mut self) {
-        self.kill();
+        // `kill_on_drop` stops the process; tokio reaps it.
+        self.child.take();
+        self.server.abort();
     }
 }
 
@@ -248,7 +406,7 @@ pub fn http_event(path: &str, content_type: &str, body: &str, headers: &[(&str, 
     })
 }
 
-/// The status and JSON body of a `lambda_http` response.
+/// The status and JSON body of a `lambda_http` response (`Null` for a body that is not JSON).
 pub fn http_answer(response: &Value) -> (u16, Value) {
     let status = response["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or_default();
     let body = response["body"].as_str().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null);

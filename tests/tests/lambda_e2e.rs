@@ -7,17 +7,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use integration_tests::app::{HASH_KEY, JWT_KID, JWT_KID_OLD, JWT_SECRET, JWT_SECRET_OLD, test_config};
 use integration_tests::moto::{self, DeliveryRig};
-use integration_tests::runtime_api::{RuntimeApi, http_answer, http_event};
+use integration_tests::runtime_api::{InvokeError, Outcome, RuntimeApi, http_answer, http_event};
 use serde_json::{Value, json};
 use shared::App;
 use shared::admin::{self, CustomerInput};
-
-/// A guard against a broken binary hanging the suite, not a performance limit.
-const HANG_GUARD: Duration = Duration::from_secs(60);
 
 /// The folder of the binaries this test was built with (`target/debug`).
 fn binary(name: &str) -> PathBuf {
@@ -71,11 +67,20 @@ async fn function(world: &World, name: &str) -> RuntimeApi {
     api
 }
 
+/// The function's answer to `event`; a missing answer fails the test with the function's
+/// start-up error and last output.
+async fn invoke(api: &mut RuntimeApi, event: Value) -> Value {
+    match api.invoke(event).await.and_then(Outcome::into_response) {
+        Ok(response) => response,
+        Err(error) => panic!("{error}"),
+    }
+}
+
 /// Invokes an HTTP function with a JSON body and the merchant's API key.
 async fn call(api: &mut RuntimeApi, world: &World, path: &str, body: Value) -> (u16, Value) {
     let auth = format!("Token {}", world.api_key);
     let event = http_event(path, "application/json", &body.to_string(), &[("authorization", &auth)]);
-    let response = api.invoke(event, HANG_GUARD).await.expect("an answer").response();
+    let response = invoke(api, event).await;
     http_answer(&response)
 }
 
@@ -111,7 +116,8 @@ async fn the_real_binaries_serve_the_main_flows_through_the_runtime_api() {
 
     // Token: issued by one binary, accepted by another (no storage), and as a credential.
     let mut token = function(&world, "token").await;
-    let (status, body) = call(&mut token, &world, "/api/token/", json!({"token": world.api_key, "merchant": 1})).await;
+    let (status, body) =
+        call(&mut token, &world, "/api/token/", json!({"token": world.api_key, "merchant": world.merchant_id})).await;
     assert_eq!(status, 200, "{body}");
     let access = body["access_token"].as_str().expect("access token").to_string();
     let mut verify = function(&world, "token-verify").await;
@@ -120,7 +126,7 @@ async fn the_real_binaries_serve_the_main_flows_through_the_runtime_api() {
     // A method other than POST gets the SPEC 405, from the function itself.
     let mut get = http_event("/api/token/verify/", "application/json", "", &[]);
     get["requestContext"]["http"]["method"] = json!("GET");
-    let (status, body) = http_answer(&verify.invoke(get, HANG_GUARD).await.expect("answer").response());
+    let (status, body) = http_answer(&invoke(&mut verify, get).await);
     assert_eq!((status, body["error_code"].clone()), (405, json!("method_not_allowed")));
 
     // PIN: set, validate, lockout after three wrong PINs, then the right PIN is refused.
@@ -156,9 +162,14 @@ async fn the_real_binaries_serve_the_main_flows_through_the_runtime_api() {
     let poisoned = json!({"messageId": "poisoned", "body": "{\"type\": \"otp.requested\", \"version\": 1}",
                           "eventSource": "aws:sqs", "attributes": {"ApproximateReceiveCount": "1"}});
     batch["Records"].as_array_mut().expect("records").push(poisoned);
-    let answer = dispatch.invoke(batch, HANG_GUARD).await.expect("answer").response();
+    let answer = invoke(&mut dispatch, batch).await;
     assert_eq!(answer, json!({"batchItemFailures": [{"itemIdentifier": "poisoned"}]}));
-    let emails = moto::emails_to("ann@example.com").await;
+    // moto keeps every test's mail: only this rig's sender counts.
+    let emails: Vec<Value> = moto::emails_to("ann@example.com")
+        .await
+        .into_iter()
+        .filter(|email| email["source"] == world.rig.sender.as_str())
+        .collect();
     assert_eq!(emails.len(), 1, "{emails:?}");
     assert!(emails[0].to_string().contains(&format!("your code is {otp}")), "{}", emails[0]);
     let mut reset = function(&world, "pin-reset").await;
@@ -184,17 +195,17 @@ async fn the_real_binaries_serve_the_main_flows_through_the_runtime_api() {
     let mut register = function(&world, "v2-register").await;
     let form = "email=budi%40example.com&password=rahasia-sekali-9&name=Budi&id_location=7";
     let event = http_event("/api/v2/auth/register", "application/x-www-form-urlencoded", form, &[]);
-    let (status, body) = http_answer(&register.invoke(event, HANG_GUARD).await.expect("answer").response());
+    let (status, body) = http_answer(&invoke(&mut register, event).await);
     assert_eq!((status, body["status"].clone()), (200, json!(1)), "{body}");
     let mut login = function(&world, "v2-login").await;
     let form = "email=budi%40example.com&password=rahasia-sekali-9";
     let event = http_event("/api/v2/auth/login", "application/x-www-form-urlencoded", form, &[]);
-    let (status, body) = http_answer(&login.invoke(event, HANG_GUARD).await.expect("answer").response());
+    let (status, body) = http_answer(&invoke(&mut login, event).await);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["key"].as_str().map(str::len), Some(40));
     let form = "email=budi%40example.com&password=wrong";
     let event = http_event("/api/v2/auth/login", "application/x-www-form-urlencoded", form, &[]);
-    let (status, body) = http_answer(&login.invoke(event, HANG_GUARD).await.expect("answer").response());
+    let (status, body) = http_answer(&invoke(&mut login, event).await);
     assert_eq!((status, body), (401, json!({"status": 0, "error": "Your password is invalid."})));
 }
 
@@ -206,11 +217,29 @@ async fn every_sample_event_gets_an_answer_from_its_binary() {
         let text = std::fs::read_to_string(root.join(format!("events/{}.json", route.function))).expect("event");
         let event: Value = serde_json::from_str(&text).expect("JSON");
         let mut api = function(&world, route.function).await;
-        let outcome = api.invoke(event, HANG_GUARD).await.unwrap_or_else(|e| panic!("{}: {e}", route.function));
-        let (status, body) = http_answer(&outcome.response());
+        let outcome = api.invoke(event).await.and_then(Outcome::into_response);
+        let (status, body) = http_answer(&outcome.unwrap_or_else(|e| panic!("{}: {e}", route.function)));
         // The samples name customers and keys this fresh table does not have: any SPEC answer
         // will do, but never a 5xx.
         assert!((200..500).contains(&status), "{}: {status} {body}", route.function);
         assert!(body.is_object(), "{}: {body}", route.function);
+    }
+}
+
+/// Lambda reports a process that exits during init as `Runtime.ExitError`, with its log: the
+/// function must exit (not serve with a half-built configuration) and say why.
+#[tokio::test]
+async fn a_function_without_its_keys_exits_at_start_up_saying_why() {
+    let world = world().await;
+    let env: Vec<(String, String)> = world.env.iter().filter(|(name, _)| name != "STAMPS_JWT_KEYS").cloned().collect();
+    let mut api = RuntimeApi::start().await.expect("runtime API");
+    api.spawn(&binary("token"), &env).expect("start the function");
+    let event = http_event("/api/token/", "application/json", "{}", &[]);
+    match api.invoke(event).await {
+        Err(InvokeError::Exited { status, logs, .. }) => {
+            assert!(status.is_some_and(|s| !s.success()), "{status:?}");
+            assert!(logs.iter().any(|line| line.contains("STAMPS_JWT_KEYS is not set")), "{logs:?}");
+        }
+        other => panic!("expected the function to exit, got {other:?}"),
     }
 }
