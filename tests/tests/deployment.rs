@@ -135,7 +135,8 @@ fn template_functions() -> Vec<Function> {
             assert_eq!(str_at(resource, &["Metadata", "BuildMethod"]), Some("rust-cargolambda"), "{id}");
             let binary = str_at(resource, &["Metadata", "BuildProperties", "Binary"]).expect("Binary").to_string();
             let properties = resource.get("Properties").cloned().expect("Properties");
-            assert_eq!(str_at(&properties, &["CodeUri"]), Some("."), "{id}: built from the workspace root");
+            let code = format!("functions/{binary}");
+            assert_eq!(str_at(&properties, &["CodeUri"]), Some(code.as_str()), "{id}: built from its own package");
             Function { id, binary, properties }
         })
         .collect()
