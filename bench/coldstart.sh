@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Cold start, warm latency, peak RSS and size of every function, with the two baselines, in one
-# run. Builds the release binaries, starts moto (DynamoDB, SNS, SES), and prints a Markdown
-# table. Arguments go to the harness: --cold N, --warm N, --only a,b.
+# Cold start, warm latency, peak RSS and size of every function beside its baseline, in one
+# run: starts moto (DynamoDB, SNS, SES), builds the harness, which builds each function as it
+# is deployed and prints a Markdown table. Arguments go to the harness: --cold N (default 10),
+# --warm N (default 1000), --only a,b, --no-build. See BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/moto.sh
-echo "== cargo build --release (functions, baselines, harness)"
-cargo build --release --locked --workspace --bins --exclude integration-tests
-./target/release/coldstart "$@"
+echo "== cargo build --release -p coldstart (the harness)"
+cargo build --release --locked -p coldstart
+"${CARGO_TARGET_DIR:-target}/release/coldstart" "$@"

@@ -72,6 +72,13 @@ fn hashing(c: &mut Criterion) {
             direct.verify_password(black_box(b"violet-otter-kettle"), &parsed).is_ok()
         })
     });
+    // How the handlers call it: on tokio's blocking pool, off the request's thread.
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    group.bench_function("verify via SecretHasher::verify_blocking (tokio)", |b| {
+        b.iter(|| {
+            runtime.block_on(hasher.verify_blocking(black_box("violet-otter-kettle").into(), Some(stored.clone())))
+        })
+    });
     group.bench_function("hash via SecretHasher", |b| b.iter(|| hasher.hash(black_box("violet-otter-kettle"))));
     group.bench_function("hash via argon2 crate", |b| {
         b.iter(|| direct.hash_password(black_box(b"violet-otter-kettle"), &salt).map(|h| h.to_string()))

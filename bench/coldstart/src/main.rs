@@ -1,235 +1,276 @@
 //! Cold start, warm latency, peak memory and size of every function binary, each beside the
-//! baseline it should be compared with (`baseline-hello` for storage-free functions,
-//! `baseline-dynamo-get` for the rest), all measured in the same run against the same moto.
+//! baseline it should be compared with (`baseline-hello` for the storage-free functions,
+//! `baseline-dynamo-get` for the rest), all measured in one run against the same moto, each
+//! process driven through the Lambda Runtime API emulator of `integration_tests::runtime_api`.
 //!
-//! Run through `bench/coldstart.sh`, which builds the release binaries and starts moto.
-//! Options: `--cold N` (cold starts per function, default 10), `--warm N` (warm invocations,
-//! default 1000), `--only a,b` (these functions and the baselines).
+//! Run through `bench/coldstart.sh` (starts moto, builds and runs this). Options:
+//! `--cold N` cold starts per binary (default 10), `--warm N` warm invocations (default 1000),
+//! `--only a,b` these functions (and the baselines), `--no-build` measure the binaries
+//! already in `target/coldstart-bins/`.
+//!
+//! The build is what a deployment does: each function package alone (`cargo build --release
+//! -p NAME`), so a binary gets only its own features of `shared`, never the union the whole
+//! workspace would give it; packages with identical dependencies share one cargo run, which
+//! builds them exactly as alone. The binaries are copied to `target/coldstart-bins/` so a
+//! later workspace build cannot change them during the run.
 
+mod workload;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use integration_tests::app::{HASH_KEY, JWT_KID, JWT_SECRET, test_config};
-use integration_tests::moto::{self, DeliveryRig};
-use integration_tests::runtime_api::{RuntimeApi, http_answer};
-use serde_json::{Value, json};
-use shared::App;
-use shared::admin::{self, CustomerInput, TemplateInput};
-use shared::http::{ApiRequest, ROUTES, routes};
+use integration_tests::runtime_api::{Outcome, RuntimeApi, http_answer};
+use serde_json::Value;
+use workload::Workload;
 
 const HELLO: &str = "baseline-hello";
 const DYNAMO_GET: &str = "baseline-dynamo-get";
 const STORAGE_FREE: [&str; 2] = ["token-verify", "validate-mobile-number"];
-const HANG_GUARD: Duration = Duration::from_secs(60);
 
 struct Options {
     cold: usize,
     warm: usize,
     only: Option<Vec<String>>,
+    build: bool,
 }
 
 fn options() -> Options {
-    let mut options = Options { cold: 10, warm: 1000, only: None };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let value = pair.get(1).cloned().unwrap_or_default();
-        match pair[0].as_str() {
-            "--cold" => options.cold = value.parse().unwrap_or(options.cold),
-            "--warm" => options.warm = value.parse().unwrap_or(options.warm),
-            "--only" => options.only = Some(value.split(',').map(str::to_string).collect()),
-            other => eprintln!("ignoring {other}"),
+    let mut options = Options { cold: 10, warm: 1000, only: None, build: true };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--cold" => options.cold = args.next().and_then(|v| v.parse().ok()).unwrap_or(options.cold).max(1),
+            "--warm" => options.warm = args.next().and_then(|v| v.parse().ok()).unwrap_or(options.warm).max(1),
+            "--only" => options.only = args.next().map(|v| v.split(',').map(str::to_string).collect()),
+            "--no-build" => options.build = false,
+            other => {
+                eprintln!("unknown option {other}; options: --cold N, --warm N, --only a,b, --no-build");
+                std::process::exit(2);
+            }
         }
     }
     options
 }
 
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `target/`: this program runs from `target/release/`.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    exe.parent().and_then(Path::parent).map(Path::to_path_buf).expect("target dir")
+}
+
+/// The packages to measure (each builds one binary of its own name), by folder.
+fn packages(folder: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join(folder))
+        .unwrap_or_else(|e| panic!("{folder}: {e}"))
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().join("Cargo.toml").is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Builds every function and both baselines as deployed (see the module comment) and copies
+/// them to `target/coldstart-bins/`.
+fn build(names: &[String]) -> PathBuf {
+    let bins = target_dir().join("coldstart-bins");
+    std::fs::create_dir_all(&bins).expect("bins dir");
+    let mut groups: BTreeMap<String, Vec<&String>> = BTreeMap::new();
+    for name in names {
+        let folder = if name.starts_with("baseline-") { "bench/baselines" } else { "functions" };
+        let dir = name.strip_prefix("baseline-").unwrap_or(name);
+        let manifest = std::fs::read_to_string(root().join(folder).join(dir).join("Cargo.toml")).expect("manifest");
+        let dependencies = manifest.split("[dependencies]").nth(1).unwrap_or_default().to_string();
+        groups.entry(dependencies).or_default().push(name);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for group in groups.values() {
+        let mut command = Command::new(&cargo);
+        command.current_dir(root()).args(["build", "--release", "--locked"]);
+        for name in group {
+            command.args(["-p", name]);
+        }
+        eprintln!("== {command:?}");
+        let status = command.status().expect("cargo");
+        assert!(status.success(), "the build failed");
+    }
+    for name in names {
+        let built = target_dir().join("release").join(name);
+        std::fs::copy(&built, bins.join(name)).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+    }
+    bins
+}
+
+#[derive(Default)]
 struct Figures {
     name: String,
     size: u64,
-    cold: Duration,
-    warm_median: Duration,
-    warm_p99: Duration,
+    /// Process start to first answer posted, per cold start.
+    cold: Vec<Duration>,
+    /// Process start to first poll of `invocation/next` (the init phase), per cold start.
+    init: Vec<Duration>,
+    warm: Vec<Duration>,
     rss_kib: u64,
-    statuses: String,
+    answers: BTreeMap<String, u32>,
 }
 
-fn release_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    exe.parent().map(Path::to_path_buf).unwrap_or_default()
+fn median(values: &[Duration]) -> Duration {
+    percentile(values, 0.5)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+fn percentile(values: &[Duration], p: f64) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort();
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(index).copied().unwrap_or_default()
 }
 
-async fn measure(name: &str, event: &Value, env: &[(String, String)], options: &Options) -> Figures {
-    let binary = release_dir().join(name);
-    let size =
-        std::fs::metadata(&binary).map(|m| m.len()).unwrap_or_else(|_| panic!("{} is not built", binary.display()));
-    let mut colds = Vec::with_capacity(options.cold);
-    for _ in 0..options.cold {
-        let mut api = RuntimeApi::start().await.expect("runtime API");
-        api.spawn(&binary, env).expect("spawn");
-        api.invoke(event.clone(), HANG_GUARD).await.unwrap_or_else(|e| panic!("{name}: {e}"));
-        colds.push(api.time_to_first_answer().expect("answered"));
-        api.kill();
+/// `200`, `4xx-invalid_pin`, `batch-ok`...: what an invocation answered, to show that every
+/// figure measures the path it should.
+fn answer_kind(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Error(error) => format!("error {error}"),
+        Outcome::Response(response) if response.get("statusCode").is_some() => {
+            let (status, body) = http_answer(&response);
+            match body.get("error_code").or_else(|| body.get("error")).and_then(Value::as_str) {
+                Some(code) if status >= 400 => format!("{status} {code}"),
+                _ => status.to_string(),
+            }
+        }
+        Outcome::Response(response) => match response["batchItemFailures"].as_array() {
+            Some(failures) if failures.is_empty() => "batch ok".into(),
+            _ => format!("batch failures {response}"),
+        },
     }
-    colds.sort();
+}
 
+async fn start(binary: &Path, env: &[(String, String)]) -> RuntimeApi {
     let mut api = RuntimeApi::start().await.expect("runtime API");
-    api.spawn(&binary, env).expect("spawn");
-    api.invoke(event.clone(), HANG_GUARD).await.unwrap_or_else(|e| panic!("{name}: {e}"));
-    let mut warms = Vec::with_capacity(options.warm);
-    let mut statuses = std::collections::BTreeMap::new();
-    for _ in 0..options.warm {
+    api.spawn(binary, env).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    api
+}
+
+async fn invoke(api: &mut RuntimeApi, name: &str, event: Value) -> Outcome {
+    api.invoke(event).await.unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// One cold start: a fresh process, one invocation.
+async fn cold_start(figures: &mut Figures, binary: &Path, workload: &Workload, i: usize) {
+    let event = workload.event(&figures.name, i).await;
+    let mut api = start(binary, &workload.env).await;
+    let outcome = invoke(&mut api, &figures.name, event).await;
+    figures.cold.push(api.time_to_first_answer().expect("answered"));
+    figures.init.push(api.time_to_first_poll().expect("polled"));
+    *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
+    api.kill().await;
+}
+
+/// One process, a first invocation not counted, then `n` timed ones; then its peak RSS.
+async fn warm(figures: &mut Figures, binary: &Path, workload: &Workload, first: usize, n: usize) {
+    let mut api = start(binary, &workload.env).await;
+    let event = workload.event(&figures.name, first).await;
+    let outcome = invoke(&mut api, &figures.name, event).await;
+    *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
+    for i in first + 1..=first + n {
+        let event = workload.event(&figures.name, i).await;
         let started = Instant::now();
-        let outcome = api.invoke(event.clone(), HANG_GUARD).await.unwrap_or_else(|e| panic!("{name}: {e}"));
-        warms.push(started.elapsed());
-        let status = http_answer(&outcome.response()).0;
-        *statuses.entry(status).or_insert(0u32) += 1;
+        let outcome = invoke(&mut api, &figures.name, event).await;
+        figures.warm.push(started.elapsed());
+        *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     }
-    let rss_kib = api.peak_rss_kib().unwrap_or_default();
-    api.kill();
-    warms.sort();
-    let statuses = statuses.iter().map(|(status, n)| format!("{status}x{n}")).collect::<Vec<_>>().join(" ");
-    Figures {
-        name: name.to_string(),
-        size,
-        cold: percentile(&colds, 0.5),
-        warm_median: percentile(&warms, 0.5),
-        warm_p99: percentile(&warms, 0.99),
-        rss_kib,
-        statuses,
-    }
+    figures.rss_kib = api.peak_rss_kib().unwrap_or_default();
+    api.kill().await;
 }
 
-/// The sample event of `function`, with the benchmark merchant's API key.
-fn event(function: &str, api_key: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../events/{function}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut event: Value = serde_json::from_str(&text).expect("event JSON");
-    if event["headers"].get("authorization").is_some() {
-        event["headers"]["authorization"] = json!(format!("Token {api_key}"));
-    }
-    if function == "token" {
-        event["body"] = json!(json!({"token": api_key, "merchant": 1}).to_string());
-    }
-    event
-}
-
-/// A table with what the sample events name: merchant 1, Ann with her password and PIN, the
-/// `reset` template; plus the topic and SES sender the delivering functions need.
-async fn world() -> (String, Vec<(String, String)>) {
-    let rig = DeliveryRig::new().await;
-    let (store, _) = moto::dynamo_store_counted().await;
-    let table = store.table().to_string();
-    let store: Arc<dyn shared::store::Store> = store;
-    let store_url = format!("dynamodb:{table}");
-    let app = App::from_config(test_config(&[("STAMPS_STORE", &store_url)]), Some(store)).expect("app");
-    let (merchant, api_key) = admin::create_merchant(&app, "Bench").await.expect("merchant");
-    assert_eq!(merchant.id, 1, "the sample events name merchant 1");
-    let customer = CustomerInput {
-        merchant: 1,
-        email: Some("ann@example.com".into()),
-        mobile: Some("081234567890".into()),
-        name: Some("Ann".into()),
-        password: Some("violet-otter-kettle".into()),
-        ..Default::default()
-    };
-    admin::create_customer(&app, customer).await.expect("customer");
-    let template = TemplateInput {
-        merchant: 1,
-        code: "reset".into(),
-        subject: Some("Your code".into()),
-        text: Some("{{ otp }}".into()),
-        sms: Some("{{ otp }}".into()),
-        ..Default::default()
-    };
-    admin::put_template(&app, template).await.expect("template");
-    let mut headers = http::HeaderMap::new();
-    headers.insert("authorization", format!("Token {api_key}").parse().expect("header"));
-    headers.insert("content-type", "application/json".parse().expect("header"));
-    let body = json!({"user": "ann@example.com", "pin": "135790", "confirm_pin": "135790"}).to_string();
-    let request = ApiRequest { method: http::Method::POST, headers, body: bytes::Bytes::from(body) };
-    let answer = shared::http::respond(&app, &routes::PIN_SET, request).await;
-    assert_eq!(answer.status(), 200, "{}", answer.body());
-
-    let env = [
-        ("STAMPS_STORE", store_url),
-        ("STAMPS_JWT_KEYS", format!("{JWT_KID}:{JWT_SECRET}")),
-        ("STAMPS_HASH_KEY", HASH_KEY.to_string()),
-        ("STAMPS_OTP_TOPIC_ARN", rig.topic_arn.clone()),
-        ("STAMPS_EMAIL_FROM", rig.sender.clone()),
-        ("STAMPS_V2_MERCHANT", "1".to_string()),
-        ("BENCH_TABLE", table),
-        ("AWS_ENDPOINT_URL", moto::url()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
-        ("AWS_LC_SYS_NO_JITTER_ENTROPY", "1".to_string()),
-        ("RUST_LOG", "warn".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    (api_key, env)
+fn ms(duration: Duration) -> String {
+    format!("{:.2}", duration.as_secs_f64() * 1000.0)
 }
 
 fn ratio(value: f64, base: f64) -> String {
     if base > 0.0 { format!("{:.2}x", value / base) } else { "-".into() }
 }
 
+fn print_table(rows: &[Figures]) {
+    let find = |name: &str| rows.iter().find(|row| row.name == name);
+    println!(
+        "| function | baseline | size KiB | size ratio | cold start ms (median) | cold ratio | init ms | \
+         warm p50 ms | warm p50 ratio | warm p99 ms | peak RSS MiB | RSS ratio | answers |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for row in rows {
+        let base_name = if row.name.starts_with("baseline-") {
+            None
+        } else if STORAGE_FREE.contains(&row.name.as_str()) {
+            Some(HELLO)
+        } else {
+            Some(DYNAMO_GET)
+        };
+        let base = base_name.and_then(find);
+        let ratio_of = |f: &dyn Fn(&Figures) -> f64| base.map_or_else(|| "-".to_string(), |b| ratio(f(row), f(b)));
+        let answers: Vec<String> = row.answers.iter().map(|(kind, n)| format!("{n}× {kind}")).collect();
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
+            row.name,
+            base_name.map_or("-", |b| b.strip_prefix("baseline-").unwrap_or(b)),
+            row.size / 1024,
+            ratio_of(&|f| f.size as f64),
+            ms(median(&row.cold)),
+            ratio_of(&|f| median(&f.cold).as_secs_f64()),
+            ms(median(&row.init)),
+            ms(median(&row.warm)),
+            ratio_of(&|f| median(&f.warm).as_secs_f64()),
+            ms(percentile(&row.warm, 0.99)),
+            row.rss_kib as f64 / 1024.0,
+            ratio_of(&|f| f.rss_kib as f64),
+            answers.join(", ")
+        );
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let options = options();
-    let (api_key, env) = world().await;
-    let hello_event = event("token-verify", &api_key);
-    let dynamo_event = event("pin-validate", &api_key);
-    eprintln!("measuring baselines ({} cold starts, {} warm invocations each)", options.cold, options.warm);
-    let hello = measure(HELLO, &hello_event, &env, &options).await;
-    let dynamo = measure(DYNAMO_GET, &dynamo_event, &env, &options).await;
-    let mut rows = Vec::new();
-    let mut functions: Vec<&str> = ROUTES.iter().map(|route| route.function).collect();
-    functions.push("otp-dispatch");
-    for function in functions {
-        if options.only.as_ref().is_some_and(|only| !only.iter().any(|f| f == function)) {
-            continue;
-        }
-        eprintln!("measuring {function}");
-        let event = event(function, &api_key);
-        rows.push(measure(function, &event, &env, &options).await);
-    }
-
-    println!(
-        "| function | size KiB | size vs base | cold start ms | cold vs base | warm median µs | warm p99 µs | peak RSS MiB | answers |"
+    let mut names: Vec<String> = vec![HELLO.into(), DYNAMO_GET.into()];
+    names.extend(
+        packages("functions")
+            .into_iter()
+            .filter(|name| options.only.as_ref().is_none_or(|only| only.iter().any(|o| o == name))),
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let print = |row: &Figures, base: Option<&Figures>| {
-        let (size_ratio, cold_ratio) = match base {
-            Some(base) => {
-                (ratio(row.size as f64, base.size as f64), ratio(row.cold.as_secs_f64(), base.cold.as_secs_f64()))
-            }
-            None => ("base".into(), "base".into()),
-        };
-        println!(
-            "| {} | {} | {} | {:.1} | {} | {} | {} | {:.1} | {} |",
-            row.name,
-            row.size / 1024,
-            size_ratio,
-            row.cold.as_secs_f64() * 1000.0,
-            cold_ratio,
-            row.warm_median.as_micros(),
-            row.warm_p99.as_micros(),
-            row.rss_kib as f64 / 1024.0,
-            row.statuses
-        );
-    };
-    print(&hello, None);
-    print(&dynamo, None);
-    for row in &rows {
-        let base = if STORAGE_FREE.contains(&row.name.as_str()) { &hello } else { &dynamo };
-        print(row, Some(base));
+    let bins = if options.build { build(&names) } else { target_dir().join("coldstart-bins") };
+    let workload = Workload::prepare().await;
+    let mut rows: Vec<Figures> = names
+        .iter()
+        .map(|name| {
+            let size = std::fs::metadata(bins.join(name))
+                .unwrap_or_else(|e| panic!("{}: {e} (run without --no-build)", bins.join(name).display()))
+                .len();
+            Figures { name: name.clone(), size, ..Figures::default() }
+        })
+        .collect();
+
+    // Cold starts round-robin, so any drift of the machine or of moto over the run falls on
+    // every binary alike.
+    eprintln!("{} cold starts of {} binaries", options.cold, rows.len());
+    for i in 0..options.cold {
+        for row in &mut rows {
+            let binary = bins.join(&row.name);
+            cold_start(row, &binary, &workload, i).await;
+        }
     }
+    for row in &mut rows {
+        eprintln!("{}: {} warm invocations", row.name, options.warm);
+        let binary = bins.join(&row.name);
+        warm(row, &binary, &workload, options.cold, options.warm).await;
+    }
+    println!("{} cold starts, {} warm invocations per binary; moto at {}", options.cold, options.warm, {
+        integration_tests::moto::url()
+    });
+    println!();
+    print_table(&rows);
 }

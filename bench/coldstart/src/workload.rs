@@ -1,0 +1,301 @@
+//! What each function is asked in the benchmark: its sample event from `events/` with the body
+//! rewritten so that every invocation, cold or warm, takes the route's successful path (a
+//! fresh OTP for each reset, a fresh email for each registration, PINs and passwords changed
+//! back and forth), against a table prepared here. Whatever an event needs beforehand (an OTP,
+//! a v2 key, a reset token) is made in-process before the invocation, outside its timing.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use integration_tests::app::{HASH_KEY, JWT_KID, JWT_SECRET};
+use integration_tests::moto::{self, DeliveryRig};
+use serde_json::{Map, Value, json};
+use shared::App;
+use shared::admin::{self, CustomerInput, TemplateInput};
+use shared::config::Config;
+use shared::delivery::{DeliveryError, EventPublisher, OtpRequested};
+use shared::http::{ApiRequest, Route, routes};
+
+pub const PASSWORD: &str = "violet-otter-kettle";
+pub const OTHER_PASSWORD: &str = "amber-heron-lantern";
+pub const PIN: &str = "135790";
+pub const OTHER_PIN: &str = "246801";
+
+/// Keeps the code of the last `otp.requested` event (the v2 reset token travels only there).
+#[derive(Default)]
+struct Capture(Mutex<Option<String>>);
+
+#[async_trait]
+impl EventPublisher for Capture {
+    async fn publish(&self, event: &OtpRequested) -> Result<(), DeliveryError> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(event.otp.0.clone());
+        Ok(())
+    }
+}
+
+/// One customer per function, so no function's runs change what another one finds.
+#[derive(Clone)]
+struct Customer {
+    id: u64,
+    email: String,
+    mobile: String,
+}
+
+pub struct Workload {
+    /// The environment of every function process.
+    pub env: Vec<(String, String)>,
+    app: App,
+    capture: Arc<Capture>,
+    api_key: String,
+    merchant: u64,
+    access_token: String,
+    customers: Mutex<Vec<(String, Customer)>>,
+    next_customer: Mutex<u64>,
+    run: String,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The form or JSON encoding of `fields`, as `content_type` says.
+fn encode(content_type: &str, fields: &Map<String, Value>) -> String {
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let pairs: Vec<(String, String)> =
+            fields.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    } else {
+        Value::Object(fields.clone()).to_string()
+    }
+}
+
+fn fields(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+impl Workload {
+    /// A fresh table on moto with merchant 1 (also the v2 merchant) and its `reset` template,
+    /// the SNS topic and SES sender of the delivering functions, and the functions' env.
+    pub async fn prepare() -> Workload {
+        let rig = DeliveryRig::new().await;
+        let (store, _) = moto::dynamo_store_counted().await;
+        let table = store.table().to_string();
+        let store: Arc<dyn shared::store::Store> = store;
+        let mut env: Vec<(String, String)> = [
+            ("STAMPS_STORE", format!("dynamodb:{table}")),
+            ("STAMPS_JWT_KEYS", format!("{JWT_KID}:{JWT_SECRET}")),
+            ("STAMPS_HASH_KEY", HASH_KEY.to_string()),
+            ("STAMPS_OTP_TOPIC_ARN", rig.topic_arn.clone()),
+            ("STAMPS_EMAIL_FROM", rig.sender.clone()),
+            ("STAMPS_V2_MERCHANT", "1".to_string()),
+            // Thousands of OTP requests for one customer: the daily limit would answer 429.
+            ("STAMPS_OTP_REQUESTS_PER_WINDOW", "1000000".to_string()),
+            ("RUST_LOG", "warn".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let lookup = env.clone();
+        let config = Config::from_lookup(|name| lookup.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .expect("benchmark configuration");
+        let capture = Arc::new(Capture::default());
+        let app = App::from_config(config, Some(store)).expect("app").with_publisher(capture.clone());
+        let (merchant, api_key) = admin::create_merchant(&app, "Bench").await.expect("merchant");
+        assert_eq!(merchant.id, 1, "a fresh table's first merchant");
+        let template = TemplateInput {
+            merchant: merchant.id,
+            code: "reset".into(),
+            subject: Some("Your code".into()),
+            text: Some("Hi {{ name }}, your code is {{ otp }}".into()),
+            sms: Some("{{ otp }} is your code".into()),
+            ..Default::default()
+        };
+        admin::put_template(&app, template).await.expect("template");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or_default())
+            .unwrap_or_default();
+        let access_token = app.jwt.issue(merchant.id, now, 86_400).expect("access token");
+
+        env.extend(
+            [
+                ("BENCH_TABLE", table),
+                ("AWS_ENDPOINT_URL", moto::url()),
+                ("AWS_REGION", "us-east-1".to_string()),
+                ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+                ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        let run = shared::domain::secrets::random_hex::<4>().expect("random");
+        Workload {
+            env,
+            app,
+            capture,
+            api_key,
+            merchant: merchant.id,
+            access_token,
+            customers: Mutex::default(),
+            next_customer: Mutex::new(0),
+            run,
+        }
+    }
+
+    /// The customer of `function`, made (with a password and a PIN) on first use.
+    async fn customer(&self, function: &str) -> Customer {
+        if let Some((_, customer)) = lock(&self.customers).iter().find(|(f, _)| f == function) {
+            return customer.clone();
+        }
+        let n = {
+            let mut next = lock(&self.next_customer);
+            *next += 1;
+            *next
+        };
+        let input = CustomerInput {
+            merchant: self.merchant,
+            email: Some(format!("{function}@example.com")),
+            mobile: Some(format!("0812345{n:05}")),
+            name: Some("Ann".into()),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        };
+        let made = admin::create_customer(&self.app, input).await.expect("customer");
+        let customer = Customer {
+            id: made.id,
+            email: format!("{function}@example.com"),
+            mobile: made.mobile.clone().unwrap_or_default(),
+        };
+        let body = json!({"user": customer.email, "pin": PIN, "confirm_pin": PIN});
+        let (status, answer) = self.call(&routes::PIN_SET, body).await;
+        assert_eq!(status, 200, "PIN of {function}'s customer: {answer}");
+        lock(&self.customers).push((function.to_string(), customer.clone()));
+        customer
+    }
+
+    /// `route` run in-process, with the merchant's API key.
+    async fn call(&self, route: &Route, body: Value) -> (u16, Value) {
+        let mut headers = http::HeaderMap::new();
+        let auth = format!("Token {}", self.api_key);
+        headers.insert("authorization", auth.parse().expect("header"));
+        headers.insert("content-type", "application/json".parse().expect("header"));
+        let request = ApiRequest { method: http::Method::POST, headers, body: bytes::Bytes::from(body.to_string()) };
+        let answer = shared::http::respond(&self.app, route, request).await;
+        (answer.status().as_u16(), serde_json::from_str(answer.body()).unwrap_or(Value::Null))
+    }
+
+    async fn otp(&self, route: &Route, body: Value) -> String {
+        let (status, answer) = self.call(route, body).await;
+        assert_eq!(status, 200, "{}: {answer}", route.path);
+        answer["otp"].as_str().expect("otp").to_string()
+    }
+
+    /// The sample event of `function` (its file in `events/`), as it is.
+    pub fn sample(function: &str) -> Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../events/{function}.json"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The `i`-th event for `function` (for a baseline: `token-verify`'s, whose answer the
+    /// baselines ignore).
+    pub async fn event(&self, function: &str, i: usize) -> Value {
+        if function.starts_with("baseline-") {
+            return Workload::sample("token-verify");
+        }
+        let mut event = Workload::sample(function);
+        if function == "otp-dispatch" {
+            return self.dispatch_event(event, i).await;
+        }
+        if event["headers"].get("authorization").is_some() {
+            event["headers"]["authorization"] = json!(format!("Token {}", self.api_key));
+        }
+        let content_type = event["headers"]["content-type"].as_str().unwrap_or("application/json").to_string();
+        let flip = i % 2 == 1;
+        let (password, new_password) = if flip { (OTHER_PASSWORD, PASSWORD) } else { (PASSWORD, OTHER_PASSWORD) };
+        let (pin, new_pin) = if flip { (OTHER_PIN, PIN) } else { (PIN, OTHER_PIN) };
+        let body = match function {
+            "token" => json!({"token": self.api_key, "merchant": self.merchant}),
+            "token-verify" => json!({"access_token": self.access_token}),
+            "validate-mobile-number" => json!({"mobile_number": "081234567890"}),
+            "v2-register" => json!({
+                "email": format!("reg-{}-{i}@example.com", self.run), "password": PASSWORD, "name": "Budi",
+                "id_location": "7", "phone": format!("0822{:04}{:04}", u16::from_str_radix(&self.run[..4], 16).unwrap_or_default() % 10_000,
+                    i % 10_000),
+            }),
+            _ => {
+                let customer = self.customer(function).await;
+                let user = customer.email.clone();
+                match function {
+                    "reset-otp-limit" => json!({"user": customer.mobile}),
+                    "validate-password" => json!({"user": user, "password": PASSWORD}),
+                    "change-password" => json!({"user": user, "old_password": password, "new_password": new_password}),
+                    "set-password" => json!({"email": user, "new_password": PASSWORD}),
+                    "request-otp-for-password-reset" => {
+                        json!({"identifier": user, "type": "email", "template_code": "reset"})
+                    }
+                    "reset-password-with-otp" => {
+                        let request = json!({"identifier": user, "type": "email"});
+                        let otp = self.otp(&routes::REQUEST_OTP_FOR_PASSWORD_RESET, request).await;
+                        json!({"identifier": user, "otp": otp, "new_password": PASSWORD,
+                               "confirm_new_password": PASSWORD})
+                    }
+                    "pin-set" => json!({"user": user, "pin": PIN, "confirm_pin": PIN}),
+                    "pin-change" => {
+                        json!({"user": user, "current_pin": pin, "new_pin": new_pin, "confirm_new_pin": new_pin})
+                    }
+                    "pin-validate" => json!({"user": user, "pin": PIN}),
+                    "pin-unblock" => json!({"user": user}),
+                    "pin-request-otp-for-reset" => json!({"user": user, "type": "sms", "template_code": "reset"}),
+                    "pin-reset" => {
+                        let otp =
+                            self.otp(&routes::PIN_REQUEST_OTP_FOR_RESET, json!({"user": user, "type": "sms"})).await;
+                        json!({"user": user, "otp": otp, "pin": PIN, "confirm_pin": PIN})
+                    }
+                    "pin-reset-with-password" => {
+                        json!({"user": user, "password": PASSWORD, "pin": PIN, "confirm_pin": PIN})
+                    }
+                    "v2-login" => json!({"email": user, "password": PASSWORD, "gcm_id": "APA91bEx4mpl3"}),
+                    "v2-logout" => {
+                        let (status, answer) =
+                            self.call(&routes::V2_LOGIN, json!({"email": user, "password": PASSWORD})).await;
+                        assert_eq!(status, 200, "v2 login: {answer}");
+                        json!({"key": answer["key"]})
+                    }
+                    "v2-forgot-password" => json!({"email": user}),
+                    "v2-reset-password" => {
+                        let (status, answer) = self.call(&routes::V2_FORGOT_PASSWORD, json!({"email": user})).await;
+                        assert_eq!(status, 200, "v2 forgot password: {answer}");
+                        let token = lock(&self.capture.0).take().expect("the reset token event");
+                        json!({"token": token, "password": PASSWORD})
+                    }
+                    other => panic!("no workload for {other}: add one to bench/coldstart/src/workload.rs"),
+                }
+            }
+        };
+        event["body"] = json!(encode(&content_type, &fields(body)));
+        event
+    }
+
+    /// The sample SQS batch with one fresh `otp.requested` event for the function's customer.
+    async fn dispatch_event(&self, mut event: Value, i: usize) -> Value {
+        let customer = self.customer("otp-dispatch").await;
+        let mut body: Value =
+            serde_json::from_str(event["Records"][0]["body"].as_str().unwrap_or("{}")).expect("sample message body");
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        body["event_id"] = json!(format!("{}{:024x}", self.run, i));
+        body["merchant_id"] = json!(self.merchant);
+        body["customer_id"] = json!(customer.id);
+        body["destination"] = json!(customer.email);
+        body["requested_at"] = json!(now);
+        body["expires_at"] = json!(now + 600);
+        event["Records"][0]["body"] = json!(body.to_string());
+        event["Records"][0]["messageId"] = json!(format!("bench-{i}"));
+        event
+    }
+}
