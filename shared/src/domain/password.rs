@@ -1,6 +1,7 @@
 //! argon2id hashing for passwords and PINs (PHC strings, optional server-side pepper). Hashing
 //! is CPU-bound: async callers go through `hash_blocking`/`verify_blocking`, which run it on
-//! tokio's blocking pool so request threads stay free.
+//! tokio's blocking pool so a multi-threaded server's request threads stay free, and in place
+//! in a Lambda function's single-threaded runtime.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -135,20 +136,35 @@ impl SecretHasher {
     }
 
     pub async fn hash_blocking(&self, secret: String) -> Result<String, HashError> {
+        if on_current_thread_runtime() {
+            return self.hash(&secret);
+        }
         let hasher = self.clone();
         tokio::task::spawn_blocking(move || hasher.hash(&secret)).await.map_err(|_| HashError::Task)?
     }
 
     /// Verifies on the blocking pool; `stored: None` runs the dummy check.
     pub async fn verify_blocking(&self, secret: String, stored: Option<String>) -> Result<Verdict, HashError> {
-        let hasher = self.clone();
-        tokio::task::spawn_blocking(move || match stored {
+        let check = move |hasher: &SecretHasher| match stored {
             Some(stored) => hasher.verify(&secret, &stored),
             None => hasher.verify_dummy(&secret),
-        })
-        .await
-        .map_err(|_| HashError::Task)
+        };
+        if on_current_thread_runtime() {
+            return Ok(check(self));
+        }
+        let hasher = self.clone();
+        tokio::task::spawn_blocking(move || check(&hasher)).await.map_err(|_| HashError::Task)
     }
+}
+
+/// Whether the caller runs on a current-thread runtime: a Lambda function, which serves one
+/// request at a time. There hashing runs in place — it blocks nothing else — and its 19 MiB of
+/// argon2 memory stays in one malloc arena. On the blocking pool each new thread got its own
+/// arena holding a freed 19 MiB block: the benchmark measured peak RSS of 125-225 MiB after
+/// 1,000 requests, against a 256 MiB function.
+fn on_current_thread_runtime() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
 }
 
 #[cfg(test)]
