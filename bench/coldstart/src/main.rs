@@ -254,6 +254,7 @@ async fn main() {
         })
         .collect();
 
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     // Cold starts round-robin, so any drift of the machine or of moto over the run falls on
     // every binary alike.
     eprintln!("{} cold starts of {} binaries", options.cold, rows.len());
@@ -268,9 +269,9 @@ async fn main() {
         let binary = bins.join(&row.name);
         warm(row, &binary, &workload, options.cold, options.warm).await;
     }
-    println!("{} cold starts, {} warm invocations per binary; moto at {}", options.cold, options.warm, {
-        integration_tests::moto::url()
-    });
+    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("{} cold starts, {} warm invocations per binary", options.cold, options.warm);
+    println!("load average (1, 5, 15 min) before: {}, after: {}", load_before.trim(), load_after.trim());
     println!();
     print_table(&rows);
 }
