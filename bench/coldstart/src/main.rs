@@ -99,10 +99,12 @@ fn build(names: &[String]) -> PathBuf {
         eprintln!("== {command:?}");
         let status = command.status().expect("cargo");
         assert!(status.success(), "the build failed");
-    }
-    for name in names {
-        let built = target_dir().join("release").join(name);
-        std::fs::copy(&built, bins.join(name)).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+        // At once: another build waiting for the target dir (say of the whole workspace, with
+        // every feature of `shared`) may replace these binaries next.
+        for name in group {
+            let built = target_dir().join("release").join(name);
+            std::fs::copy(&built, bins.join(name)).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+        }
     }
     bins
 }
