@@ -1,7 +1,8 @@
 //! A fault-injecting HTTP proxy in front of moto, switchable while a test runs: pass requests
 //! through, be down (connections dropped on accept), be slow (hold each request longer than the
-//! client's timeout), or answer the next matching AWS operation(s) with a 500 without passing
-//! them on — a call failing in the middle of a multi-step operation.
+//! client's timeout), answer the next matching AWS operation(s) with a 500 without passing
+//! them on — a call failing in the middle of a multi-step operation — or pass them on and lose
+//! the answer (a 500 instead), so that the SDK retries a call that has in fact happened.
 //!
 //! Every response carries `Connection: close`, so the SDK opens a connection per request and
 //! "down" really is down, not hidden behind a pooled connection.
@@ -25,10 +26,13 @@ pub enum Mode {
     /// Each request waits this long before it is passed on.
     Slow(Duration),
     /// The next `count` requests whose `X-Amz-Target` ends with `.{operation}` get a 500
-    /// `InternalServerError`; everything else passes.
+    /// `InternalServerError`; everything else passes. With `lose_answer`, each is first passed
+    /// on: the call happens and the client cannot know (an answer lost on its way back, or a
+    /// timeout after the write landed).
     FailNext {
         operation: String,
         count: u32,
+        lose_answer: bool,
     },
 }
 
@@ -86,15 +90,17 @@ async fn forward(State(shared): State<Shared>, method: Method, uri: Uri, headers
     *lock(&shared.seen).entry(operation.clone()).or_default() += 1;
     let mode = lock(&shared.mode).clone();
     let mut response = match mode {
-        Mode::FailNext { operation: ref wanted, count } if count > 0 && *wanted == operation => {
-            *lock(&shared.mode) =
-                if count > 1 { Mode::FailNext { operation: wanted.clone(), count: count - 1 } } else { Mode::Pass };
+        Mode::FailNext { operation: ref wanted, count, lose_answer } if count > 0 && *wanted == operation => {
+            *lock(&shared.mode) = if count > 1 {
+                Mode::FailNext { operation: wanted.clone(), count: count - 1, lose_answer }
+            } else {
+                Mode::Pass
+            };
             *lock(&shared.failed).entry(operation).or_default() += 1;
-            let body = r#"{"__type":"com.amazon.coral.service#InternalServerError","message":"injected fault"}"#;
-            let mut response = Response::new(Body::from(body));
-            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            response.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.0"));
-            response
+            if lose_answer {
+                let _lost = pass_on(&shared, method, uri, headers, body).await;
+            }
+            injected_fault()
         }
         other => {
             if let Mode::Slow(delay) = other {
@@ -104,6 +110,15 @@ async fn forward(State(shared): State<Shared>, method: Method, uri: Uri, headers
         }
     };
     response.headers_mut().insert("connection", HeaderValue::from_static("close"));
+    response
+}
+
+/// A 500 `InternalServerError`, which the SDK retries.
+fn injected_fault() -> Response {
+    let body = r#"{"__type":"com.amazon.coral.service#InternalServerError","message":"injected fault"}"#;
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.0"));
     response
 }
 
@@ -167,7 +182,12 @@ impl FaultProxy {
 
     /// Fails the next `count` calls of `operation` (e.g. `TransactWriteItems`).
     pub fn fail_next(&self, operation: &str, count: u32) {
-        self.set(Mode::FailNext { operation: operation.to_string(), count });
+        self.set(Mode::FailNext { operation: operation.to_string(), count, lose_answer: false });
+    }
+
+    /// Passes the next `count` calls of `operation` on but answers them with a 500.
+    pub fn lose_answer_next(&self, operation: &str, count: u32) {
+        self.set(Mode::FailNext { operation: operation.to_string(), count, lose_answer: true });
     }
 
     /// How many requests of each operation reached the proxy (failed ones included).

@@ -254,3 +254,47 @@ async fn v2_registration_whose_transaction_fails_leaves_no_customer() {
     let response = rig.app.post("/api/v2/auth/register", &body, &[]).await;
     assert_eq!(response.status, 200, "{}", response.text);
 }
+
+/// A write that lands but whose answer is lost (first PIN, PIN change, registration, delivery claim): the SDK retries it, and the retry meets the
+/// first write. Conditional puts have no idempotency token, and moto ignores the one the SDK
+/// gives transactions, so the adapter recognises its own writes: the request succeeds once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_whose_answers_are_lost_are_retried_and_succeed_once() {
+    let rig = rig(&[("STAMPS_V2_MERCHANT", "1")]).await;
+    let user = json!(rig.customer_id);
+
+    // The first PIN (a put only if no PIN is set).
+    rig.proxy.lose_answer_next("PutItem", 1);
+    let set = json!({"user": user, "pin": "135790", "confirm_pin": "135790"});
+    let response = post(&rig, "/api/pin/set", set).await;
+    assert_eq!(response.status, 200, "pin/set: {}", response.text);
+    assert_eq!(rig.proxy.failed().get("PutItem"), Some(&1), "the answer was lost once");
+    let validate = json!({"user": user, "pin": "135790"});
+    assert_eq!(post(&rig, "/api/pin/validate", validate).await.status, 200);
+
+    // A PIN change (a put only while the old hash is stored).
+    rig.proxy.lose_answer_next("PutItem", 1);
+    let change = json!({"user": user, "current_pin": "135790", "new_pin": "246801", "confirm_new_pin": "246801"});
+    let response = post(&rig, "/api/pin/change", change).await;
+    assert_eq!(response.status, 200, "pin/change: {}", response.text);
+    assert_eq!(rig.proxy.failed().get("PutItem"), Some(&2), "the answer was lost again");
+    let validate = json!({"user": user, "pin": "246801"});
+    assert_eq!(post(&rig, "/api/pin/validate", validate).await.status, 200);
+
+    // A customer with its unique claims and app key (one transaction).
+    rig.proxy.lose_answer_next("TransactWriteItems", 1);
+    let body = json!({"email": "budi@example.com", "password": "rahasia-sekali-9", "name": "Budi", "id_location": 7,
+                      "phone": "082232856363"});
+    let response = rig.app.post("/api/v2/auth/register", &body, &[]).await;
+    assert_eq!((response.status, &response.body["status"]), (200, &json!(1)), "register: {}", response.text);
+    let customers = snapshot(&rig).await.keys().filter(|k| k.ends_with("|CUSTOMER")).count();
+    assert_eq!(customers, 2, "Ann and one Budi");
+    let login = json!({"email": "budi@example.com", "password": "rahasia-sekali-9"});
+    assert_eq!(rig.app.post("/api/v2/auth/login", &login, &[]).await.status, 200);
+
+    // A delivery claim: lost answer, still ours; a real second delivery is still a duplicate.
+    let store = &rig.app.store;
+    rig.proxy.lose_answer_next("PutItem", 1);
+    assert!(store.claim_delivery("event-1", 4_000_000_000, 1_800_000_000).await.expect("claim"), "first claim");
+    assert!(!store.claim_delivery("event-1", 4_000_000_000, 1_800_000_000).await.expect("claim"), "duplicate");
+}

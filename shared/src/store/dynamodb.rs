@@ -276,6 +276,16 @@ fn failed_at(reasons: &[CancellationReason], index: usize) -> bool {
     reasons.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
 }
 
+/// The customer ID in the unique claim that failed item `index`'s condition (the old item comes
+/// back with the cancellation reason).
+fn claim_holder(reasons: &[CancellationReason], index: usize) -> Option<u64> {
+    let reason = reasons.get(index).filter(|_| failed_at(reasons, index))?;
+    match reason.item()?.get("customer_id")? {
+        AttributeValue::N(id) => id.parse().ok(),
+        _ => None,
+    }
+}
+
 mod pk {
     use crate::domain::otp::OtpPurpose;
     use crate::store::UniqueField;
@@ -459,6 +469,8 @@ struct ValueItem {
 #[derive(serde::Serialize)]
 struct DeliveryItem {
     expires_at: i64,
+    /// Random per claim: lets a retried put recognise its own first write (see `claim_delivery`).
+    claim: String,
 }
 
 impl DynamoStore {
@@ -665,6 +677,13 @@ impl Customers for DynamoStore {
             let Some(reasons) = self.transact(items).await? else {
                 return Ok(customer);
             };
+            // A claim holding the ID this call allocated: an attempt whose answer was lost had
+            // committed and its retry met our own writes (moto ignores the SDK's idempotency
+            // token; DynamoDB answers such a retry with success itself). A given ID (an import)
+            // is different: finding it means the customer was already there, `AlreadyExists`.
+            if given_id.is_none() && (1..=fields.len()).any(|i| claim_holder(&reasons, i) == Some(id)) {
+                return Ok(customer);
+            }
             if let Some(field) = fields.iter().enumerate().find(|(i, _)| failed_at(&reasons, i + 1)).map(|(_, f)| *f) {
                 return Err(StoreError::Duplicate(field));
             }
@@ -778,10 +797,17 @@ impl Pins for DynamoStore {
         condition: PinCondition<'_>,
     ) -> StoreResult<bool> {
         let put = self.pin_put(merchant_id, customer_id, pin_hash)?;
+        // `OR pin_hash = :own`: a hash has a random salt, so finding it stored means a retried
+        // attempt met its own first write (a conditional put has no idempotency token).
         let put = match condition {
             PinCondition::Any => put,
-            PinCondition::Unset => put.only_if_new(),
-            PinCondition::Current(current) => put.condition("pin_hash = :current").value(":current", s(current)),
+            PinCondition::Unset => {
+                put.condition("attribute_not_exists(pk) OR pin_hash = :own").value(":own", s(pin_hash))
+            }
+            PinCondition::Current(current) => put
+                .condition("pin_hash = :current OR pin_hash = :own")
+                .value(":current", s(current))
+                .value(":own", s(pin_hash)),
         };
         self.conditional_put(put).await
     }
@@ -1028,8 +1054,16 @@ impl Templates for DynamoStore {
 #[async_trait]
 impl Deliveries for DynamoStore {
     async fn claim_delivery(&self, event_id: &str, expires_at: i64, now: i64) -> StoreResult<bool> {
-        let item = encode(pk::delivery(event_id), "DELIVERY", &DeliveryItem { expires_at }, Some(expires_at))?;
-        let put = self.put(item).condition("attribute_not_exists(pk) OR expires_at <= :now").value(":now", n(now));
+        // The SDK retries an attempt whose answer was lost, and a conditional put has no
+        // idempotency token: without `claim = :claim` the retry would meet our own first write
+        // and report a duplicate, and the code would never be sent.
+        let claim = crate::domain::secrets::random_hex::<16>().map_err(|e| StoreError::Internal(e.to_string()))?;
+        let item = DeliveryItem { expires_at, claim: claim.clone() };
+        let put = self
+            .put(encode(pk::delivery(event_id), "DELIVERY", &item, Some(expires_at))?)
+            .condition("attribute_not_exists(pk) OR expires_at <= :now OR claim = :claim")
+            .value(":now", n(now))
+            .value(":claim", s(claim));
         self.conditional_put(put).await
     }
 
