@@ -171,7 +171,8 @@ impl Workload {
             password: secrets.then(|| PASSWORD.into()),
             ..Default::default()
         };
-        let made = admin::create_customer(&self.app, input).await.expect("customer");
+        let made =
+            admin::create_customer(&self.app, input).await.unwrap_or_else(|e| panic!("customer {name} n={n}: {e:?}"));
         let customer = Customer {
             id: made.id,
             email: format!("{name}@example.com"),
