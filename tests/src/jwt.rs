@@ -11,6 +11,7 @@ pub fn mint(kid: &str, secret: &str, overrides: Value) -> String {
     let mut header = Header::new(Algorithm::HS256);
     header.typ = Some("JWT".into());
     header.kid = Some(kid.into());
+    shared::domain::jwt::install_hs256();
     jsonwebtoken::encode(&header, &payload(overrides), &EncodingKey::from_secret(secret.as_bytes())).expect("encode")
 }
 

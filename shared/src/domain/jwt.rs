@@ -115,6 +115,7 @@ impl JwtKeys {
             if keys.iter().any(|k| k.kid == kid) {
                 return Err(KeyError::DuplicateKid { kid });
             }
+            hs256::install();
             keys.push(SigningKey {
                 encoding: EncodingKey::from_secret(&secret),
                 decoding: DecodingKey::from_secret(&secret),
@@ -179,6 +180,79 @@ impl JwtKeys {
             return Err(TokenRejected::WrongType);
         }
         Ok(claims)
+    }
+}
+
+/// Installs jsonwebtoken's signing and verifying backend: HS256 only. Done by every `JwtKeys`
+/// constructor, so before any token is signed or checked; public for code that calls
+/// `jsonwebtoken` with its own keys (the integration tests).
+pub fn install_hs256() {
+    hs256::install();
+}
+
+/// HMAC-SHA256 for `jsonwebtoken`. Its `rust_crypto` feature would also link RSA, ECDSA and
+/// EdDSA (about 1 MB of each function binary) for algorithms this service refuses anyway.
+mod hs256 {
+    use hmac::{Hmac, Mac};
+    use jsonwebtoken::crypto::{CryptoProvider, JwkUtils, JwtSigner, JwtVerifier};
+    use jsonwebtoken::errors::{Error, ErrorKind};
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+    use signature::{Signer, Verifier};
+
+    type HmacSha256 = Hmac<sha2::Sha256>;
+
+    static PROVIDER: CryptoProvider =
+        CryptoProvider { signer_factory: signer, verifier_factory: verifier, jwk_utils: JwkUtils::new_unimplemented() };
+
+    pub(super) fn install() {
+        // Err means a provider is already installed: ours, by an earlier call.
+        let _ = PROVIDER.install_default();
+    }
+
+    fn mac(algorithm: &Algorithm, secret: Result<&[u8], Error>) -> Result<HmacSha256, Error> {
+        if *algorithm != Algorithm::HS256 {
+            return Err(ErrorKind::InvalidAlgorithm.into());
+        }
+        HmacSha256::new_from_slice(secret?).map_err(|_| ErrorKind::InvalidKeyFormat.into())
+    }
+
+    fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>, Error> {
+        Ok(Box::new(Hs256(mac(algorithm, key.try_get_hmac_secret())?)))
+    }
+
+    fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>, Error> {
+        Ok(Box::new(Hs256(mac(algorithm, key.try_get_hmac_secret())?)))
+    }
+
+    struct Hs256(HmacSha256);
+
+    impl Signer<Vec<u8>> for Hs256 {
+        fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(message);
+            Ok(mac.finalize().into_bytes().to_vec())
+        }
+    }
+
+    impl Verifier<Vec<u8>> for Hs256 {
+        fn verify(&self, message: &[u8], tag: &Vec<u8>) -> Result<(), signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(message);
+            // Constant-time comparison.
+            mac.verify_slice(tag).map_err(signature::Error::from_source)
+        }
+    }
+
+    impl JwtSigner for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    impl JwtVerifier for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
     }
 }
 
