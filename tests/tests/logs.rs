@@ -59,7 +59,7 @@ async fn no_secret_reaches_the_logs() {
     let writer = capture.clone();
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
         .with_writer(move || writer.clone())
         .without_time()
         .init();
