@@ -67,6 +67,7 @@ impl Database {
         let regex = |value: String| -> Result<CachedRegex, error::LoadMetadata> {
             Ok(CachedRegexBuilder::new(cache.clone(), &value)
                 .ignore_whitespace(true)
+                .unicode(false)
                 .build_unchecked())
         };
 
