@@ -16,7 +16,7 @@ use crate::error;
 use crate::metadata::loader;
 use crate::Metadata;
 use fnv::FnvHashMap;
-use once_cell::sync::Lazy;
+use once_cell::sync::{Lazy, OnceCell};
 use regex_cache::{CachedRegex, CachedRegexBuilder, RegexCache};
 use std::borrow::Borrow;
 use std::fs::File;
@@ -26,18 +26,26 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 const DATABASE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/database.bin"));
+const INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/database-index.bin"));
 
 /// The Google provided metadata database, used as default.
-pub static DEFAULT: Lazy<Database> =
-    Lazy::new(|| Database::from(postcard::from_bytes(DATABASE).unwrap()).unwrap());
+pub static DEFAULT: Lazy<Database> = Lazy::new(Database::built_in);
 
 /// Representation of a database of metadata for phone number.
 #[derive(Clone, Debug)]
 pub struct Database {
     cache: Arc<Mutex<RegexCache>>,
-    by_id: FnvHashMap<String, Arc<super::Metadata>>,
-    by_code: FnvHashMap<u16, Vec<Arc<super::Metadata>>>,
+    entries: Vec<Entry>,
+    by_id: FnvHashMap<String, usize>,
+    by_code: FnvHashMap<u16, Vec<usize>>,
     regions: FnvHashMap<u16, Vec<String>>,
+}
+
+/// One region's metadata: given, or (the built-in database) decoded when first asked for.
+#[derive(Clone, Debug)]
+struct Entry {
+    encoded: &'static [u8],
+    metadata: OnceCell<super::Metadata>,
 }
 
 impl Database {
@@ -51,8 +59,70 @@ impl Database {
         Database::from(loader::load(Cursor::new(content.as_ref()))?)
     }
 
+    /// The built-in metadata, indexed; each region is decoded when first needed.
+    fn built_in() -> Self {
+        let index: Vec<(String, u16, bool, u32, u32)> =
+            postcard::from_bytes(INDEX).expect("built-in metadata index decodes");
+        let mut database = Database::empty();
+        for (id, code, main, start, end) in index {
+            let encoded = &DATABASE[start as usize..end as usize];
+            database.add(id, code, main, Entry { encoded, metadata: OnceCell::new() });
+        }
+        database
+    }
+
     /// Create a database from a loaded database.
     pub fn from(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
+        let mut database = Database::empty();
+        for meta in meta {
+            let meta = convert(&database.cache, meta)?;
+            let (id, code, main) = (meta.id.clone(), meta.country_code, meta.main_country_for_code);
+            database.add(id, code, main, Entry { encoded: &[], metadata: OnceCell::with_value(meta) });
+        }
+        Ok(database)
+    }
+
+    fn empty() -> Self {
+        Database {
+            cache: Arc::new(Mutex::new(RegexCache::new(100))),
+            entries: Vec::new(),
+            by_id: FnvHashMap::default(),
+            by_code: FnvHashMap::default(),
+            regions: FnvHashMap::default(),
+        }
+    }
+
+    /// The main country of a code comes first in `by_code` and `region`.
+    fn add(&mut self, id: String, code: u16, main: bool, entry: Entry) {
+        let at = self.entries.len();
+        self.entries.push(entry);
+        self.by_id.insert(id.clone(), at);
+        let by_code = self.by_code.entry(code).or_insert_with(Vec::new);
+        let regions = self.regions.entry(code).or_insert_with(Vec::new);
+        if main {
+            by_code.insert(0, at);
+            regions.insert(0, id);
+        } else {
+            by_code.push(at);
+            regions.push(id);
+        }
+    }
+
+    fn metadata(&self, at: usize) -> &super::Metadata {
+        let entry = &self.entries[at];
+        entry.metadata.get_or_init(|| {
+            let meta = postcard::from_bytes(entry.encoded).expect("built-in metadata decodes");
+            convert(&self.cache, meta).expect("built-in metadata is complete")
+        })
+    }
+}
+
+/// Builds one region's metadata from its loaded form.
+fn convert(
+    cache: &Arc<Mutex<RegexCache>>,
+    meta: loader::Metadata,
+) -> Result<super::Metadata, error::LoadMetadata> {
+    {
         fn tranpose<T, E>(value: Option<Result<T, E>>) -> Result<Option<T>, E> {
             match value {
                 None => Ok(None),
@@ -63,7 +133,6 @@ impl Database {
             }
         }
 
-        let cache = Arc::new(Mutex::new(RegexCache::new(100)));
         let regex = |value: String| -> Result<CachedRegex, error::LoadMetadata> {
             Ok(CachedRegexBuilder::new(cache.clone(), &value)
                 .ignore_whitespace(true)
@@ -190,36 +259,11 @@ impl Database {
             })
         };
 
-        let mut by_id = FnvHashMap::default();
-        let mut by_code = FnvHashMap::default();
-        let mut regions = FnvHashMap::default();
-
-        for meta in meta {
-            let meta = Arc::new(metadata(meta)?);
-
-            by_id.insert(meta.id.clone(), meta.clone());
-
-            let by_code = by_code.entry(meta.country_code).or_insert_with(Vec::new);
-
-            let regions = regions.entry(meta.country_code).or_insert_with(Vec::new);
-
-            if meta.main_country_for_code {
-                by_code.insert(0, meta.clone());
-                regions.insert(0, meta.id.clone())
-            } else {
-                by_code.push(meta.clone());
-                regions.push(meta.id.clone());
-            }
-        }
-
-        Ok(Database {
-            cache: cache.clone(),
-            by_id,
-            by_code,
-            regions,
-        })
+        metadata(meta)
     }
+}
 
+impl Database {
     /// Get the regular expression cache.
     pub fn cache(&self) -> Arc<Mutex<RegexCache>> {
         self.cache.clone()
@@ -231,7 +275,7 @@ impl Database {
         Q: ?Sized + Hash + Eq,
         String: Borrow<Q>,
     {
-        self.by_id.get(key).map(AsRef::as_ref)
+        self.by_id.get(key).map(|&at| self.metadata(at))
     }
 
     /// Get metadata entries by country code.
@@ -242,7 +286,7 @@ impl Database {
     {
         self.by_code
             .get(key)
-            .map(|m| m.iter().map(AsRef::as_ref).collect())
+            .map(|m| m.iter().map(|&at| self.metadata(at)).collect())
     }
 
     /// Get all country IDs corresponding to the given country code.
@@ -258,6 +302,6 @@ impl Database {
 
     /// Iterator over all `Metadata` entries in this database.
     pub fn iter(&self) -> impl Iterator<Item = &Metadata> {
-        self.by_id.values().map(AsRef::as_ref)
+        (0..self.entries.len()).map(move |at| self.metadata(at))
     }
 }
