@@ -129,6 +129,23 @@ async fn the_real_binaries_serve_the_main_flows_through_the_runtime_api() {
     let (status, body) = http_answer(&invoke(&mut verify, get).await);
     assert_eq!((status, body["error_code"].clone()), (405, json!("method_not_allowed")));
 
+    // Mobile numbers, parsed by the binary's own `regex` build: the functions' build asks for
+    // fewer `regex` features than this test's build (vendor/phonenumber/PATCHED.md), so only
+    // here do the parser's Unicode classes and case-insensitive extension patterns meet the
+    // deployed feature set: punctuation, an extension, another country.
+    let mut mobile = function(&world, "validate-mobile-number").await;
+    for (number, e164) in [
+        ("081234567890", "+6281234567890"),
+        ("(0812) 3456.7890 ext. 12", "+6281234567890"),
+        ("+44 7911 123456", "+447911123456"),
+    ] {
+        let (status, body) =
+            call(&mut mobile, &world, "/api/auth/validate-mobile-number", json!({"mobile_number": number})).await;
+        assert_eq!((status, body), (200, json!({"status": "ok", "mobile_number": e164})), "{number}");
+    }
+    let landline = json!({"mobile_number": "0215551234"});
+    assert_eq!(call(&mut mobile, &world, "/api/auth/validate-mobile-number", landline).await.0, 400);
+
     // PIN: set, validate, lockout after three wrong PINs, then the right PIN is refused.
     let user = json!(customer.id);
     let mut pin_set = function(&world, "pin-set").await;
