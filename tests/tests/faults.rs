@@ -255,9 +255,10 @@ async fn v2_registration_whose_transaction_fails_leaves_no_customer() {
     assert_eq!(response.status, 200, "{}", response.text);
 }
 
-/// A write that lands but whose answer is lost (first PIN, PIN change, registration, delivery claim): the SDK retries it, and the retry meets the
-/// first write. Conditional puts have no idempotency token, and moto ignores the one the SDK
-/// gives transactions, so the adapter recognises its own writes: the request succeeds once.
+/// A write that lands but whose answer is lost (first PIN, PIN change, registration, delivery
+/// claim): the SDK retries it, and the retry meets the first write. Conditional puts have no
+/// idempotency token, and moto ignores the one the SDK gives transactions, so the adapter
+/// recognises its own writes: the request succeeds once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writes_whose_answers_are_lost_are_retried_and_succeed_once() {
     let rig = rig(&[("STAMPS_V2_MERCHANT", "1")]).await;
