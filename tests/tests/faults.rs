@@ -255,6 +255,17 @@ async fn v2_registration_whose_transaction_fails_leaves_no_customer() {
     assert_eq!(response.status, 200, "{}", response.text);
 }
 
+/// Writes a PIN through `path` while the answer to its put is lost: 200 all the same, the put
+/// failed `lost_so_far` times in all, and `pin` is then the customer's PIN.
+async fn pin_write_with_lost_answer(rig: &Rig, path: &str, body: Value, pin: &str, lost_so_far: u32) {
+    rig.proxy.lose_answer_next("PutItem", 1);
+    let response = post(rig, path, body).await;
+    assert_eq!(response.status, 200, "{path}: {}", response.text);
+    assert_eq!(rig.proxy.failed().get("PutItem"), Some(&lost_so_far), "the answer was lost");
+    let validate = json!({"user": rig.customer_id, "pin": pin});
+    assert_eq!(post(rig, "/api/pin/validate", validate).await.status, 200);
+}
+
 /// A write that lands but whose answer is lost (first PIN, PIN change, registration, delivery
 /// claim): the SDK retries it, and the retry meets the first write. Conditional puts have no
 /// idempotency token, and moto ignores the one the SDK gives transactions, so the adapter
@@ -264,23 +275,12 @@ async fn writes_whose_answers_are_lost_are_retried_and_succeed_once() {
     let rig = rig(&[("STAMPS_V2_MERCHANT", "1")]).await;
     let user = json!(rig.customer_id);
 
-    // The first PIN (a put only if no PIN is set).
-    rig.proxy.lose_answer_next("PutItem", 1);
+    // The first PIN (a put only if no PIN is set), then a change (a put only while the old
+    // hash is stored).
     let set = json!({"user": user, "pin": "135790", "confirm_pin": "135790"});
-    let response = post(&rig, "/api/pin/set", set).await;
-    assert_eq!(response.status, 200, "pin/set: {}", response.text);
-    assert_eq!(rig.proxy.failed().get("PutItem"), Some(&1), "the answer was lost once");
-    let validate = json!({"user": user, "pin": "135790"});
-    assert_eq!(post(&rig, "/api/pin/validate", validate).await.status, 200);
-
-    // A PIN change (a put only while the old hash is stored).
-    rig.proxy.lose_answer_next("PutItem", 1);
+    pin_write_with_lost_answer(&rig, "/api/pin/set", set, "135790", 1).await;
     let change = json!({"user": user, "current_pin": "135790", "new_pin": "246801", "confirm_new_pin": "246801"});
-    let response = post(&rig, "/api/pin/change", change).await;
-    assert_eq!(response.status, 200, "pin/change: {}", response.text);
-    assert_eq!(rig.proxy.failed().get("PutItem"), Some(&2), "the answer was lost again");
-    let validate = json!({"user": user, "pin": "246801"});
-    assert_eq!(post(&rig, "/api/pin/validate", validate).await.status, 200);
+    pin_write_with_lost_answer(&rig, "/api/pin/change", change, "246801", 2).await;
 
     // A customer with its unique claims and app key (one transaction).
     rig.proxy.lose_answer_next("TransactWriteItems", 1);

@@ -115,13 +115,13 @@ impl JwtKeys {
             if keys.iter().any(|k| k.kid == kid) {
                 return Err(KeyError::DuplicateKid { kid });
             }
-            hs256::install();
             keys.push(SigningKey {
                 encoding: EncodingKey::from_secret(&secret),
                 decoding: DecodingKey::from_secret(&secret),
                 kid,
             });
         }
+        hs256::install();
         Ok(JwtKeys { keys })
     }
 
