@@ -9,10 +9,10 @@ use serde_json::json;
 use shared::App;
 use shared::admin::{self, CustomerInput, TemplateInput};
 use shared::config::Config;
-use shared::store::{Store, StoreUrl};
+use shared::store::{AdminStore, StoreUrl};
 
 /// Configuration and store (schema created), opened the same way the server opens them.
-pub async fn open(store_url: &str) -> Result<(Config, Arc<dyn Store>), String> {
+pub async fn open(store_url: &str) -> Result<(Config, Arc<dyn AdminStore>), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let url = StoreUrl::parse(store_url)?;
     let store = shared::store::open(&url, config.aws_timeout).await.map_err(|e| e.to_string())?;

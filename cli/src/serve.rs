@@ -14,8 +14,11 @@ use shared::http::routes;
 pub async fn run(store_url: &str, addr: SocketAddr, outbox: PathBuf) -> Result<(), String> {
     let (config, store) = crate::commands::open(store_url).await?;
     let clock = Arc::new(SystemClock);
-    let publisher =
-        Arc::new(LocalPublisher::new(Arc::clone(&store), Arc::new(Outbox::new(&outbox, clock.clone())), clock));
+    let publisher = Arc::new(LocalPublisher::new(
+        Arc::clone(&store) as Arc<dyn shared::store::Store>,
+        Arc::new(Outbox::new(&outbox, clock.clone())),
+        clock,
+    ));
     let graph = Arc::new(GraphApi::new(&config.facebook_graph_url, config.aws_timeout));
     let app = App::local(config, store)
         .await

@@ -223,8 +223,6 @@ fn sigterm(server: &mut Server) -> std::process::ExitStatus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_server_generates_a_key_once_keeps_it_across_restarts_and_stops_on_sigterm() {
     let env = sqlite_env().await;
-    // reqwest's TLS (enabled through shared's `facebook` feature) needs a crypto provider.
-    shared::facebook::install_crypto_provider();
     let http = reqwest::Client::new();
 
     let mut server = serve(&env);

@@ -11,13 +11,15 @@ use crate::domain::jwt::JwtKeys;
 use crate::domain::password::{HashError, SecretHasher};
 use crate::domain::secrets::{HashKey, RandomUnavailable, random_hex};
 use crate::error::ApiError;
-use crate::store::{Store, StoreError};
+use crate::store::{AdminStore, Setup, Store, StoreError};
 
 pub struct App {
     pub config: Config,
     pub clock: Arc<dyn Clock>,
     /// `None` for functions that touch no storage.
     pub store: Option<Arc<dyn Store>>,
+    /// Schema and sequences, for operator commands; `None` in a Lambda function.
+    pub setup: Option<Arc<dyn Setup>>,
     /// Where OTP events go; `None` for functions that publish none.
     pub publisher: Option<Arc<dyn EventPublisher>>,
     /// Checks Facebook tokens (mobile app API v2 only).
@@ -45,8 +47,15 @@ const LOCAL_HASH_KEY_SETTING: &str = "local_hash_key";
 const LOCAL_KID: &str = "local";
 
 impl App {
+    /// With every store operation (the CLI, the tests); keys as for `for_function`.
+    pub fn from_config(config: Config, store: Option<Arc<dyn AdminStore>>) -> Result<App, StartError> {
+        let setup = store.clone().map(|store| store as Arc<dyn Setup>);
+        let app = App::for_function(config, store.map(|store| store as Arc<dyn Store>))?;
+        Ok(App { setup, ..app })
+    }
+
     /// For a Lambda function: `STAMPS_JWT_KEYS` and `STAMPS_HASH_KEY` must be configured.
-    pub fn from_config(config: Config, store: Option<Arc<dyn Store>>) -> Result<App, StartError> {
+    pub fn for_function(config: Config, store: Option<Arc<dyn Store>>) -> Result<App, StartError> {
         let jwt = config.jwt_keys.clone().ok_or_else(|| {
             ConfigError("STAMPS_JWT_KEYS is not set: a function needs its signing keys (kid:secret,...)".into())
         })?;
@@ -59,6 +68,7 @@ impl App {
             config,
             clock: Arc::new(SystemClock),
             store,
+            setup: None,
             publisher: None,
             facebook: None,
             jwt,
@@ -69,7 +79,7 @@ impl App {
 
     /// For the local server and the CLI: keys not configured are generated once and kept in
     /// the store (said once in the log).
-    pub async fn local(mut config: Config, store: Arc<dyn Store>) -> Result<App, StartError> {
+    pub async fn local(mut config: Config, store: Arc<dyn AdminStore>) -> Result<App, StartError> {
         if config.jwt_keys.is_none() {
             let secret = stored_secret(store.as_ref(), LOCAL_JWT_SETTING).await?;
             let keys = JwtKeys::from_pairs(vec![(LOCAL_KID.to_string(), secret.into_bytes())])
@@ -105,6 +115,14 @@ impl App {
         })
     }
 
+    /// Schema and sequences, for operator commands.
+    pub fn setup(&self) -> Result<&dyn Setup, ApiError> {
+        self.setup.as_deref().ok_or_else(|| {
+            tracing::error!("an operator command runs on an App without the store's setup");
+            ApiError::internal()
+        })
+    }
+
     /// The event publisher, for routes that deliver OTPs.
     pub fn publisher(&self) -> Result<&dyn EventPublisher, ApiError> {
         self.publisher.as_deref().ok_or_else(|| {
@@ -114,7 +132,7 @@ impl App {
     }
 }
 
-async fn stored_secret(store: &dyn Store, name: &str) -> Result<String, StartError> {
+async fn stored_secret(store: &dyn AdminStore, name: &str) -> Result<String, StartError> {
     let candidate = random_hex::<32>()?;
     let value = store.setting_or_insert(name, &candidate).await?;
     if value == candidate {

@@ -26,14 +26,18 @@ pub trait FacebookVerifier: Send + Sync {
     async fn verify(&self, token: &str) -> Result<FacebookUser, FacebookError>;
 }
 
-/// The Graph API over HTTPS. The HTTP client (and its TLS roots) is built on the first
-/// check, not at start-up: most requests of a cold function never need it.
+/// The Graph API over HTTPS. The HTTP client is made on the first check, not at start-up:
+/// most requests of a cold function never need it.
 #[cfg(feature = "facebook")]
 pub struct GraphApi {
     base_url: String,
     timeout: std::time::Duration,
-    client: std::sync::OnceLock<reqwest::Client>,
+    client: std::sync::OnceLock<crate::https::PlainClient>,
 }
+
+/// Graph's answer to `/me` is a few hundred bytes; anything far larger is not Graph.
+#[cfg(feature = "facebook")]
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 #[cfg(feature = "facebook")]
 impl GraphApi {
@@ -42,26 +46,13 @@ impl GraphApi {
         GraphApi { base_url: base_url.trim_end_matches('/').to_string(), timeout, client: std::sync::OnceLock::new() }
     }
 
-    fn client(&self) -> Result<&reqwest::Client, FacebookError> {
+    fn client(&self) -> Result<&crate::https::PlainClient, FacebookError> {
         if let Some(client) = self.client.get() {
             return Ok(client);
         }
-        install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout)
-            .build()
-            .map_err(|error| FacebookError::Unavailable(error.without_url().to_string()))?;
+        let client = crate::https::HttpsClient::new().map_err(FacebookError::Unavailable)?.plain(self.timeout);
         Ok(self.client.get_or_init(|| client))
     }
-}
-
-/// Makes aws-lc-rs (which the AWS SDK already links) the process's TLS crypto provider, so
-/// reqwest needs no second crypto library. Any reqwest client of a binary that enables this
-/// feature must be built after this call. Installing again is harmless.
-#[cfg(feature = "facebook")]
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 #[cfg(feature = "facebook")]
@@ -76,25 +67,24 @@ struct GraphMe {
 #[async_trait]
 impl FacebookVerifier for GraphApi {
     async fn verify(&self, token: &str) -> Result<FacebookUser, FacebookError> {
-        // The token travels as a query parameter, so errors are stripped of their URL before
-        // anyone can log them.
-        let unavailable = |error: reqwest::Error| FacebookError::Unavailable(error.without_url().to_string());
-        let response = self
+        // The token travels as a query parameter: no error below carries the URL.
+        let query = serde_urlencoded::to_string([("fields", "id,email"), ("access_token", token)])
+            .map_err(|_| FacebookError::InvalidToken)?;
+        let url = format!("{}/me?{query}", self.base_url);
+        let (status, body) = self
             .client()?
-            .get(format!("{}/me", self.base_url))
-            .query(&[("fields", "id,email"), ("access_token", token)])
-            .send()
+            .get(&url, self.timeout, MAX_ANSWER_BYTES)
             .await
-            .map_err(unavailable)?;
-        let status = response.status();
-        if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+            .map_err(|error| FacebookError::Unavailable(error.to_string()))?;
+        if status.is_client_error() && status != http::StatusCode::TOO_MANY_REQUESTS {
             // Graph answers 400 (OAuthException) for expired, revoked and forged tokens.
             return Err(FacebookError::InvalidToken);
         }
         if !status.is_success() {
             return Err(FacebookError::Unavailable(format!("Graph API answered {status}")));
         }
-        let me: GraphMe = response.json().await.map_err(unavailable)?;
+        let me: GraphMe = serde_json::from_slice(&body)
+            .map_err(|_| FacebookError::Unavailable("Graph API answered something other than a user".into()))?;
         if me.id.trim().is_empty() {
             return Err(FacebookError::Unavailable("Graph API answered without a user ID".into()));
         }

@@ -47,7 +47,7 @@ fn config() -> Result<Config, lambda_http::Error> {
 
 /// The `App` of a function that touches no storage and no AWS service.
 pub fn stateless_app() -> Result<App, lambda_http::Error> {
-    App::from_config(config()?, None).map_err(start_failed)
+    App::for_function(config()?, None).map_err(start_failed)
 }
 
 /// The table of `STAMPS_STORE=dynamodb:TABLE`.
@@ -65,9 +65,9 @@ fn table(config: &Config) -> Result<String, lambda_http::Error> {
 pub async fn dynamodb_app() -> Result<App, lambda_http::Error> {
     let config = config()?;
     let table = table(&config)?;
-    let sdk = crate::aws::sdk_config(config.aws_timeout).await;
+    let sdk = crate::aws::lambda_sdk_config(config.aws_timeout).map_err(start_failed)?;
     let store = crate::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-    App::from_config(config, Some(Arc::new(store))).map_err(start_failed)
+    App::for_function(config, Some(Arc::new(store))).map_err(start_failed)
 }
 
 /// The `App` of a function on DynamoDB that publishes OTP events to the SNS topic named by
@@ -80,10 +80,10 @@ pub async fn dynamodb_app_with_events() -> Result<App, lambda_http::Error> {
         .ok()
         .filter(|arn| !arn.trim().is_empty())
         .ok_or_else(|| start_failed("STAMPS_OTP_TOPIC_ARN is not set: this function publishes OTP events"))?;
-    let sdk = crate::aws::sdk_config(config.aws_timeout).await;
+    let sdk = crate::aws::lambda_sdk_config(config.aws_timeout).map_err(start_failed)?;
     let store = crate::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let publisher = crate::delivery::sns::SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), topic);
-    let app = App::from_config(config, Some(Arc::new(store))).map_err(start_failed)?;
+    let app = App::for_function(config, Some(Arc::new(store))).map_err(start_failed)?;
     Ok(app.with_publisher(Arc::new(publisher)))
 }
 

@@ -88,7 +88,7 @@ pub async fn deps_from_env() -> Result<DispatchDeps, lambda_runtime::Error> {
     };
     let env = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let from = env("STAMPS_EMAIL_FROM").ok_or_else(|| fail("STAMPS_EMAIL_FROM is not set".into()))?;
-    let sdk = crate::aws::sdk_config(config.aws_timeout).await;
+    let sdk = crate::aws::lambda_sdk_config(config.aws_timeout).map_err(fail)?;
     Ok(DispatchDeps {
         store: Arc::new(crate::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
         email: Arc::new(crate::delivery::ses::SesEmail::new(aws_sdk_sesv2::Client::new(&sdk), from)),

@@ -22,6 +22,8 @@ pub mod error;
 pub mod facebook;
 pub mod handlers;
 pub mod http;
+#[cfg(feature = "https")]
+pub mod https;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 #[cfg(all(feature = "lambda-sqs", feature = "render"))]

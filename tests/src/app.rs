@@ -11,8 +11,8 @@ use shared::clock::ManualClock;
 use shared::config::Config;
 use shared::delivery::EventPublisher;
 use shared::delivery::outbox::{LocalPublisher, Outbox};
+use shared::store::Customer;
 use shared::store::prelude::*;
-use shared::store::{Customer, Store};
 
 use crate::moto::CallCounter;
 
@@ -33,13 +33,13 @@ pub const HASH_KEY: &str = "test-hash-key-test-hash-key-test-hash-key";
 pub const START: i64 = 1_800_000_000;
 
 /// A fresh store of the given kind, schema created.
-pub async fn store(backend: Backend) -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
+pub async fn store(backend: Backend) -> (Arc<dyn AdminStore>, Option<tempfile::TempDir>) {
     let (store, dir, _) = counted_store(backend).await;
     (store, dir)
 }
 
 /// A fresh store, and for DynamoDB the counter of the calls it sends.
-pub async fn counted_store(backend: Backend) -> (Arc<dyn Store>, Option<tempfile::TempDir>, Option<CallCounter>) {
+pub async fn counted_store(backend: Backend) -> (Arc<dyn AdminStore>, Option<tempfile::TempDir>, Option<CallCounter>) {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -59,7 +59,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub app: Arc<App>,
     pub clock: Arc<ManualClock>,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn AdminStore>,
     /// The DynamoDB calls of the store (`None` on SQLite).
     pub calls: Option<CallCounter>,
     /// Local delivery: OTP messages land in `outbox`.
@@ -124,12 +124,12 @@ pub async fn spawn_app_publishing(backend: Backend, publisher: Arc<dyn EventPubl
     app
 }
 
-pub async fn spawn_on(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, config: Config) -> TestApp {
+pub async fn spawn_on(store: Arc<dyn AdminStore>, dir: Option<tempfile::TempDir>, config: Config) -> TestApp {
     spawn_on_with(store, dir, config, None).await
 }
 
 async fn spawn_on_with(
-    store: Arc<dyn Store>,
+    store: Arc<dyn AdminStore>,
     dir: Option<tempfile::TempDir>,
     config: Config,
     events: Option<Arc<dyn EventPublisher>>,
@@ -137,7 +137,7 @@ async fn spawn_on_with(
     let clock = Arc::new(ManualClock::new(START));
     let outbox = tempfile::tempdir().expect("outbox dir");
     let publisher = Arc::new(LocalPublisher::new(
-        Arc::clone(&store),
+        Arc::clone(&store) as Arc<dyn shared::store::Store>,
         Arc::new(Outbox::new(outbox.path(), clock.clone())),
         clock.clone(),
     ));

@@ -6,10 +6,9 @@ pub mod fault_proxy;
 pub mod jwt;
 pub mod moto;
 pub mod runtime_api;
+pub mod tls_proxy;
 
-/// An HTTP client for the tests. reqwest's TLS is compiled in through shared's `facebook`
-/// feature and needs a crypto provider installed before any client is built.
+/// An HTTP client for the tests (plain HTTP to loopback servers).
 pub fn http_client() -> reqwest::Client {
-    shared::facebook::install_crypto_provider();
     reqwest::Client::new()
 }

@@ -12,7 +12,6 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationIn
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 use shared::store::prelude::*;
 
@@ -38,6 +37,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 pub async fn sdk_config_at(endpoint: &str, timeout: Duration) -> aws_config::SdkConfig {
     let attempt = timeout.mul_f32(0.45);
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(shared::https::HttpsClient::new().expect("TLS configuration"))
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests"))
@@ -101,7 +101,7 @@ pub async fn dynamo_store_counted() -> (Arc<DynamoStore>, CallCounter) {
 }
 
 /// A fresh DynamoDB store on moto.
-pub async fn dynamo_store() -> Arc<dyn Store> {
+pub async fn dynamo_store() -> Arc<dyn AdminStore> {
     dynamo_store_counted().await.0
 }
 

@@ -242,6 +242,45 @@ fn storage_free_functions_are_the_ones_built_without_storage() {
     }
 }
 
+/// The packages a function links, as it is built for deployment (alone, with only its own
+/// features): `cargo tree` on its package.
+fn linked_packages(function: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args(["tree", "--locked", "--offline", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", function])
+        .output()
+        .expect("cargo tree");
+    assert!(output.status.success(), "cargo tree -p {function}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Size and start-up (BENCHMARKS.md): no function links aws-lc (the SDK's default TLS), HTTP/2,
+/// the SDK's credential chain (and the STS client it brings) or a second HTTP client; the
+/// storage-free ones link no AWS client and no TLS at all, and only the functions that
+/// deliver OTPs link SNS or SES.
+#[test]
+fn functions_link_only_the_clients_they_use() {
+    let never = ["aws-lc-sys", "aws-lc-rs", "h2", "aws-config", "aws-sdk-sts", "aws-smithy-http-client", "reqwest"];
+    for function in function_folders() {
+        let linked = linked_packages(&function);
+        for package in never {
+            assert!(!linked.contains(package), "{function} links {package}");
+        }
+        let stateless = main_rs(&function).contains("stateless_app()");
+        for package in ["aws-sdk-dynamodb", "rustls", "ring", "hyper-rustls"] {
+            assert_eq!(linked.contains(package), !stateless, "{function} and {package}");
+        }
+        let publishes = main_rs(&function).contains("with_events") || function == DISPATCH;
+        assert_eq!(linked.contains("aws-sdk-sns"), publishes, "{function} and SNS");
+        assert_eq!(linked.contains("aws-sdk-sesv2"), function == DISPATCH, "{function} and SES");
+    }
+}
+
 #[test]
 fn only_functions_that_publish_otp_events_know_the_topic_and_may_publish_to_it() {
     let template = yaml("template.yaml");
@@ -315,7 +354,7 @@ fn secrets_reach_the_functions_as_dynamic_references_only() {
     }
     let store = variables.get("STAMPS_STORE").and_then(|v| intrinsic_str(v, "Sub"));
     assert_eq!(store, Some("dynamodb:${Table}"));
-    for name in ["STAMPS_DEFAULT_REGION", "STAMPS_V2_MERCHANT", "AWS_LC_SYS_NO_JITTER_ENTROPY"] {
+    for name in ["STAMPS_DEFAULT_REGION", "STAMPS_V2_MERCHANT"] {
         assert!(variables.get(name).is_some(), "{name}");
     }
 }

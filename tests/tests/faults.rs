@@ -41,7 +41,7 @@ async fn rig(extra: &[(&str, &str)]) -> Rig {
     DynamoStore::new(direct.clone(), table.clone()).init().await.expect("table");
     let through_proxy = moto::sdk_config_at(proxy.url(), TIMEOUT).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&through_proxy), table.clone());
-    let store: Arc<dyn shared::store::Store> = Arc::new(store);
+    let store: Arc<dyn shared::store::AdminStore> = Arc::new(store);
     let app = spawn_on(store, None, test_config(extra)).await;
     let merchant = app.create_merchant("Kopi").await;
     let customer = app

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use integration_tests::app::{HASH_KEY, JWT_KID, JWT_KID_OLD, JWT_SECRET, JWT_SECRET_OLD, test_config};
 use integration_tests::moto::{self, DeliveryRig};
 use integration_tests::runtime_api::{InvokeError, Outcome, RuntimeApi, http_answer, http_event};
+use integration_tests::tls_proxy::TlsProxy;
 use serde_json::{Value, json};
 use shared::App;
 use shared::admin::{self, CustomerInput};
@@ -37,7 +38,7 @@ async fn world() -> World {
     let (store, _) = moto::dynamo_store_counted().await;
     let table = store.table().to_string();
     let store_url = format!("dynamodb:{table}");
-    let store: Arc<dyn shared::store::Store> = store;
+    let store: Arc<dyn shared::store::AdminStore> = store;
     let app = Arc::new(App::from_config(test_config(&[("STAMPS_STORE", &store_url)]), Some(store)).expect("app"));
     let (merchant, api_key) = admin::create_merchant(&app, "Kopi").await.expect("merchant");
     let env = [
@@ -51,7 +52,6 @@ async fn world() -> World {
         ("AWS_REGION", "us-east-1".to_string()),
         ("AWS_ACCESS_KEY_ID", "testing".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
-        ("AWS_LC_SYS_NO_JITTER_ENTROPY", "1".to_string()),
         ("RUST_LOG", "info".to_string()),
     ]
     .into_iter()
@@ -248,15 +248,62 @@ async fn every_sample_event_gets_an_answer_from_its_binary() {
 #[tokio::test]
 async fn a_function_without_its_keys_exits_at_start_up_saying_why() {
     let world = world().await;
-    let env: Vec<(String, String)> = world.env.iter().filter(|(name, _)| name != "STAMPS_JWT_KEYS").cloned().collect();
-    let mut api = RuntimeApi::start().await.expect("runtime API");
-    api.spawn(&binary("token"), &env).expect("start the function");
-    let event = http_event("/api/token/", "application/json", "{}", &[]);
-    match api.invoke(event).await {
-        Err(InvokeError::Exited { status, logs, .. }) => {
-            assert!(status.is_some_and(|s| !s.success()), "{status:?}");
-            assert!(logs.iter().any(|line| line.contains("STAMPS_JWT_KEYS is not set")), "{logs:?}");
+    for (missing, says) in [
+        ("STAMPS_JWT_KEYS", "STAMPS_JWT_KEYS is not set"),
+        // Functions take AWS credentials and region from the environment only.
+        ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"),
+        ("AWS_REGION", "AWS_REGION is not set"),
+    ] {
+        let env: Vec<(String, String)> = world.env.iter().filter(|(name, _)| name != missing).cloned().collect();
+        let mut api = RuntimeApi::start().await.expect("runtime API");
+        api.spawn(&binary("token"), &env).expect("start the function");
+        let event = http_event("/api/token/", "application/json", "{}", &[]);
+        match api.invoke(event).await {
+            Err(InvokeError::Exited { status, logs, .. }) => {
+                assert!(status.is_some_and(|s| !s.success()), "{missing}: {status:?}");
+                assert!(logs.iter().any(|line| line.contains(says)), "{missing}: {logs:?}");
+            }
+            other => panic!("without {missing}, expected the function to exit, got {other:?}"),
         }
-        other => panic!("expected the function to exit, got {other:?}"),
     }
+}
+
+/// DynamoDB is reached over HTTPS in production. Here a TLS endpoint on loopback stands in
+/// front of moto with a certificate from a CA of its own: a function told to trust that CA
+/// (`SSL_CERT_FILE`, read where the SDK loads the system's roots) completes real handshakes
+/// through its rustls-with-ring client and answers; the same function trusting only the
+/// system's roots refuses the certificate and answers 503, having changed nothing.
+#[tokio::test]
+async fn functions_reach_dynamodb_over_verified_tls() {
+    let world = world().await;
+    let proxy = TlsProxy::start(&moto::url()).await;
+    let over_tls = |trust: Option<&std::path::Path>| {
+        let mut env: Vec<(String, String)> =
+            world.env.iter().filter(|(name, _)| name != "AWS_ENDPOINT_URL").cloned().collect();
+        env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url().to_string()));
+        if let Some(ca) = trust {
+            env.push(("SSL_CERT_FILE".into(), ca.display().to_string()));
+        }
+        env
+    };
+    let body = json!({"token": world.api_key, "merchant": world.merchant_id});
+
+    let mut trusting = RuntimeApi::start().await.expect("runtime API");
+    trusting.spawn(&binary("token"), &over_tls(Some(proxy.ca_file()))).expect("start the function");
+    for _ in 0..3 {
+        let (status, answer) = call(&mut trusting, &world, "/api/token/", body.clone()).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer["access_token"].is_string(), "{answer}");
+    }
+    let (completed, refused) = proxy.handshakes();
+    assert!(completed >= 1, "no TLS handshake completed");
+    assert_eq!(refused, 0, "the trusting function refused the certificate");
+
+    let mut strict = RuntimeApi::start().await.expect("runtime API");
+    strict.spawn(&binary("token"), &over_tls(None)).expect("start the function");
+    let (status, answer) = call(&mut strict, &world, "/api/token/", body).await;
+    assert_eq!((status, answer["error_code"].clone()), (503, json!("service_unavailable")), "{answer}");
+    let (after, refused) = proxy.handshakes();
+    assert_eq!(after, completed, "a handshake completed with an untrusted certificate");
+    assert!(refused >= 1, "the untrusting function never tried the proxy");
 }

@@ -84,7 +84,7 @@ impl Workload {
         let rig = DeliveryRig::new().await;
         let (store, _) = moto::dynamo_store_counted().await;
         let table = store.table().to_string();
-        let store: Arc<dyn shared::store::Store> = store;
+        let store: Arc<dyn shared::store::AdminStore> = store;
         let mut env: Vec<(String, String)> = [
             ("STAMPS_STORE", format!("dynamodb:{table}")),
             ("STAMPS_JWT_KEYS", format!("{JWT_KID}:{JWT_SECRET}")),

@@ -63,9 +63,11 @@ impl std::fmt::Debug for DynamoStore {
 }
 
 impl DynamoStore {
-    /// A store on `table` with a client configured from the environment.
-    pub async fn connect(table: String, timeout: Duration) -> DynamoStore {
-        DynamoStore::new(Client::new(&crate::aws::sdk_config(timeout).await), table)
+    /// A store on `table` with a client configured by the SDK's default chain (the CLI's).
+    #[cfg(feature = "aws-default-chain")]
+    pub async fn connect(table: String, timeout: Duration) -> StoreResult<DynamoStore> {
+        let sdk = crate::aws::default_chain_sdk_config(timeout).await.map_err(StoreError::Internal)?;
+        Ok(DynamoStore::new(Client::new(&sdk), table))
     }
 
     /// A store on `table` through an already configured client.

@@ -215,14 +215,23 @@ pub trait Deliveries: Send + Sync {
     async fn release_delivery(&self, event_id: &str) -> StoreResult<()>;
 }
 
-/// Everything a store offers; each adapter implements all of it.
-pub trait Store: Setup + Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
+/// What the handlers use: what an `App` holds. A Lambda function holds only this, so the
+/// table creation of `Setup` is not linked into it.
+pub trait Store: Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
 
-impl<T> Store for T where T: Setup + Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
+impl<T> Store for T where T: Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
+
+/// Everything a store offers, schema and sequences included (the CLI, the local server, the
+/// tests); each adapter implements all of it.
+pub trait AdminStore: Store + Setup {}
+
+impl<T> AdminStore for T where T: Store + Setup {}
 
 /// Every store trait, for callers that use many: `use shared::store::prelude::*;`.
 pub mod prelude {
-    pub use super::{AppKeys, Counters, Customers, Deliveries, Merchants, Otps, Pins, Setup, Store, Templates};
+    pub use super::{
+        AdminStore, AppKeys, Counters, Customers, Deliveries, Merchants, Otps, Pins, Setup, Store, Templates,
+    };
 }
 
 /// Counter keys, in one place so every adapter and route names them alike.
@@ -262,13 +271,13 @@ impl StoreUrl {
 
 /// Opens the store `url` names, with the adapters this binary was built with.
 #[cfg(any(feature = "sqlite", feature = "dynamodb"))]
-pub async fn open(url: &StoreUrl, timeout: std::time::Duration) -> StoreResult<std::sync::Arc<dyn Store>> {
+pub async fn open(url: &StoreUrl, timeout: std::time::Duration) -> StoreResult<std::sync::Arc<dyn AdminStore>> {
     match url {
         #[cfg(feature = "sqlite")]
         StoreUrl::Sqlite(path) => Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path)?)),
-        #[cfg(feature = "dynamodb")]
+        #[cfg(all(feature = "dynamodb", feature = "aws-default-chain"))]
         StoreUrl::DynamoDb(table) => {
-            Ok(std::sync::Arc::new(dynamodb::DynamoStore::connect(table.clone(), timeout).await))
+            Ok(std::sync::Arc::new(dynamodb::DynamoStore::connect(table.clone(), timeout).await?))
         }
         #[allow(unreachable_patterns)]
         other => {

@@ -54,7 +54,7 @@ async fn aws_app(rig: &DeliveryRig) -> (TestApp, DispatchDeps) {
     let publisher = SnsPublisher::new(rig.sns.clone(), rig.topic_arn.clone());
     let app = spawn_app_publishing(Backend::DynamoDb, Arc::new(publisher)).await;
     let deps = DispatchDeps {
-        store: Arc::clone(&app.store),
+        store: Arc::clone(&app.store) as Arc<dyn shared::store::Store>,
         email: Arc::new(SesEmail::new(rig.ses.clone(), rig.sender.clone())),
         sms: Arc::new(SnsSms::new(rig.sns.clone(), None)),
         clock: app.clock.clone(),
@@ -249,8 +249,12 @@ async fn the_local_outbox_sends_once_and_refuses_poison() {
     let ann = customer(&app, &merchant).await;
     let dir = tempfile::tempdir().expect("outbox");
     let outbox = Arc::new(Outbox::new(dir.path(), app.clock.clone()));
-    let deps =
-        DispatchDeps { store: Arc::clone(&app.store), email: outbox.clone(), sms: outbox, clock: app.clock.clone() };
+    let deps = DispatchDeps {
+        store: Arc::clone(&app.store) as Arc<dyn shared::store::Store>,
+        email: outbox.clone(),
+        sms: outbox,
+        clock: app.clock.clone(),
+    };
     let good = serde_json::to_string(&event(&ann, Channel::Email, "reset", app.clock.now())).expect("json");
     let batch = json!({"Records": [
         {"messageId": "a", "body": good},

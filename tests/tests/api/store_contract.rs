@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures::future::join_all;
 use integration_tests::app::{Backend, store};
 use shared::store::{
-    CounterPolicy, CounterState, Merchant, NewCustomer, Sequence, Store, StoreError, UniqueField, Window,
+    AdminStore, CounterPolicy, CounterState, Merchant, NewCustomer, Sequence, StoreError, UniqueField, Window,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -171,7 +171,7 @@ async fn given_ids_are_kept_and_allocation_skips_them(backend: Backend) {
 async fn reservations_never_pass_the_limit_under_a_hundred_racers(backend: Backend) {
     let (store, _dir) = store(backend).await;
     let racers = (0..100).map(|_| {
-        let store: Arc<dyn Store> = Arc::clone(&store);
+        let store: Arc<dyn AdminStore> = Arc::clone(&store);
         async move { store.reserve("pin#1#1", THREE_PER_WEEK, NOW).await.expect("reserve") }
     });
     let reservations = join_all(racers).await;
