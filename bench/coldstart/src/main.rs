@@ -14,6 +14,7 @@
 //! builds them exactly as alone. The binaries are copied to `target/coldstart-bins/` so a
 //! later workspace build cannot change them during the run.
 
+mod aws_timer;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use aws_timer::{AwsTimer, Reading};
 use integration_tests::runtime_api::{Outcome, RuntimeApi, http_answer};
 use serde_json::Value;
 use workload::Workload;
@@ -118,6 +120,14 @@ struct Figures {
     /// Process start to first poll of `invocation/next` (the init phase), per cold start.
     init: Vec<Duration>,
     warm: Vec<Duration>,
+    /// Per warm invocation: the AWS calls it made and the time it waited for them.
+    warm_aws: Vec<Reading>,
+    /// CPU time of the process (all threads) over the timed warm invocations.
+    warm_cpu: Duration,
+    /// argon2id hashes of one invocation (the workload's successful path).
+    hashes: u32,
+    /// Median time of one argon2id hash in this process, measured just before the warm run.
+    hash_time: Duration,
     rss_kib: u64,
     answers: BTreeMap<String, u32>,
 }
@@ -152,6 +162,40 @@ fn answer_kind(outcome: Outcome) -> String {
     }
 }
 
+/// CPU time of every thread of `pid` so far (`/proc/PID/task/*/schedstat`, nanoseconds on CPU).
+fn cpu_time(pid: Option<u32>) -> Duration {
+    let Some(pid) = pid else { return Duration::ZERO };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Duration::ZERO };
+    let nanos: u64 = tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
+/// The median of 5 hashes and 5 verifications with the project's hasher at the configured
+/// parameters, in this process: what one argon2id hash costs on the machine right now.
+async fn argon2_time() -> Duration {
+    tokio::task::spawn_blocking(|| {
+        let hasher = shared::domain::password::SecretHasher::new(None).expect("hasher");
+        let mut times = Vec::new();
+        let mut stored = hasher.hash(workload::PIN).expect("hash");
+        for i in 0..10 {
+            let started = Instant::now();
+            if i % 2 == 0 {
+                stored = hasher.hash(workload::PIN).expect("hash");
+            } else {
+                assert!(hasher.verify(workload::PIN, &stored).matched());
+            }
+            times.push(started.elapsed());
+        }
+        median(&times)
+    })
+    .await
+    .expect("argon2 timing")
+}
+
 async fn start(binary: &Path, env: &[(String, String)]) -> RuntimeApi {
     let mut api = RuntimeApi::start().await.expect("runtime API");
     api.spawn(binary, env).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
@@ -173,19 +217,28 @@ async fn cold_start(figures: &mut Figures, binary: &Path, workload: &Workload, i
     api.kill().await;
 }
 
-/// One process, a first invocation not counted, then `n` timed ones; then its peak RSS.
-async fn warm(figures: &mut Figures, binary: &Path, workload: &Workload, first: usize, n: usize) {
+/// One process, a first invocation not counted, then `n` timed ones, each with the AWS calls
+/// it made; then its CPU time and peak RSS.
+async fn warm(figures: &mut Figures, binary: &Path, workload: &Workload, timer: &AwsTimer, first: usize, n: usize) {
+    figures.hashes = workload::argon2_hashes(&figures.name);
+    if figures.hashes > 0 {
+        figures.hash_time = argon2_time().await;
+    }
     let mut api = start(binary, &workload.env).await;
     let event = workload.event(&figures.name, first).await;
     let outcome = invoke(&mut api, &figures.name, event).await;
     *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
+    let cpu_before = cpu_time(api.pid());
     for i in first + 1..=first + n {
         let event = workload.event(&figures.name, i).await;
+        let aws_before = timer.reading();
         let started = Instant::now();
         let outcome = invoke(&mut api, &figures.name, event).await;
         figures.warm.push(started.elapsed());
+        figures.warm_aws.push(timer.reading() - aws_before);
         *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     }
+    figures.warm_cpu = cpu_time(api.pid()).saturating_sub(cpu_before);
     figures.rss_kib = api.peak_rss_kib().unwrap_or_default();
     api.kill().await;
 }
@@ -202,9 +255,10 @@ fn print_table(rows: &[Figures]) {
     let find = |name: &str| rows.iter().find(|row| row.name == name);
     println!(
         "| function | baseline | size KiB | size ratio | cold start ms (median) | cold ratio | init ms | \
-         warm p50 ms | warm p50 ratio | warm p99 ms | peak RSS MiB | RSS ratio | answers |"
+         init ratio | cold − warm ms | cold − warm ratio | warm p50 ms | warm p50 ratio | warm p99 ms | \
+         peak RSS MiB | RSS ratio | answers |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for row in rows {
         let base_name = if row.name.starts_with("baseline-") {
             None
@@ -216,8 +270,10 @@ fn print_table(rows: &[Figures]) {
         let base = base_name.and_then(find);
         let ratio_of = |f: &dyn Fn(&Figures) -> f64| base.map_or_else(|| "-".to_string(), |b| ratio(f(row), f(b)));
         let answers: Vec<String> = row.answers.iter().map(|(kind, n)| format!("{n}× {kind}")).collect();
+        // What being cold costs beyond a warm invocation of the same work.
+        let penalty = |f: &Figures| median(&f.cold).saturating_sub(median(&f.warm));
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
             row.name,
             base_name.map_or("-", |b| b.strip_prefix("baseline-").unwrap_or(b)),
             row.size / 1024,
@@ -225,12 +281,62 @@ fn print_table(rows: &[Figures]) {
             ms(median(&row.cold)),
             ratio_of(&|f| median(&f.cold).as_secs_f64()),
             ms(median(&row.init)),
+            ratio_of(&|f| median(&f.init).as_secs_f64()),
+            ms(penalty(row)),
+            ratio_of(&|f| penalty(f).as_secs_f64()),
             ms(median(&row.warm)),
             ratio_of(&|f| median(&f.warm).as_secs_f64()),
             ms(percentile(&row.warm, 0.99)),
             row.rss_kib as f64 / 1024.0,
             ratio_of(&|f| f.rss_kib as f64),
             answers.join(", ")
+        );
+    }
+}
+
+fn micros(duration: Duration) -> String {
+    format!("{:.0}", duration.as_secs_f64() * 1e6)
+}
+
+/// Signed difference in microseconds.
+fn micros_over(value: Duration, base: Duration) -> String {
+    format!("{:+.0}", (value.as_secs_f64() - base.as_secs_f64()) * 1e6)
+}
+
+/// What a warm invocation's time is made of: the AWS calls (waited for through the timer),
+/// the argon2id hashes (their count on the workload's path times one hash as measured in this
+/// run), and the rest, the function's own time, also shown over hello-world's (which is the
+/// Runtime API round trip every function pays).
+fn print_split(rows: &[Figures]) {
+    let own = |row: &Figures| -> Duration {
+        let per_call: Vec<Duration> =
+            row.warm.iter().zip(&row.warm_aws).map(|(total, aws)| total.saturating_sub(aws.waited)).collect();
+        median(&per_call).saturating_sub(row.hash_time * row.hashes)
+    };
+    let hello_own = rows.iter().find(|row| row.name == HELLO).map(own).unwrap_or_default();
+    println!(
+        "| function | warm p50 ms | AWS calls | AWS wait p50 ms | argon2 hashes | hash ms | own p50 µs | \
+         own over hello µs | CPU per call ms | CPU beyond hashing µs |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let waits: Vec<Duration> = row.warm_aws.iter().map(|reading| reading.waited).collect();
+        let mut calls: Vec<u64> = row.warm_aws.iter().map(|reading| reading.calls).collect();
+        calls.sort_unstable();
+        let n = u32::try_from(row.warm.len().max(1)).unwrap_or(u32::MAX);
+        let cpu = row.warm_cpu / n;
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            row.name,
+            ms(median(&row.warm)),
+            calls.get(calls.len() / 2).copied().unwrap_or_default(),
+            ms(median(&waits)),
+            row.hashes,
+            if row.hashes > 0 { ms(row.hash_time) } else { "-".into() },
+            micros(own(row)),
+            micros_over(own(row), hello_own),
+            ms(cpu),
+            micros(cpu.saturating_sub(row.hash_time * row.hashes)),
         );
     }
 }
@@ -245,7 +351,14 @@ async fn main() {
             .filter(|name| options.only.as_ref().is_none_or(|only| only.iter().any(|o| o == name))),
     );
     let bins = if options.build { build(&names) } else { target_dir().join("coldstart-bins") };
-    let workload = Workload::prepare().await;
+    let mut workload = Workload::prepare().await;
+    // The functions reach moto through the timer; the workload's own set-up calls do not.
+    let timer = AwsTimer::start(&integration_tests::moto::url()).await;
+    for (name, value) in &mut workload.env {
+        if name == "AWS_ENDPOINT_URL" {
+            *value = timer.url().to_string();
+        }
+    }
     let mut rows: Vec<Figures> = names
         .iter()
         .map(|name| {
@@ -269,11 +382,13 @@ async fn main() {
     for row in &mut rows {
         eprintln!("{}: {} warm invocations", row.name, options.warm);
         let binary = bins.join(&row.name);
-        warm(row, &binary, &workload, options.cold, options.warm).await;
+        warm(row, &binary, &workload, &timer, options.cold, options.warm).await;
     }
     let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("{} cold starts, {} warm invocations per binary", options.cold, options.warm);
     println!("load average (1, 5, 15 min) before: {}, after: {}", load_before.trim(), load_after.trim());
     println!();
     print_table(&rows);
+    println!();
+    print_split(&rows);
 }

@@ -22,6 +22,25 @@ pub const OTHER_PASSWORD: &str = "amber-heron-lantern";
 pub const PIN: &str = "135790";
 pub const OTHER_PIN: &str = "246801";
 
+/// The argon2id hashes (hashes or verifications, at the configured parameters) one invocation
+/// of `function` runs on its path here: a PIN or password checked, a new one stored, or both.
+/// OTPs, reset tokens and keys are keyed hashes (HMAC), not argon2.
+pub fn argon2_hashes(function: &str) -> u32 {
+    match function {
+        "change-password" | "pin-change" | "pin-reset-with-password" => 2,
+        "pin-reset"
+        | "pin-set"
+        | "pin-validate"
+        | "reset-password-with-otp"
+        | "set-password"
+        | "v2-login"
+        | "v2-register"
+        | "v2-reset-password"
+        | "validate-password" => 1,
+        _ => 0,
+    }
+}
+
 /// Keeps the code of the last `otp.requested` event (the v2 reset token travels only there).
 #[derive(Default)]
 struct Capture(Mutex<Option<String>>);
