@@ -119,6 +119,11 @@ struct Figures {
     cold: Vec<Duration>,
     /// Process start to first poll of `invocation/next` (the init phase), per cold start.
     init: Vec<Duration>,
+    /// Per cold start: the AWS calls of the first invocation, its first argon2id hash (as the
+    /// function timed it), and the process's minor page faults when it had answered.
+    cold_aws: Vec<Reading>,
+    cold_hash: Vec<Duration>,
+    cold_faults: Vec<u64>,
     warm: Vec<Duration>,
     /// Per warm invocation: the AWS calls it made and the time it waited for them.
     warm_aws: Vec<Reading>,
@@ -128,6 +133,8 @@ struct Figures {
     hashes: u32,
     /// Median time of one argon2id hash in this process, measured just before the warm run.
     hash_time: Duration,
+    /// The warm hashes as the function itself timed them (its last 200 log lines).
+    warm_hash: Vec<Duration>,
     rss_kib: u64,
     answers: BTreeMap<String, u32>,
 }
@@ -206,13 +213,52 @@ async fn invoke(api: &mut RuntimeApi, name: &str, event: Value) -> Outcome {
     api.invoke(event).await.unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// Minor page faults of `pid` so far (`/proc/PID/stat`, field 10).
+fn minor_faults(pid: Option<u32>) -> u64 {
+    let stat = pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rfind(')').map_or("", |end| &stat[end + 1..]);
+    after.split_whitespace().nth(7).and_then(|n| n.parse().ok()).unwrap_or_default()
+}
+
+/// The argon2id hashes a function timed itself (`shared::domain::password::TIMING_TARGET` at
+/// debug level), from its log lines, oldest first.
+fn logged_hashes(api: &RuntimeApi) -> Vec<Duration> {
+    api.logs()
+        .iter()
+        .filter(|line| line.contains("argon2id"))
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|entry| entry["fields"]["micros"].as_u64())
+        .map(Duration::from_micros)
+        .collect()
+}
+
+/// Waits (briefly) until the function's output has been read up to `count` hash lines.
+async fn wait_for_hash_lines(api: &RuntimeApi, count: usize) -> Vec<Duration> {
+    for _ in 0..100 {
+        let hashes = logged_hashes(api);
+        if hashes.len() >= count {
+            return hashes;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    logged_hashes(api)
+}
+
 /// One cold start: a fresh process, one invocation.
-async fn cold_start(figures: &mut Figures, binary: &Path, workload: &Workload, i: usize) {
+async fn cold_start(figures: &mut Figures, binary: &Path, workload: &Workload, timer: &AwsTimer, i: usize) {
     let event = workload.event(&figures.name, i).await;
+    let aws_before = timer.reading();
     let mut api = start(binary, &workload.env).await;
     let outcome = invoke(&mut api, &figures.name, event).await;
+    figures.cold_aws.push(timer.reading() - aws_before);
+    figures.cold_faults.push(minor_faults(api.pid()));
     figures.cold.push(api.time_to_first_answer().expect("answered"));
     figures.init.push(api.time_to_first_poll().expect("polled"));
+    let hashes = workload::argon2_hashes(&figures.name) as usize;
+    if hashes > 0 {
+        figures.cold_hash.extend(wait_for_hash_lines(&api, hashes).await.first());
+    }
     *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     api.kill().await;
 }
@@ -239,6 +285,10 @@ async fn warm(figures: &mut Figures, binary: &Path, workload: &Workload, timer: 
         *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     }
     figures.warm_cpu = cpu_time(api.pid()).saturating_sub(cpu_before);
+    if figures.hashes > 0 {
+        // The last lines only: the first invocation's hash is long gone from them.
+        figures.warm_hash = wait_for_hash_lines(&api, 100).await;
+    }
     figures.rss_kib = api.peak_rss_kib().unwrap_or_default();
     api.kill().await;
 }
@@ -303,40 +353,100 @@ fn micros_over(value: Duration, base: Duration) -> String {
     format!("{:+.0}", (value.as_secs_f64() - base.as_secs_f64()) * 1e6)
 }
 
+fn median_calls(readings: &[Reading]) -> u64 {
+    let mut calls: Vec<u64> = readings.iter().map(|reading| reading.calls).collect();
+    calls.sort_unstable();
+    calls.get(calls.len() / 2).copied().unwrap_or_default()
+}
+
+/// One hash as the function timed it, warm (its median); the harness's own figure when the
+/// function logged none.
+fn hash_in_function(row: &Figures) -> Duration {
+    if row.warm_hash.is_empty() { row.hash_time } else { median(&row.warm_hash) }
+}
+
 /// What a warm invocation's time is made of: the AWS calls (waited for through the timer),
-/// the argon2id hashes (their count on the workload's path times one hash as measured in this
-/// run), and the rest, the function's own time, also shown over hello-world's (which is the
-/// Runtime API round trip every function pays).
+/// the argon2id hashes (as the function timed them), and the rest, the function's own time,
+/// also shown over hello-world's (the Runtime API round trip every function pays) and over
+/// what the GetItem baseline spends around each of its AWS calls (SDK work: serializing,
+/// signing, parsing; and the hop through the timer).
 fn print_split(rows: &[Figures]) {
     let own = |row: &Figures| -> Duration {
         let per_call: Vec<Duration> =
             row.warm.iter().zip(&row.warm_aws).map(|(total, aws)| total.saturating_sub(aws.waited)).collect();
-        median(&per_call).saturating_sub(row.hash_time * row.hashes)
+        median(&per_call).saturating_sub(hash_in_function(row) * row.hashes)
     };
     let hello_own = rows.iter().find(|row| row.name == HELLO).map(own).unwrap_or_default();
+    let per_aws_call = rows
+        .iter()
+        .find(|row| row.name == DYNAMO_GET)
+        .map(|row| own(row).saturating_sub(hello_own) / u32::try_from(median_calls(&row.warm_aws).max(1)).unwrap_or(1))
+        .unwrap_or_default();
     println!(
-        "| function | warm p50 ms | AWS calls | AWS wait p50 ms | argon2 hashes | hash ms | own p50 µs | \
-         own over hello µs | CPU per call ms | CPU beyond hashing µs |"
+        "| function | warm p50 ms | AWS calls | AWS wait p50 ms | argon2 hashes | hash ms in function | \
+         hash ms back-to-back | own p50 µs | own over hello µs | over hello and the baseline's SDK time per \
+         call µs | CPU per call ms | CPU beyond hashing µs |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let waits: Vec<Duration> = row.warm_aws.iter().map(|reading| reading.waited).collect();
-        let mut calls: Vec<u64> = row.warm_aws.iter().map(|reading| reading.calls).collect();
-        calls.sort_unstable();
+        let calls = median_calls(&row.warm_aws);
         let n = u32::try_from(row.warm.len().max(1)).unwrap_or(u32::MAX);
         let cpu = row.warm_cpu / n;
+        let hashing = hash_in_function(row) * row.hashes;
+        let sdk = per_aws_call * u32::try_from(calls).unwrap_or(u32::MAX);
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.name,
             ms(median(&row.warm)),
-            calls.get(calls.len() / 2).copied().unwrap_or_default(),
+            calls,
             ms(median(&waits)),
             row.hashes,
+            if row.hashes > 0 { ms(hash_in_function(row)) } else { "-".into() },
             if row.hashes > 0 { ms(row.hash_time) } else { "-".into() },
             micros(own(row)),
             micros_over(own(row), hello_own),
+            if row.name.starts_with("baseline-") { "-".into() } else { micros_over(own(row), hello_own + sdk) },
             ms(cpu),
-            micros(cpu.saturating_sub(row.hash_time * row.hashes)),
+            micros(cpu.saturating_sub(hashing)),
+        );
+    }
+}
+
+/// What the first invocation of a fresh process costs beyond a warm one: its AWS calls (a new
+/// connection), its first hash (the working memory's first use), and the rest.
+fn print_cold_split(rows: &[Figures]) {
+    println!(
+        "| function | cold start ms | init ms | first invocation ms | its AWS wait ms | warm AWS wait ms | \
+         first hash ms | warm hash ms | first invocation's own ms | warm own ms | minor faults at first answer |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let first: Vec<Duration> =
+            row.cold.iter().zip(&row.init).map(|(cold, init)| cold.saturating_sub(*init)).collect();
+        let cold_waits: Vec<Duration> = row.cold_aws.iter().map(|reading| reading.waited).collect();
+        let warm_waits: Vec<Duration> = row.warm_aws.iter().map(|reading| reading.waited).collect();
+        let warm_hash = hash_in_function(row);
+        // The first hash as timed; a second one (change-password, pin-change...) runs warm.
+        let first_hashing =
+            if row.hashes > 0 { median(&row.cold_hash) + warm_hash * (row.hashes - 1) } else { Duration::ZERO };
+        let first_own = median(&first).saturating_sub(median(&cold_waits)).saturating_sub(first_hashing);
+        let warm_own = median(&row.warm).saturating_sub(median(&warm_waits)).saturating_sub(warm_hash * row.hashes);
+        let mut faults = row.cold_faults.clone();
+        faults.sort_unstable();
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            row.name,
+            ms(median(&row.cold)),
+            ms(median(&row.init)),
+            ms(median(&first)),
+            ms(median(&cold_waits)),
+            ms(median(&warm_waits)),
+            if row.hashes > 0 { ms(median(&row.cold_hash)) } else { "-".into() },
+            if row.hashes > 0 { ms(warm_hash) } else { "-".into() },
+            ms(first_own),
+            ms(warm_own),
+            faults.get(faults.len() / 2).copied().unwrap_or_default(),
         );
     }
 }
@@ -376,7 +486,7 @@ async fn main() {
     for i in 0..options.cold {
         for row in &mut rows {
             let binary = bins.join(&row.name);
-            cold_start(row, &binary, &workload, i).await;
+            cold_start(row, &binary, &workload, &timer, i).await;
         }
     }
     for row in &mut rows {
@@ -391,4 +501,6 @@ async fn main() {
     print_table(&rows);
     println!();
     print_split(&rows);
+    println!();
+    print_cold_split(&rows);
 }

@@ -214,9 +214,15 @@ thread_local! {
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The target of the debug event that times each hash (`RUST_LOG=stamps::argon2=debug`): what
+/// hashing costs where it runs, for choosing a function's memory size (Lambda's CPU share
+/// follows it) and for the benchmark, which subtracts it from the function's own time.
+pub const TIMING_TARGET: &str = "stamps::argon2";
+
 /// Runs `f` with `blocks` blocks of this thread's reusable argon2 memory.
 fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
-    MEMORY.with(|memory| match memory.try_borrow_mut() {
+    let started = std::time::Instant::now();
+    let result = MEMORY.with(|memory| match memory.try_borrow_mut() {
         Ok(mut memory) if blocks <= MAX_KEPT_BLOCKS => {
             if memory.len() < blocks {
                 memory.resize(blocks, Block::default());
@@ -225,7 +231,10 @@ fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
         }
         // Nested use (never expected) or an outsized cost: a buffer for this hash only.
         _ => f(&mut vec![Block::default(); blocks]),
-    })
+    });
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    tracing::debug!(target: TIMING_TARGET, micros, blocks, "argon2id");
+    result
 }
 
 /// Whether the caller runs on a current-thread runtime: a Lambda function, which serves one
