@@ -286,8 +286,10 @@ async fn warm(figures: &mut Figures, binary: &Path, workload: &Workload, timer: 
     }
     figures.warm_cpu = cpu_time(api.pid()).saturating_sub(cpu_before);
     if figures.hashes > 0 {
-        // The last lines only: the first invocation's hash is long gone from them.
-        figures.warm_hash = wait_for_hash_lines(&api, 100).await;
+        // Let the output of the last invocation be read before the log is: the hashes are
+        // matched to invocations from the end. The log keeps the last lines only.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        figures.warm_hash = logged_hashes(&api);
     }
     figures.rss_kib = api.peak_rss_kib().unwrap_or_default();
     api.kill().await;
@@ -365,17 +367,31 @@ fn hash_in_function(row: &Figures) -> Duration {
     if row.warm_hash.is_empty() { row.hash_time } else { median(&row.warm_hash) }
 }
 
+/// Each warm invocation's own time: its total less its AWS wait and its hashes as the function
+/// timed them. The log holds the hashes of the last invocations only (they are matched from
+/// the end), so for a hashing function these are its last ~200 invocations.
+fn own_times(row: &Figures) -> Vec<Duration> {
+    let per_call = row.hashes as usize;
+    let without_aws = row.warm.iter().zip(&row.warm_aws).map(|(total, aws)| total.saturating_sub(aws.waited));
+    if per_call == 0 || row.warm_hash.is_empty() {
+        return without_aws.map(|own| own.saturating_sub(row.hash_time * row.hashes)).collect();
+    }
+    let covered = (row.warm_hash.len() / per_call).min(row.warm.len());
+    let hashes = &row.warm_hash[row.warm_hash.len() - covered * per_call..];
+    without_aws
+        .skip(row.warm.len() - covered)
+        .zip(hashes.chunks(per_call))
+        .map(|(own, hashing)| own.saturating_sub(hashing.iter().sum()))
+        .collect()
+}
+
 /// What a warm invocation's time is made of: the AWS calls (waited for through the timer),
 /// the argon2id hashes (as the function timed them), and the rest, the function's own time,
 /// also shown over hello-world's (the Runtime API round trip every function pays) and over
 /// what the GetItem baseline spends around each of its AWS calls (SDK work: serializing,
 /// signing, parsing; and the hop through the timer).
 fn print_split(rows: &[Figures]) {
-    let own = |row: &Figures| -> Duration {
-        let per_call: Vec<Duration> =
-            row.warm.iter().zip(&row.warm_aws).map(|(total, aws)| total.saturating_sub(aws.waited)).collect();
-        median(&per_call).saturating_sub(hash_in_function(row) * row.hashes)
-    };
+    let own = |row: &Figures| median(&own_times(row));
     let hello_own = rows.iter().find(|row| row.name == HELLO).map(own).unwrap_or_default();
     let per_aws_call = rows
         .iter()
@@ -393,7 +409,12 @@ fn print_split(rows: &[Figures]) {
         let calls = median_calls(&row.warm_aws);
         let n = u32::try_from(row.warm.len().max(1)).unwrap_or(u32::MAX);
         let cpu = row.warm_cpu / n;
-        let hashing = hash_in_function(row) * row.hashes;
+        let mean_hash = if row.warm_hash.is_empty() {
+            row.hash_time
+        } else {
+            row.warm_hash.iter().sum::<Duration>() / u32::try_from(row.warm_hash.len()).unwrap_or(u32::MAX)
+        };
+        let hashing = mean_hash * row.hashes;
         let sdk = per_aws_call * u32::try_from(calls).unwrap_or(u32::MAX);
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -431,7 +452,7 @@ fn print_cold_split(rows: &[Figures]) {
         let first_hashing =
             if row.hashes > 0 { median(&row.cold_hash) + warm_hash * (row.hashes - 1) } else { Duration::ZERO };
         let first_own = median(&first).saturating_sub(median(&cold_waits)).saturating_sub(first_hashing);
-        let warm_own = median(&row.warm).saturating_sub(median(&warm_waits)).saturating_sub(warm_hash * row.hashes);
+        let warm_own = median(&own_times(row));
         let mut faults = row.cold_faults.clone();
         faults.sort_unstable();
         println!(
