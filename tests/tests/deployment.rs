@@ -248,7 +248,7 @@ fn linked_packages(function: &str) -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = std::process::Command::new(cargo)
         .current_dir(root())
-        .args(["tree", "--locked", "--offline", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", function])
+        .args(["tree", "--locked", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", function])
         .output()
         .expect("cargo tree");
     assert!(output.status.success(), "cargo tree -p {function}: {}", String::from_utf8_lossy(&output.stderr));
