@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 #[derive(Default)]
 struct Totals {
     calls: AtomicU64,
+    dynamodb_calls: AtomicU64,
     nanos: AtomicU64,
 }
 
@@ -39,6 +40,8 @@ pub struct AwsTimer {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Reading {
     pub calls: u64,
+    /// Of which DynamoDB's (JSON, `X-Amz-Target: DynamoDB_...`); the others are SNS and SES.
+    pub dynamodb_calls: u64,
     pub waited: Duration,
 }
 
@@ -46,7 +49,11 @@ impl std::ops::Sub for Reading {
     type Output = Reading;
 
     fn sub(self, earlier: Reading) -> Reading {
-        Reading { calls: self.calls - earlier.calls, waited: self.waited.saturating_sub(earlier.waited) }
+        Reading {
+            calls: self.calls - earlier.calls,
+            dynamodb_calls: self.dynamodb_calls - earlier.dynamodb_calls,
+            waited: self.waited.saturating_sub(earlier.waited),
+        }
     }
 }
 
@@ -85,6 +92,7 @@ impl AwsTimer {
     pub fn reading(&self) -> Reading {
         Reading {
             calls: self.totals.calls.load(Ordering::Relaxed),
+            dynamodb_calls: self.totals.dynamodb_calls.load(Ordering::Relaxed),
             waited: Duration::from_nanos(self.totals.nanos.load(Ordering::Relaxed)),
         }
     }
@@ -103,6 +111,11 @@ async fn forward(
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
+    let dynamodb = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|target| target.to_str().ok())
+        .is_some_and(|target| target.starts_with("DynamoDB_"));
     let Ok(body) = body.collect().await.map(|collected| collected.to_bytes()) else {
         return status(StatusCode::BAD_REQUEST);
     };
@@ -131,6 +144,9 @@ async fn forward(
     };
     let waited = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     totals.calls.fetch_add(1, Ordering::Relaxed);
+    if dynamodb {
+        totals.dynamodb_calls.fetch_add(1, Ordering::Relaxed);
+    }
     totals.nanos.fetch_add(waited, Ordering::Relaxed);
     answer.unwrap_or_else(|_| status(StatusCode::BAD_GATEWAY))
 }

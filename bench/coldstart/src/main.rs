@@ -29,6 +29,7 @@ use workload::Workload;
 
 const HELLO: &str = "baseline-hello";
 const DYNAMO_GET: &str = "baseline-dynamo-get";
+const SNS_PUBLISH: &str = "baseline-sns-publish";
 const STORAGE_FREE: [&str; 2] = ["token-verify", "validate-mobile-number"];
 
 struct Options {
@@ -135,6 +136,10 @@ struct Figures {
     hash_time: Duration,
     /// The warm hashes as the function itself timed them (its last 200 log lines).
     warm_hash: Vec<Duration>,
+    /// The handler's time of the last warm invocations, as the function logged it.
+    warm_handler: Vec<Duration>,
+    /// The handler's time of each cold start's first invocation.
+    cold_handler: Vec<Duration>,
     rss_kib: u64,
     answers: BTreeMap<String, u32>,
 }
@@ -224,10 +229,18 @@ fn minor_faults(pid: Option<u32>) -> u64 {
 /// The argon2id hashes a function timed itself (`shared::domain::password::TIMING_TARGET` at
 /// debug level), from its log lines, oldest first.
 fn logged_hashes(api: &RuntimeApi) -> Vec<Duration> {
+    logged_micros(api, "argon2id")
+}
+
+/// The `micros` of the function's log events named `message`, oldest first: `argon2id` (one
+/// hash), `request` (the handler's time, from `shared::http::respond`, AWS calls and hashes
+/// included, the Runtime API round trip and event decoding not).
+fn logged_micros(api: &RuntimeApi, message: &str) -> Vec<Duration> {
     api.logs()
         .iter()
-        .filter(|line| line.contains("argon2id"))
+        .filter(|line| line.contains(message))
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|entry| entry["fields"]["message"] == message)
         .filter_map(|entry| entry["fields"]["micros"].as_u64())
         .map(Duration::from_micros)
         .collect()
@@ -259,6 +272,15 @@ async fn cold_start(figures: &mut Figures, binary: &Path, workload: &Workload, t
     if hashes > 0 {
         figures.cold_hash.extend(wait_for_hash_lines(&api, hashes).await.first());
     }
+    if !figures.name.starts_with("baseline-") {
+        for _ in 0..100 {
+            if let Some(handler) = logged_micros(&api, "request").first() {
+                figures.cold_handler.push(*handler);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
     *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     api.kill().await;
 }
@@ -285,11 +307,12 @@ async fn warm(figures: &mut Figures, binary: &Path, workload: &Workload, timer: 
         *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     }
     figures.warm_cpu = cpu_time(api.pid()).saturating_sub(cpu_before);
-    if figures.hashes > 0 {
-        // Let the output of the last invocation be read before the log is: the hashes are
-        // matched to invocations from the end. The log keeps the last lines only.
+    if !figures.name.starts_with("baseline-") {
+        // Let the output of the last invocation be read before the log is: the hashes and
+        // handler times are matched to invocations from the end. The log keeps the last lines.
         tokio::time::sleep(Duration::from_millis(50)).await;
         figures.warm_hash = logged_hashes(&api);
+        figures.warm_handler = logged_micros(&api, "request");
     }
     figures.rss_kib = api.peak_rss_kib().unwrap_or_default();
     api.kill().await;
@@ -361,6 +384,12 @@ fn median_calls(readings: &[Reading]) -> u64 {
     calls.get(calls.len() / 2).copied().unwrap_or_default()
 }
 
+fn median_dynamodb_calls(readings: &[Reading]) -> u64 {
+    let mut calls: Vec<u64> = readings.iter().map(|reading| reading.dynamodb_calls).collect();
+    calls.sort_unstable();
+    calls.get(calls.len() / 2).copied().unwrap_or_default()
+}
+
 /// One hash as the function timed it, warm (its median); the harness's own figure when the
 /// function logged none.
 fn hash_in_function(row: &Figures) -> Duration {
@@ -369,41 +398,70 @@ fn hash_in_function(row: &Figures) -> Duration {
 
 /// Each warm invocation's own time: its total less its AWS wait and its hashes as the function
 /// timed them. The log holds the hashes of the last invocations only (they are matched from
-/// the end), so for a hashing function these are its last ~200 invocations.
+/// the end), so for a hashing function these are its last ~100 invocations.
 fn own_times(row: &Figures) -> Vec<Duration> {
+    own_times_of(row, &row.warm)
+}
+
+/// As `own_times`, with each invocation's time taken from `times` (the harness's, or the
+/// handler's own as logged, matched from the end).
+fn own_times_of(row: &Figures, times: &[Duration]) -> Vec<Duration> {
     let per_call = row.hashes as usize;
-    let without_aws = row.warm.iter().zip(&row.warm_aws).map(|(total, aws)| total.saturating_sub(aws.waited));
+    let covered = times.len().min(row.warm_aws.len());
+    let aws = &row.warm_aws[row.warm_aws.len() - covered..];
+    let without_aws =
+        times[times.len() - covered..].iter().zip(aws).map(|(total, aws)| total.saturating_sub(aws.waited));
     if per_call == 0 || row.warm_hash.is_empty() {
         return without_aws.map(|own| own.saturating_sub(row.hash_time * row.hashes)).collect();
     }
-    let covered = (row.warm_hash.len() / per_call).min(row.warm.len());
-    let hashes = &row.warm_hash[row.warm_hash.len() - covered * per_call..];
+    let hashed = (row.warm_hash.len() / per_call).min(covered);
+    let hashes = &row.warm_hash[row.warm_hash.len() - hashed * per_call..];
     without_aws
-        .skip(row.warm.len() - covered)
+        .skip(covered - hashed)
         .zip(hashes.chunks(per_call))
         .map(|(own, hashing)| own.saturating_sub(hashing.iter().sum()))
+        .collect()
+}
+
+/// Per warm invocation (the last ones, as logged): the time outside the handler, i.e. the
+/// Runtime API round trip, the event's decoding and the answer's encoding.
+fn outside_handler(row: &Figures) -> Vec<Duration> {
+    let covered = row.warm_handler.len().min(row.warm.len());
+    row.warm[row.warm.len() - covered..]
+        .iter()
+        .zip(&row.warm_handler[row.warm_handler.len() - covered..])
+        .map(|(total, handler)| total.saturating_sub(*handler))
         .collect()
 }
 
 /// What a warm invocation's time is made of: the AWS calls (waited for through the timer),
 /// the argon2id hashes (as the function timed them), and the rest, the function's own time,
 /// also shown over hello-world's (the Runtime API round trip every function pays) and over
-/// what the GetItem baseline spends around each of its AWS calls (SDK work: serializing,
-/// signing, parsing; and the hop through the timer).
+/// what the baselines spend around each of their AWS calls beyond hello-world (SDK work:
+/// serializing, signing, parsing; and the hop through the timer): the GetItem baseline's for
+/// each DynamoDB call, the SNS baseline's for each other call (SNS; SES, which only the
+/// dispatcher calls, is priced as SNS). The handler's own time is the same split of the time
+/// the function logged for its handler; outside it are the Runtime API round trip and the
+/// event's decoding and the answer's encoding.
 fn print_split(rows: &[Figures]) {
     let own = |row: &Figures| median(&own_times(row));
     let hello_own = rows.iter().find(|row| row.name == HELLO).map(own).unwrap_or_default();
-    let per_aws_call = rows
-        .iter()
-        .find(|row| row.name == DYNAMO_GET)
-        .map(|row| own(row).saturating_sub(hello_own) / u32::try_from(median_calls(&row.warm_aws).max(1)).unwrap_or(1))
-        .unwrap_or_default();
+    // What one call costs a function beyond hello-world, by the baseline that makes only that call.
+    let per_call = |baseline: &str| {
+        rows.iter()
+            .find(|row| row.name == baseline)
+            .map(|row| {
+                own(row).saturating_sub(hello_own) / u32::try_from(median_calls(&row.warm_aws).max(1)).unwrap_or(1)
+            })
+            .unwrap_or_default()
+    };
+    let (per_dynamodb_call, per_other_call) = (per_call(DYNAMO_GET), per_call(SNS_PUBLISH));
     println!(
-        "| function | warm p50 ms | AWS calls | AWS wait p50 ms | argon2 hashes | hash ms in function | \
-         hash ms back-to-back | own p50 µs | own over hello µs | over hello and the baseline's SDK time per \
-         call µs | CPU per call ms | CPU beyond hashing µs |"
+        "| function | warm p50 ms | AWS calls (DynamoDB) | AWS wait p50 ms | argon2 hashes | hash ms in function | \
+         hash ms back-to-back | own p50 µs | own over hello µs | over hello and the baselines' SDK time per \
+         call µs | handler's own p50 µs | outside the handler p50 µs | CPU per call ms | CPU beyond hashing µs |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let waits: Vec<Duration> = row.warm_aws.iter().map(|reading| reading.waited).collect();
         let calls = median_calls(&row.warm_aws);
@@ -415,12 +473,14 @@ fn print_split(rows: &[Figures]) {
             row.warm_hash.iter().sum::<Duration>() / u32::try_from(row.warm_hash.len()).unwrap_or(u32::MAX)
         };
         let hashing = mean_hash * row.hashes;
-        let sdk = per_aws_call * u32::try_from(calls).unwrap_or(u32::MAX);
+        let dynamodb_calls = median_dynamodb_calls(&row.warm_aws);
+        let sdk = per_dynamodb_call * u32::try_from(dynamodb_calls).unwrap_or(u32::MAX)
+            + per_other_call * u32::try_from(calls.saturating_sub(dynamodb_calls)).unwrap_or(u32::MAX);
+        let logged = !row.warm_handler.is_empty();
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {calls} ({dynamodb_calls}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.name,
             ms(median(&row.warm)),
-            calls,
             ms(median(&waits)),
             row.hashes,
             if row.hashes > 0 { ms(hash_in_function(row)) } else { "-".into() },
@@ -428,6 +488,8 @@ fn print_split(rows: &[Figures]) {
             micros(own(row)),
             micros_over(own(row), hello_own),
             if row.name.starts_with("baseline-") { "-".into() } else { micros_over(own(row), hello_own + sdk) },
+            if logged { micros(median(&own_times_of(row, &row.warm_handler))) } else { "-".into() },
+            if logged { micros(median(&outside_handler(row))) } else { "-".into() },
             ms(cpu),
             micros(cpu.saturating_sub(hashing)),
         );
@@ -439,9 +501,10 @@ fn print_split(rows: &[Figures]) {
 fn print_cold_split(rows: &[Figures]) {
     println!(
         "| function | cold start ms | init ms | first invocation ms | its AWS wait ms | warm AWS wait ms | \
-         first hash ms | warm hash ms | first invocation's own ms | warm own ms | minor faults at first answer |"
+         first hash ms | warm hash ms | first invocation's own ms | of which in the handler ms | warm own ms | \
+         minor faults at first answer |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let first: Vec<Duration> =
             row.cold.iter().zip(&row.init).map(|(cold, init)| cold.saturating_sub(*init)).collect();
@@ -452,11 +515,16 @@ fn print_cold_split(rows: &[Figures]) {
         let first_hashing =
             if row.hashes > 0 { median(&row.cold_hash) + warm_hash * (row.hashes - 1) } else { Duration::ZERO };
         let first_own = median(&first).saturating_sub(median(&cold_waits)).saturating_sub(first_hashing);
+        let in_handler = if row.cold_handler.is_empty() {
+            "-".to_string()
+        } else {
+            ms(median(&row.cold_handler).saturating_sub(median(&cold_waits)).saturating_sub(first_hashing))
+        };
         let warm_own = median(&own_times(row));
         let mut faults = row.cold_faults.clone();
         faults.sort_unstable();
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.name,
             ms(median(&row.cold)),
             ms(median(&row.init)),
@@ -466,6 +534,7 @@ fn print_cold_split(rows: &[Figures]) {
             if row.hashes > 0 { ms(median(&row.cold_hash)) } else { "-".into() },
             if row.hashes > 0 { ms(warm_hash) } else { "-".into() },
             ms(first_own),
+            in_handler,
             ms(warm_own),
             faults.get(faults.len() / 2).copied().unwrap_or_default(),
         );
@@ -475,7 +544,7 @@ fn print_cold_split(rows: &[Figures]) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let options = options();
-    let mut names: Vec<String> = vec![HELLO.into(), DYNAMO_GET.into()];
+    let mut names: Vec<String> = vec![HELLO.into(), DYNAMO_GET.into(), SNS_PUBLISH.into()];
     names.extend(
         packages("functions")
             .into_iter()

@@ -113,8 +113,9 @@ impl Workload {
             ("STAMPS_V2_MERCHANT", "1".to_string()),
             // Thousands of OTP requests for one customer: the daily limit would answer 429.
             ("STAMPS_OTP_REQUESTS_PER_WINDOW", "1000000".to_string()),
-            // And each hash timed by the function itself, which the harness subtracts.
-            ("RUST_LOG", format!("warn,{}=debug", shared::domain::password::TIMING_TARGET)),
+            // And each hash timed by the function itself, which the harness subtracts, and each
+            // request's handler time (`shared::http::respond`).
+            ("RUST_LOG", format!("warn,{}=debug,shared::http=info", shared::domain::password::TIMING_TARGET)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -144,6 +145,7 @@ impl Workload {
         env.extend(
             [
                 ("BENCH_TABLE", table),
+                ("BENCH_TOPIC_ARN", rig.topic_arn.clone()),
                 ("AWS_ENDPOINT_URL", moto::url()),
                 ("AWS_REGION", "us-east-1".to_string()),
                 ("AWS_ACCESS_KEY_ID", "testing".to_string()),
