@@ -5,7 +5,7 @@
 //! Lambda sets (`lambda_sdk_config`): no profile files, no credential chain that could probe
 //! instance metadata, no STS or SSO client linked in. Every client connects through
 //! `crate::https::HttpsClient` (HTTP/1.1, rustls on *ring*). The CLI, run by an operator with
-//! profiles or SSO, keeps the SDK's full default chain (`default_chain_sdk_config`, feature
+//! profiles, keeps the SDK's default chain (`default_chain_sdk_config`, feature
 //! `aws-default-chain`).
 
 use std::time::Duration;
@@ -101,8 +101,9 @@ impl LoadServiceConfig for Env {
     }
 }
 
-/// The SDK's default configuration chain (environment, profiles, SSO, instance metadata...)
-/// for the operator's CLI, with the same HTTPS client and time budget as the functions.
+/// The SDK's default configuration chain (environment, profiles, container and instance
+/// metadata) for the operator's CLI, with the same HTTPS client and time budget as the
+/// functions.
 #[cfg(feature = "aws-default-chain")]
 pub async fn default_chain_sdk_config(timeout: Duration) -> Result<SdkConfig, String> {
     Ok(aws_config::defaults(BehaviorVersion::latest())
