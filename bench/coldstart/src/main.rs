@@ -1,7 +1,11 @@
 //! Cold start, warm latency, peak memory and size of every function binary, each beside the
 //! baseline it should be compared with (`baseline-hello` for the storage-free functions,
-//! `baseline-dynamo-get` for the rest), all measured in one run against the same moto, each
-//! process driven through the Lambda Runtime API emulator of `integration_tests::runtime_api`.
+//! `baseline-dynamo-get` for the rest; `baseline-sns-publish` prices an SNS call), all measured
+//! in one run against the same moto, each process driven through the Lambda Runtime API
+//! emulator of `integration_tests::runtime_api`. The functions reach moto through a timing
+//! proxy (`aws_timer`) and log their hashes and handler times, so that three tables can split
+//! where the time goes: the figures against the baselines, a warm invocation's parts (AWS,
+//! argon2, the function's own, inside and outside its handler) and a first invocation's.
 //!
 //! Run through `bench/coldstart.sh` (starts moto, builds and runs this). Options:
 //! `--cold N` cold starts per binary (default 10), `--warm N` warm invocations (default 1000),
