@@ -230,15 +230,10 @@ fn minor_faults(pid: Option<u32>) -> u64 {
     after.split_whitespace().nth(7).and_then(|n| n.parse().ok()).unwrap_or_default()
 }
 
-/// The argon2id hashes a function timed itself (`shared::domain::password::TIMING_TARGET` at
-/// debug level), from its log lines, oldest first.
-fn logged_hashes(api: &RuntimeApi) -> Vec<Duration> {
-    logged_micros(api, "argon2id")
-}
-
 /// The `micros` of the function's log events named `message`, oldest first: `argon2id` (one
-/// hash), `request` (the handler's time, from `shared::http::respond`, AWS calls and hashes
-/// included, the Runtime API round trip and event decoding not).
+/// hash, `shared::domain::password::TIMING_TARGET` at debug level), `request` (the handler's
+/// time, from `shared::http::respond`, AWS calls and hashes included, the Runtime API round
+/// trip and event decoding not).
 fn logged_micros(api: &RuntimeApi, message: &str) -> Vec<Duration> {
     api.logs()
         .iter()
@@ -250,16 +245,17 @@ fn logged_micros(api: &RuntimeApi, message: &str) -> Vec<Duration> {
         .collect()
 }
 
-/// Waits (briefly) until the function's output has been read up to `count` hash lines.
-async fn wait_for_hash_lines(api: &RuntimeApi, count: usize) -> Vec<Duration> {
+/// `logged_micros`, once the function's output has been read up to `count` such lines (or
+/// after 200 ms).
+async fn wait_for_logged(api: &RuntimeApi, message: &str, count: usize) -> Vec<Duration> {
     for _ in 0..100 {
-        let hashes = logged_hashes(api);
-        if hashes.len() >= count {
-            return hashes;
+        let logged = logged_micros(api, message);
+        if logged.len() >= count {
+            return logged;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    logged_hashes(api)
+    logged_micros(api, message)
 }
 
 /// One cold start: a fresh process, one invocation.
@@ -274,16 +270,10 @@ async fn cold_start(figures: &mut Figures, binary: &Path, workload: &Workload, t
     figures.init.push(api.time_to_first_poll().expect("polled"));
     let hashes = workload::argon2_hashes(&figures.name) as usize;
     if hashes > 0 {
-        figures.cold_hash.extend(wait_for_hash_lines(&api, hashes).await.first());
+        figures.cold_hash.extend(wait_for_logged(&api, "argon2id", hashes).await.first());
     }
     if !figures.name.starts_with("baseline-") {
-        for _ in 0..100 {
-            if let Some(handler) = logged_micros(&api, "request").first() {
-                figures.cold_handler.push(*handler);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        figures.cold_handler.extend(wait_for_logged(&api, "request", 1).await.first());
     }
     *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     api.kill().await;
@@ -315,7 +305,7 @@ async fn warm(figures: &mut Figures, binary: &Path, workload: &Workload, timer: 
         // Let the output of the last invocation be read before the log is: the hashes and
         // handler times are matched to invocations from the end. The log keeps the last lines.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        figures.warm_hash = logged_hashes(&api);
+        figures.warm_hash = logged_micros(&api, "argon2id");
         figures.warm_handler = logged_micros(&api, "request");
     }
     figures.rss_kib = api.peak_rss_kib().unwrap_or_default();
@@ -382,16 +372,15 @@ fn micros_over(value: Duration, base: Duration) -> String {
     format!("{:+.0}", (value.as_secs_f64() - base.as_secs_f64()) * 1e6)
 }
 
-fn median_calls(readings: &[Reading]) -> u64 {
-    let mut calls: Vec<u64> = readings.iter().map(|reading| reading.calls).collect();
-    calls.sort_unstable();
-    calls.get(calls.len() / 2).copied().unwrap_or_default()
+/// The median of counts (calls, faults).
+fn median_count(counts: impl Iterator<Item = u64>) -> u64 {
+    let mut counts: Vec<u64> = counts.collect();
+    counts.sort_unstable();
+    counts.get(counts.len() / 2).copied().unwrap_or_default()
 }
 
-fn median_dynamodb_calls(readings: &[Reading]) -> u64 {
-    let mut calls: Vec<u64> = readings.iter().map(|reading| reading.dynamodb_calls).collect();
-    calls.sort_unstable();
-    calls.get(calls.len() / 2).copied().unwrap_or_default()
+fn median_calls(readings: &[Reading]) -> u64 {
+    median_count(readings.iter().map(|reading| reading.calls))
 }
 
 /// One hash as the function timed it, warm (its median); the harness's own figure when the
@@ -477,7 +466,7 @@ fn print_split(rows: &[Figures]) {
             row.warm_hash.iter().sum::<Duration>() / u32::try_from(row.warm_hash.len()).unwrap_or(u32::MAX)
         };
         let hashing = mean_hash * row.hashes;
-        let dynamodb_calls = median_dynamodb_calls(&row.warm_aws);
+        let dynamodb_calls = median_count(row.warm_aws.iter().map(|reading| reading.dynamodb_calls));
         let sdk = per_dynamodb_call * u32::try_from(dynamodb_calls).unwrap_or(u32::MAX)
             + per_other_call * u32::try_from(calls.saturating_sub(dynamodb_calls)).unwrap_or(u32::MAX);
         let logged = !row.warm_handler.is_empty();
@@ -525,8 +514,6 @@ fn print_cold_split(rows: &[Figures]) {
             ms(median(&row.cold_handler).saturating_sub(median(&cold_waits)).saturating_sub(first_hashing))
         };
         let warm_own = median(&own_times(row));
-        let mut faults = row.cold_faults.clone();
-        faults.sort_unstable();
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.name,
@@ -540,7 +527,7 @@ fn print_cold_split(rows: &[Figures]) {
             ms(first_own),
             in_handler,
             ms(warm_own),
-            faults.get(faults.len() / 2).copied().unwrap_or_default(),
+            median_count(row.cold_faults.iter().copied()),
         );
     }
 }
