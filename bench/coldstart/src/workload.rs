@@ -219,16 +219,9 @@ impl Workload {
         (answer.status().as_u16(), serde_json::from_str(answer.body()).unwrap_or(Value::Null))
     }
 
-    /// A fresh v2 app key of `customer`, stored (by its keyed hash) as a login stores it.
+    /// A fresh v2 app key of `customer`, made and stored as a login makes and stores it.
     async fn app_key(&self, customer: u64) -> String {
-        let key = shared::domain::secrets::random_hex::<20>().expect("random");
-        let record = shared::store::AppKey {
-            key_hash: self.app.hash_key.hash(shared::domain::secrets::Purpose::V2Key, &[key.as_bytes()]),
-            merchant_id: self.merchant,
-            customer_id: customer,
-            gcm_id: None,
-            created_at: self.app.clock.now(),
-        };
+        let (key, record) = shared::handlers::v2::new_key(&self.app, self.merchant, customer, None).expect("app key");
         self.app.store().expect("store").put_app_key(&record).await.expect("app key");
         key
     }

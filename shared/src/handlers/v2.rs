@@ -100,8 +100,9 @@ fn key_hash(app: &App, key: &str) -> String {
     app.hash_key.hash(Purpose::V2Key, &[key.as_bytes()])
 }
 
-/// A fresh key for the app (shown once) and the record that stores its hash.
-fn new_key(
+/// A fresh key for the app (shown once) and the record that stores its hash. Public for the
+/// benchmark, which makes logout keys without a login.
+pub fn new_key(
     app: &App,
     merchant_id: u64,
     customer_id: u64,
