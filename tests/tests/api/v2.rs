@@ -251,26 +251,35 @@ async fn a_v2_customer_gets_a_pin_through_the_merchant_api(backend: Backend) {
 }
 
 /// A stand-in for Facebook's Graph API on loopback: `GET /me?fields=id,email&access_token=T`.
-/// `good-token` is user 1001, `other-token` user 2002; anything else is refused as Graph
-/// refuses a bad token (400, OAuthException). `delay` makes every answer late.
+/// `good-token` is user 1001, `other-token` user 2002; `huge-token` gets a 100 KiB answer and
+/// `garbage-token` one that is not JSON, neither of which is Graph; anything else is refused as
+/// Graph refuses a bad token (400, OAuthException). `delay` makes every answer late.
 async fn graph_server(delay: Duration) -> String {
     use axum::extract::Query;
     use axum::http::StatusCode;
+    use axum::response::IntoResponse;
     use axum::routing::get;
     let me = move |Query(query): Query<std::collections::HashMap<String, String>>| async move {
         tokio::time::sleep(delay).await;
         if query.get("fields").map(String::as_str) != Some("id,email") {
-            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"message": "fields"}})));
+            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"message": "fields"}}))).into_response();
         }
         match query.get("access_token").map(String::as_str) {
-            Some("good-token") => (StatusCode::OK, axum::Json(json!({"id": "1001", "email": "fb@example.com"}))),
-            Some("other-token") => (StatusCode::OK, axum::Json(json!({"id": "2002"}))),
+            Some("good-token") => {
+                (StatusCode::OK, axum::Json(json!({"id": "1001", "email": "fb@example.com"}))).into_response()
+            }
+            Some("other-token") => (StatusCode::OK, axum::Json(json!({"id": "2002"}))).into_response(),
+            Some("huge-token") => {
+                (StatusCode::OK, axum::Json(json!({"id": "1001", "pad": "x".repeat(100 * 1024)}))).into_response()
+            }
+            Some("garbage-token") => (StatusCode::OK, "<html>not Graph</html>").into_response(),
             _ => (
                 StatusCode::BAD_REQUEST,
                 axum::Json(
                     json!({"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}}),
                 ),
-            ),
+            )
+                .into_response(),
         }
     };
     let router = axum::Router::new().route("/me", get(me));
@@ -315,8 +324,13 @@ async fn facebook_register_and_login_check_the_graph_api(backend: Backend) {
     assert_v2_error(&fb_login("good-token", "9999").await, 401, "Your Facebook token does not belong to this user.");
     assert_v2_error(&fb_login("forged", "1001").await, 401, "Your Facebook token is invalid.");
     assert_v2_error(&fb_login("other-token", "2002").await, 401, "This Facebook account is not registered.");
+    // An answer that is not Graph's (far too large, or not JSON) is Facebook being unavailable.
+    let unavailable = "Facebook cannot be reached right now. Try again later.";
+    assert_v2_error(&fb_login("huge-token", "1001").await, 503, unavailable);
+    assert_v2_error(&fb_login("garbage-token", "1001").await, 503, unavailable);
+    assert_v2_error(&fb_register("fb4@example.com", "huge-token").await, 503, unavailable);
     // Nothing was created by the refused attempts.
-    for email in ["fb2@example.com", "fb3@example.com"] {
+    for email in ["fb2@example.com", "fb3@example.com", "fb4@example.com"] {
         assert!(app.store.customer_by(merchant.id, UniqueField::Email, email).await.expect("read").is_none());
     }
 }
