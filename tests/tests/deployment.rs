@@ -260,12 +260,24 @@ fn linked_packages(function: &str) -> BTreeSet<String> {
 }
 
 /// Size and start-up (BENCHMARKS.md): no function links aws-lc (the SDK's default TLS), HTTP/2,
-/// the SDK's credential chain (and the STS client it brings) or a second HTTP client; the
-/// storage-free ones link no AWS client and no TLS at all, and only the functions that
+/// the SDK's credential chain (and the STS client it brings), a second HTTP client or a second
+/// regex engine (phone numbers are matched with `regex-lite`, which the AWS SDK links anyway,
+/// not `regex`: vendor/phonenumber/PATCHED.md, change 7); the storage-free ones link no AWS client and no TLS at all, and only the functions that
 /// deliver OTPs link SNS or SES.
 #[test]
 fn functions_link_only_the_clients_they_use() {
-    let never = ["aws-lc-sys", "aws-lc-rs", "h2", "aws-config", "aws-sdk-sts", "aws-smithy-http-client", "reqwest"];
+    let never = [
+        "aws-lc-sys",
+        "aws-lc-rs",
+        "h2",
+        "aws-config",
+        "aws-sdk-sts",
+        "aws-smithy-http-client",
+        "reqwest",
+        "regex",
+        "regex-syntax",
+        "regex-automata",
+    ];
     for function in function_folders() {
         let linked = linked_packages(&function);
         for package in never {

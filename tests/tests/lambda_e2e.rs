@@ -129,10 +129,9 @@ async fn the_real_binaries_serve_the_main_flows_through_the_runtime_api() {
     let (status, body) = http_answer(&invoke(&mut verify, get).await);
     assert_eq!((status, body["error_code"].clone()), (405, json!("method_not_allowed")));
 
-    // Mobile numbers, parsed by the binary's own `regex` build: the functions' build asks for
-    // fewer `regex` features than this test's build (vendor/phonenumber/PATCHED.md), so only
-    // here do the parser's Unicode classes and case-insensitive extension patterns meet the
-    // deployed feature set: punctuation, an extension, another country.
+    // Mobile numbers, parsed by the binary as deployed, with the phone patterns on `regex-lite`
+    // as `build.rs` translated them (vendor/phonenumber/PATCHED.md, change 7): punctuation, an
+    // extension, another country.
     let mut mobile = function(&world, "validate-mobile-number").await;
     for (number, e164) in [
         ("081234567890", "+6281234567890"),

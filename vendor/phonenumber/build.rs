@@ -9,6 +9,9 @@ mod loader;
 #[path = "src/error.rs"]
 mod error;
 
+#[path = "src/parser_patterns.rs"]
+mod parser_patterns;
+
 fn main() {
     let pnm_path = "assets/PhoneNumberMetadata.xml";
     let metadata = loader::load(BufReader::new(
@@ -42,6 +45,44 @@ fn main() {
             .expect("could not create database index file"),
     );
     postcard::to_io(&index, &mut out).expect("failed to serialize database index");
+
+    println!("cargo:rerun-if-changed=src/parser_patterns.rs");
+    std::fs::write(
+        Path::new(&out_dir).join("parser_patterns.rs"),
+        translate_parser_patterns(),
+    )
+    .expect("could not write the translated parser patterns");
+}
+
+/// The parser's patterns (`src/parser_patterns.rs`) as `regex` compiles them, written out for
+/// `regex-lite`, which has no Unicode classes and folds only ASCII case: `regex-syntax`
+/// translates each pattern with `regex`'s flags, which resolves every Unicode class and case
+/// folding into explicit ranges, and prints the result, a pattern with the same matches and
+/// groups and no Unicode class. The character classes become sorted range tables.
+fn translate_parser_patterns() -> String {
+    use regex_syntax::hir::{Class, HirKind};
+
+    let hir = |pattern: &str, case_insensitive: bool| {
+        regex_syntax::ParserBuilder::new()
+            .case_insensitive(case_insensitive)
+            .build()
+            .parse(pattern)
+            .unwrap_or_else(|e| panic!("{pattern}: {e}"))
+    };
+    let mut out = String::from("// Written by build.rs from src/parser_patterns.rs.\n");
+    for source in parser_patterns::regexes() {
+        let translated = hir(&source.pattern, source.case_insensitive).to_string();
+        out += &format!("pub const {}: &str = {:?};\n", source.name, translated);
+    }
+    for (name, pattern) in parser_patterns::classes() {
+        let hir = hir(&pattern, false);
+        let HirKind::Class(Class::Unicode(class)) = hir.kind() else {
+            panic!("{pattern} is not a class of characters");
+        };
+        let ranges: Vec<(char, char)> = class.iter().map(|r| (r.start(), r.end())).collect();
+        out += &format!("pub const {name}: &[(char, char)] = &{ranges:?};\n");
+    }
+    out
 }
 
 /// The library compiles every pattern in verbose mode (`ignore_whitespace`), where whitespace

@@ -16,7 +16,7 @@
 
 use fnv::{FnvHashMap, FnvHashSet};
 use once_cell::sync::Lazy;
-use regex::{Regex, RegexBuilder};
+use regex_lite::Regex;
 
 /// The minimum length of the National Significant Number.
 pub const MIN_LENGTH_FOR_NSN: usize = 2;
@@ -40,7 +40,7 @@ pub const PLUS_SIGN: char = '+';
 pub const STAR_SIGN: char = '*';
 pub const SHARP_SIGN: char = '#';
 
-pub const RFC3966_EXTN_PREFIX: &str = ";ext=";
+pub use crate::parser_patterns::RFC3966_EXTN_PREFIX;
 pub const RFC3966_PREFIX: &str = "tel:";
 pub const RFC3966_PHONE_CONTEXT: &str = ";phone-context=";
 pub const RFC3966_ISDN_SUBADDRESS: &str = ";isub=";
@@ -216,158 +216,54 @@ pub static ALL_PLUS_NUMBER_GROUPING_SYMBOLS: Lazy<FnvHashMap<char, char>> = Lazy
     map
 });
 
-/// Pattern that makes it easy to distinguish whether a region has a unique
-/// international dialing prefix or not. If a region has a unique
-/// international prefix (e.g. 011 in USA), it will be represented as a
-/// string that contains a sequence of ASCII digits. If there are multiple
-/// available international prefixes in a region, they will be represented as
-/// a regex string that always contains character(s) other than ASCII digits.
-///
-/// Note this regex also includes tilde, which signals waiting for the tone.
-pub static UNIQUE_INTERNATIONAL_PREFIX: Lazy<Regex> =
-    Lazy::new(|| Regex::new(r"[\d]+(?:[~\x{2053}\x{223C}\x{FF5E}][\d]+)?").unwrap());
+pub use crate::parser_patterns::{DIGITS, PLUS_CHARS, VALID_PUNCTUATION};
 
-/// Regular expression of acceptable punctuation found in phone numbers. This
-/// excludes punctuation found as a leading character only.
-///
-/// This consists of dash characters, white space characters, full stops,
-/// slashes, square brackets, parentheses and tildes. It also includes the
-/// letter 'x' as that is found as a placeholder for carrier information in
-/// some phone numbers. Full-width variants are also present.
-pub const VALID_PUNCTUATION: &str = r"-x\x{2010}-\x{2015}\x{2212}\x{30FC}\x{FF0D}-\x{FF0F} \x{00A0}\x{00AD}\x{200B}\x{2060}\x{3000}()\x{FF08}\x{FF09}\x{FF3B}\x{FF3D}.\[\]/~\x{2053}\x{223C}\x{FF5E}";
-
-/// Pattern for digits.
-pub const DIGITS: &str = r"\p{Nd}";
-
-/// Plus characters.
-pub const PLUS_CHARS: &str = r"\+\x{FF0B}";
-
-/// We accept alpha characters in phone numbers, ASCII only, upper and lower
-/// case.
-pub static VALID_ALPHA: Lazy<String> = Lazy::new(|| {
-    let mut string = String::new();
-    let clean = Regex::new(r"[, \[\]]").unwrap();
-    let alpha = ALPHA_MAPPINGS.keys().collect::<String>();
-
-    string.push_str(&clean.replace(&alpha, ""));
-    string.push_str(&clean.replace(&alpha.to_lowercase(), ""));
-
-    string
-});
-
-pub static PLUS_CHARS_PATTERN: Lazy<Regex> =
-    Lazy::new(|| Regex::new(&format!("[{}]+", PLUS_CHARS)).unwrap());
+/// The parser's patterns and classes as `build.rs` translated them for `regex-lite`
+/// (`src/parser_patterns.rs` has their sources and what each is for).
+pub mod translated {
+    include!(concat!(env!("OUT_DIR"), "/parser_patterns.rs"));
+}
 
 pub static SEPARATOR_PATTERN: Lazy<Regex> =
-    Lazy::new(|| Regex::new(&format!("[{}]+", VALID_PUNCTUATION)).unwrap());
+    Lazy::new(|| Regex::new(translated::SEPARATOR_PATTERN).unwrap());
 
-pub static CAPTURING_DIGIT: Lazy<Regex> =
-    Lazy::new(|| Regex::new(&format!("({})", DIGITS)).unwrap());
-
-/// Regular expression of acceptable characters that may start a phone number
-/// for the purposes of parsing. This allows us to strip away meaningless
-/// prefixes to phone numbers that may be mistakenly given to us. This
-/// consists of digits, the plus symbol and arabic-indic digits. This does
-/// not contain alpha characters, although they may be used later in the
-/// number. It also does not include other punctuation, as this will be
-/// stripped later during parsing and is of no information value when parsing
-/// a number.
-pub static VALID_START_CHAR: Lazy<Regex> =
-    Lazy::new(|| Regex::new(&format!("[{}{}]", PLUS_CHARS, DIGITS)).unwrap());
-
-/// Regular expression of characters typically used to start a second phone
-/// number for the purposes of parsing. This allows us to strip off parts of
-/// the number that are actually the start of another number, such as for:
-/// (530) 583-6985 x302/x2303 -> the second extension here makes this
-/// actually two phone numbers, (530) 583-6985 x302 and (530) 583-6985 x2303.
-/// We remove the second extension so that the first number is parsed
-/// correctly.
-pub static SECOND_NUMBER_START: Lazy<Regex> = Lazy::new(|| Regex::new(r"[\\/] *x").unwrap());
-
-/// Regular expression of trailing characters that we want to remove. We
-/// remove all characters that are not alpha or numerical characters. The
-/// hash character is retained here, as it may signify the previous block was
-/// an extension.
-pub static UNWANTED_END_CHARS: Lazy<Regex> =
-    Lazy::new(|| Regex::new(r"[[\P{N}&&\P{L}]&&[^#]]+$").unwrap());
-
-/// We use this pattern to check if the phone number has at least three
-/// letters in it - if so, then we treat it as a number where some
-/// phone-number digits are represented by letters.
-pub static VALID_ALPHA_PHONE: Lazy<Regex> =
-    Lazy::new(|| Regex::new(r"(?:.*?[A-Za-z]){3}.*").unwrap());
-
-/// Default extension prefix to use when formatting. This will be put in
-/// front of any extension component of the number, after the main national
-/// number is formatted. For example, if you wish the default extension
-/// formatting to be " extn: 3456", then you should specify " extn: " here as
-/// the default extension prefix. This can be overridden by region-specific
-/// preferences.
-pub const DEFAULT_EXTN_PREFIX: &str = " ext. ";
-
-/// Pattern to capture digits used in an extension. Places a maximum length
-/// of "7" for an extension.
-pub static CAPTURING_EXTN_DIGITS: Lazy<String> = Lazy::new(|| format!("({}{{0,7}})", DIGITS));
-
-/// Regexp of all possible ways to write extensions, for use when parsing.
-/// This will be run as a case-insensitive regexp match. Wide character
-/// versions are also provided after each ASCII version.
-///
-/// For parsing, we are slightly more lenient in our interpretation than for
-/// matching. Here we allow "comma" and "semicolon" as possible extension
-/// indicators. When matching, these are hardly ever used to indicate this.
-pub static EXTN_PATTERNS_FOR_PARSING: Lazy<String> = Lazy::new(|| {
-    format!(
-        r"{rfc3966_extn_prefix}{capturing_extn_digits}|[ \x{{00A0}}\t,]*(?:e?xt(?:ensi(?:o\x{{0301}}?|\x{{00F3}}))?n?|\x{{FF45}}?\x{{FF58}}\x{{FF54}}\x{{FF4E}}?|[{symbols}]|int|anexo|\x{{FF49}}\x{{FF4E}}\x{{FF54}})[:\.\x{{FF0E}}]?[ \x{{00A0}}\t,-]*{capturing_extn_digits}#?|[- ]+({digits}{{1,5}})#",
-        rfc3966_extn_prefix = RFC3966_EXTN_PREFIX,
-        capturing_extn_digits = *CAPTURING_EXTN_DIGITS,
-        symbols = r",;x\x{FF58}#\x{FF03}~\x{FF5E}",
-        digits = DIGITS
-    )
-});
-
-/// Regexp of all possible ways to write extensions, for use when parsing.
-/// This will be run as a case-insensitive regexp match. Wide character
-/// versions are also provided after each ASCII version.
-///
-/// One-character symbols that can be used to indicate an extension.
-pub static EXTN_PATTERNS_FOR_MATCHING: Lazy<String> = Lazy::new(|| {
-    format!(
-        r"{rfc3966_extn_prefix}{capturing_extn_digits}|[ \x{{00A0}}\t,]*(?:e?xt(?:ensi(?:o\x{{0301}}?|\x{{00F3}}))?n?|\x{{FF45}}?\x{{FF58}}\x{{FF54}}\x{{FF4E}}?|[{symbols}]|int|anexo|\x{{FF49}}\x{{FF4E}}\x{{FF54}})[:\.\x{{FF0E}}]?[ \x{{00A0}}\t,-]*{capturing_extn_digits}#?|[- ]+({digits}{{1,5}})#",
-        rfc3966_extn_prefix = RFC3966_EXTN_PREFIX,
-        capturing_extn_digits = *CAPTURING_EXTN_DIGITS,
-        symbols = r"x\x{FF58}#\x{FF03}~\x{FF5E}",
-        digits = DIGITS
-    )
-});
+pub static SECOND_NUMBER_START: Lazy<Regex> =
+    Lazy::new(|| Regex::new(translated::SECOND_NUMBER_START).unwrap());
 
 /// Regexp of all known extension prefixes used by different regions followed
-/// by 1 or more valid digits, for use when parsing.
-pub static EXTN_PATTERN: Lazy<Regex> = Lazy::new(|| {
-    RegexBuilder::new(&format!(r"(?:{})$", *EXTN_PATTERNS_FOR_PARSING))
-        .case_insensitive(true)
-        .build()
-        .unwrap()
-});
+/// by 1 or more valid digits, for use when parsing (case-insensitive).
+pub static EXTN_PATTERN: Lazy<Regex> =
+    Lazy::new(|| Regex::new(translated::EXTN_PATTERN).unwrap());
 
-/// We append optionally the extension pattern to the end here, as a valid
-/// phone number may have an extension prefix appended, followed by 1 or more
-/// digits.
-pub static VALID_PHONE_NUMBER: Lazy<Regex> = Lazy::new(|| {
-    RegexBuilder::new(&format!(r"(?:{})?", *EXTN_PATTERNS_FOR_PARSING))
-        .case_insensitive(true)
-        .build()
-        .unwrap()
-});
+pub static FIRST_GROUP: Lazy<Regex> = Lazy::new(|| Regex::new(translated::FIRST_GROUP).unwrap());
 
-pub static NON_DIGITS: Lazy<Regex> = Lazy::new(|| Regex::new(r"(\D+)").unwrap());
+/// Whether a phone number may start with `c` for the purposes of parsing: a digit or a plus
+/// sign. This allows us to strip away meaningless prefixes to phone numbers that may be
+/// mistakenly given to us.
+pub fn is_valid_start_char(c: char) -> bool {
+    in_class(translated::VALID_START_CHAR, c)
+}
 
-/// The FIRST_GROUP_PATTERN was originally set to $1 but there are some
-/// countries for which the first group is not used in the national pattern
-/// (e.g. Argentina) so the $1 group does not match correctly.  Therefore, we
-/// use \d, so that the first group actually used in the pattern will be
-/// matched.
-pub static FIRST_GROUP: Lazy<Regex> = Lazy::new(|| Regex::new(r"(\$\d)").unwrap());
+/// Whether `c` is removed from the end of a number: all but letters, numbers and the hash,
+/// which may signify the previous block was an extension.
+pub fn is_unwanted_end_char(c: char) -> bool {
+    in_class(translated::UNWANTED_END_CHAR, c)
+}
+
+/// Whether `c` is in one of the sorted, disjoint `ranges`.
+fn in_class(ranges: &[(char, char)], c: char) -> bool {
+    ranges
+        .binary_search_by(|&(start, end)| {
+            if end < c {
+                std::cmp::Ordering::Less
+            } else if start > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
 
 pub const NP: &str = "$NP";
 pub const FG: &str = "$FG";

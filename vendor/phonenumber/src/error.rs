@@ -117,5 +117,5 @@ pub enum LoadMetadata {
 
     /// Malformed Regex in Metadata XML database
     #[error("Malformed Regex: {0}")]
-    Regex(#[from] regex::Error),
+    Regex(#[from] regex_lite::Error),
 }

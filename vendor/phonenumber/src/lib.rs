@@ -34,6 +34,15 @@ pub mod country;
 
 mod consts;
 
+/// The parser's own patterns: their sources, and (in `consts`) their translations for
+/// `regex-lite` (PATCHED.md change 7), public for the test that checks one against the other.
+#[doc(hidden)]
+pub mod parser_patterns;
+#[doc(hidden)]
+pub use crate::consts::{
+    is_unwanted_end_char, is_valid_start_char, translated as translated_parser_patterns,
+};
+
 mod national_number;
 pub use crate::national_number::NationalNumber;
 

@@ -26,7 +26,6 @@ use std::str;
 
 use regex::{Regex, RegexBuilder, Error};
 use regex::{Match, Captures, Replacer};
-use crate::syntax;
 use crate::options::Options;
 use crate::lru::LruCache;
 
@@ -140,10 +139,8 @@ impl CachedRegex {
 	/// Create a new cached `Regex` for the given source, checking the syntax is
 	/// valid.
 	pub fn new(cache: Arc<Mutex<RegexCache>>, source: &str) -> Result<CachedRegex, Error> {
-		if let Err(err) = syntax::Parser::new().parse(source) {
-			return Err(Error::Syntax(err.to_string()));
-		}
-
+		// regex-lite has no separate syntax check: compiling is the check.
+		Regex::new(source)?;
 		Ok(CachedRegex::new_unchecked(cache, source))
 	}
 
@@ -240,10 +237,7 @@ impl CachedRegexBuilder {
 	/// pattern given to `new` verbatim. Notably, it will not incorporate any
 	/// of the flags set on this builder.
 	pub fn build(&self) -> Result<CachedRegex, Error> {
-		if let Err(err) = syntax::Parser::new().parse(&self.source) {
-			return Err(Error::Syntax(err.to_string()));
-		}
-
+		self.options.define(&mut RegexBuilder::new(&self.source)).build()?;
 		Ok(CachedRegex::from(self.clone()))
 	}
 
@@ -296,12 +290,6 @@ impl CachedRegexBuilder {
 		self
 	}
 
-	/// Set the value for the Unicode (`u`) flag.
-	pub fn unicode(&mut self, yes: bool) -> &mut CachedRegexBuilder {
-		self.options.unicode = yes;
-		self
-	}
-
 	/// Set the approximate size limit of the compiled regular expression.
 	///
 	/// This roughly corresponds to the number of bytes occupied by a single
@@ -309,20 +297,6 @@ impl CachedRegexBuilder {
 	/// compilation error is returned.
 	pub fn size_limit(&mut self, limit: usize) -> &mut CachedRegexBuilder {
 		self.options.size_limit = limit;
-		self
-	}
-
-	/// Set the approximate size of the cache used by the DFA.
-	///
-	/// This roughly corresponds to the number of bytes that the DFA will
-	/// use while searching.
-	///
-	/// Note that this is a *per thread* limit. There is no way to set a global
-	/// limit. In particular, if a regex is used from multiple threads
-	/// simulanteously, then each thread may use up to the number of bytes
-	/// specified here.
-	pub fn dfa_size_limit(&mut self, limit: usize) -> &mut CachedRegexBuilder {
-		self.options.dfa_size_limit = limit;
 		self
 	}
 }

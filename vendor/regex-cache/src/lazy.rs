@@ -26,7 +26,6 @@ use std::sync::Arc;
 use oncemutex::OnceMutex;
 
 use regex::{Regex, RegexBuilder, Error};
-use crate::syntax;
 use crate::options::Options;
 
 /// A lazily created `Regex`.
@@ -54,10 +53,8 @@ impl LazyRegex {
 	/// Create a new lazy `Regex` for the given source, checking the syntax is
 	/// valid.
 	pub fn new(source: &str) -> Result<LazyRegex, Error> {
-		if let Err(err) = syntax::Parser::new().parse(source) {
-			return Err(Error::Syntax(err.to_string()));
-		}
-
+		// regex-lite has no separate syntax check: compiling is the check.
+		Regex::new(source)?;
 		Ok(LazyRegex::from(LazyRegexBuilder::new(source)))
 	}
 
@@ -146,10 +143,7 @@ impl LazyRegexBuilder {
 	/// pattern given to `new` verbatim. Notably, it will not incorporate any
 	/// of the flags set on this builder.
 	pub fn build(&self) -> Result<LazyRegex, Error> {
-		if let Err(err) = syntax::Parser::new().parse(&self.source) {
-			return Err(Error::Syntax(err.to_string()));
-		}
-
+		self.options.define(&mut RegexBuilder::new(&self.source)).build()?;
 		Ok(LazyRegex::from(self.clone()))
 	}
 
@@ -189,12 +183,6 @@ impl LazyRegexBuilder {
 		self
 	}
 
-	/// Set the value for the Unicode (`u`) flag.
-	pub fn unicode(&mut self, yes: bool) -> &mut LazyRegexBuilder {
-		self.options.unicode = yes;
-		self
-	}
-
 	/// Set the approximate size limit of the compiled regular expression.
 	///
 	/// This roughly corresponds to the number of bytes occupied by a single
@@ -202,20 +190,6 @@ impl LazyRegexBuilder {
 	/// compilation error is returned.
 	pub fn size_limit(&mut self, limit: usize) -> &mut LazyRegexBuilder {
 		self.options.size_limit = limit;
-		self
-	}
-
-	/// Set the approximate size of the cache used by the DFA.
-	///
-	/// This roughly corresponds to the number of bytes that the DFA will
-	/// use while searching.
-	///
-	/// Note that this is a *per thread* limit. There is no way to set a global
-	/// limit. In particular, if a regex is used from multiple threads
-	/// simulanteously, then each thread may use up to the number of bytes
-	/// specified here.
-	pub fn dfa_size_limit(&mut self, limit: usize) -> &mut LazyRegexBuilder {
-		self.options.dfa_size_limit = limit;
 		self
 	}
 }

@@ -21,8 +21,7 @@
 //! This crate provides a library for caching or lazily creating regular
 //! expressions.
 
-extern crate regex;
-extern crate regex_syntax as syntax;
+extern crate regex_lite as regex;
 extern crate lru_cache as lru;
 extern crate oncemutex;
 

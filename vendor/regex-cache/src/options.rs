@@ -27,9 +27,7 @@ pub struct Options {
 	pub dot_matches_new_line: bool,
 	pub swap_greed: bool,
 	pub ignore_whitespace: bool,
-	pub unicode: bool,
 	pub size_limit: usize,
-	pub dfa_size_limit: usize,
 }
 
 impl Default for Options {
@@ -40,9 +38,7 @@ impl Default for Options {
 			dot_matches_new_line: false,
 			swap_greed: false,
 			ignore_whitespace: false,
-			unicode: true,
 			size_limit: 10 * (1 << 20),
-			dfa_size_limit: 2 * (1 << 20),
 		}
 	}
 }
@@ -55,8 +51,6 @@ impl Options {
 			.dot_matches_new_line(self.dot_matches_new_line)
 			.swap_greed(self.swap_greed)
 			.ignore_whitespace(self.ignore_whitespace)
-			.unicode(self.unicode)
 			.size_limit(self.size_limit)
-			.dfa_size_limit(self.dfa_size_limit)
 	}
 }

@@ -140,7 +140,6 @@ fn convert(
         let regex = |value: String| -> Result<CachedRegex, error::LoadMetadata> {
             Ok(CachedRegexBuilder::new(cache.clone(), &value)
                 .ignore_whitespace(true)
-                .unicode(false)
                 .build_unchecked())
         };
 
