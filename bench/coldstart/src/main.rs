@@ -1,10 +1,11 @@
 //! Cold start, warm latency, peak memory and size of every function binary, each beside the
 //! baseline it should be compared with (`baseline-hello` for the storage-free functions,
-//! `baseline-dynamo-get` for the rest; `baseline-sns-publish` prices an SNS call), all measured
-//! in one run against the same moto, each process driven through the Lambda Runtime API
-//! emulator of `integration_tests::runtime_api`. The functions reach moto through a timing
-//! proxy (`aws_timer`) and log their hashes and handler times, so that three tables can split
-//! where the time goes: the figures against the baselines, a warm invocation's parts (AWS,
+//! `baseline-dynamo-get` for the rest; `baseline-sns-publish` prices an SNS call and
+//! `baseline-dynamo-hash`, the GetItem after one argon2id hash, what a hash does to the code after
+//! it), all measured in one run against the same moto, each process driven through the Lambda
+//! Runtime API emulator of `integration_tests::runtime_api`. The functions reach moto through a
+//! timing proxy (`aws_timer`) and log their hashes and handler times, so that three tables can
+//! split where the time goes: the figures against the baselines, a warm invocation's parts (AWS,
 //! argon2, the function's own, inside and outside its handler) and a first invocation's.
 //!
 //! Run through `bench/coldstart.sh` (starts moto, builds and runs this). Options:
@@ -33,6 +34,7 @@ use workload::Workload;
 
 const HELLO: &str = "baseline-hello";
 const DYNAMO_GET: &str = "baseline-dynamo-get";
+const DYNAMO_HASH: &str = "baseline-dynamo-hash";
 const SNS_PUBLISH: &str = "baseline-sns-publish";
 const STORAGE_FREE: [&str; 2] = ["token-verify", "validate-mobile-number"];
 
@@ -83,7 +85,7 @@ fn packages(folder: &str) -> Vec<String> {
     names
 }
 
-/// Builds every function and both baselines as deployed (see the module comment) and copies
+/// Builds every function and the baselines as deployed (see the module comment) and copies
 /// them to `target/coldstart-bins/`.
 fn build(names: &[String]) -> PathBuf {
     let bins = target_dir().join("coldstart-bins");
@@ -301,11 +303,16 @@ async fn warm(figures: &mut Figures, binary: &Path, workload: &Workload, timer: 
         *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     }
     figures.warm_cpu = cpu_time(api.pid()).saturating_sub(cpu_before);
-    if !figures.name.starts_with("baseline-") {
+    let handler_logged = !figures.name.starts_with("baseline-");
+    if figures.hashes > 0 || handler_logged {
         // Let the output of the last invocation be read before the log is: the hashes and
         // handler times are matched to invocations from the end. The log keeps the last lines.
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if figures.hashes > 0 {
         figures.warm_hash = logged_micros(&api, "argon2id");
+    }
+    if handler_logged {
         figures.warm_handler = logged_micros(&api, "request");
     }
     figures.rss_kib = api.peak_rss_kib().unwrap_or_default();
@@ -322,12 +329,13 @@ fn ratio(value: f64, base: f64) -> String {
 
 fn print_table(rows: &[Figures]) {
     let find = |name: &str| rows.iter().find(|row| row.name == name);
+    let hashing_base = find(DYNAMO_HASH);
     println!(
         "| function | baseline | size KiB | size ratio | cold start ms (median) | cold ratio | init ms | \
-         init ratio | cold − warm ms | cold − warm ratio | warm p50 ms | warm p50 ratio | warm p99 ms | \
-         peak RSS MiB | RSS ratio | answers |"
+         init ratio | cold − warm ms | cold − warm ratio | cold ratio to GetItem + hash | cold − warm ratio to \
+         GetItem + hash | warm p50 ms | warm p50 ratio | warm p99 ms | peak RSS MiB | RSS ratio | answers |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for row in rows {
         let base_name = if row.name.starts_with("baseline-") {
             None
@@ -341,8 +349,13 @@ fn print_table(rows: &[Figures]) {
         let answers: Vec<String> = row.answers.iter().map(|(kind, n)| format!("{n}× {kind}")).collect();
         // What being cold costs beyond a warm invocation of the same work.
         let penalty = |f: &Figures| median(&f.cold).saturating_sub(median(&f.warm));
+        // Against the GetItem baseline that also hashes once: only for one-hash functions. A
+        // two-hash route (change-password...) would be compared with half its hashing.
+        let hashing_base = hashing_base.filter(|_| row.hashes == 1 && !row.name.starts_with("baseline-"));
+        let ratio_to_hashing =
+            |f: &dyn Fn(&Figures) -> f64| hashing_base.map_or_else(|| "-".to_string(), |b| ratio(f(row), f(b)));
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
             row.name,
             base_name.map_or("-", |b| b.strip_prefix("baseline-").unwrap_or(b)),
             row.size / 1024,
@@ -353,6 +366,8 @@ fn print_table(rows: &[Figures]) {
             ratio_of(&|f| median(&f.init).as_secs_f64()),
             ms(penalty(row)),
             ratio_of(&|f| penalty(f).as_secs_f64()),
+            ratio_to_hashing(&|f| median(&f.cold).as_secs_f64()),
+            ratio_to_hashing(&|f| penalty(f).as_secs_f64()),
             ms(median(&row.warm)),
             ratio_of(&|f| median(&f.warm).as_secs_f64()),
             ms(percentile(&row.warm, 0.99)),
@@ -427,15 +442,17 @@ fn outside_handler(row: &Figures) -> Vec<Duration> {
         .collect()
 }
 
-/// What a warm invocation's time is made of: the AWS calls (waited for through the timer),
-/// the argon2id hashes (as the function timed them), and the rest, the function's own time,
-/// also shown over hello-world's (the Runtime API round trip every function pays) and over
-/// what the baselines spend around each of their AWS calls beyond hello-world (SDK work:
-/// serializing, signing, parsing; and the hop through the timer): the GetItem baseline's for
-/// each DynamoDB call, the SNS baseline's for each other call (SNS; SES, which only the
-/// dispatcher calls, is priced as SNS). The handler's own time is the same split of the time
-/// the function logged for its handler; outside it are the Runtime API round trip and the
-/// event's decoding and the answer's encoding.
+/// What a warm invocation's time is made of: the AWS calls (waited for through the timer), the
+/// argon2id hashes (as the function timed them), and the rest, the function's own time, also shown
+/// over hello-world's (the Runtime API round trip every function pays) and over what the baselines
+/// spend around each of their AWS calls beyond hello-world (SDK work: serializing, signing,
+/// parsing; and the hop through the timer): the GetItem baseline's for each DynamoDB call, the SNS
+/// baseline's for each other call (SNS; SES, which only the dispatcher calls, is priced as SNS).
+/// The next column also takes off, for each hash, its after-effect on the code that runs after it
+/// (caches and TLB evicted by the 19 MiB sweep): the hashing GetItem baseline's own time less the
+/// plain one's. The handler's own time is the same split of the time the function logged for its
+/// handler; outside it are the Runtime API round trip and the event's decoding and the answer's
+/// encoding.
 fn print_split(rows: &[Figures]) {
     let own = |row: &Figures| median(&own_times(row));
     let hello_own = rows.iter().find(|row| row.name == HELLO).map(own).unwrap_or_default();
@@ -449,12 +466,20 @@ fn print_split(rows: &[Figures]) {
             .unwrap_or_default()
     };
     let (per_dynamodb_call, per_other_call) = (per_call(DYNAMO_GET), per_call(SNS_PUBLISH));
+    // What one hash adds to the code after it, in µs (signed: it may be negative in noise). Both
+    // own times already exclude the AWS wait and the hash as timed in-process.
+    let own_of = |name: &str| rows.iter().find(|row| row.name == name).map(own);
+    let after_effect = match (own_of(DYNAMO_HASH), own_of(DYNAMO_GET)) {
+        (Some(hashing), Some(plain)) => Some((hashing.as_secs_f64() - plain.as_secs_f64()) * 1e6),
+        _ => None,
+    };
     println!(
         "| function | warm p50 ms | AWS calls (DynamoDB) | AWS wait p50 ms | argon2 hashes | hash ms in function | \
          hash ms back-to-back | own p50 µs | own over hello µs | over hello and the baselines' SDK time per \
-         call µs | handler's own p50 µs | outside the handler p50 µs | CPU per call ms | CPU beyond hashing µs |"
+         call µs | … and the hashing baseline's after-effect per hash µs | handler's own p50 µs | outside the \
+         handler p50 µs | CPU per call ms | CPU beyond hashing µs |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let waits: Vec<Duration> = row.warm_aws.iter().map(|reading| reading.waited).collect();
         let calls = median_calls(&row.warm_aws);
@@ -470,8 +495,9 @@ fn print_split(rows: &[Figures]) {
         let sdk = per_dynamodb_call * u32::try_from(dynamodb_calls).unwrap_or(u32::MAX)
             + per_other_call * u32::try_from(calls.saturating_sub(dynamodb_calls)).unwrap_or(u32::MAX);
         let logged = !row.warm_handler.is_empty();
+        let beyond_baselines = (own(row).as_secs_f64() - (hello_own + sdk).as_secs_f64()) * 1e6;
         println!(
-            "| {} | {} | {calls} ({dynamodb_calls}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {calls} ({dynamodb_calls}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.name,
             ms(median(&row.warm)),
             ms(median(&waits)),
@@ -481,11 +507,24 @@ fn print_split(rows: &[Figures]) {
             micros(own(row)),
             micros_over(own(row), hello_own),
             if row.name.starts_with("baseline-") { "-".into() } else { micros_over(own(row), hello_own + sdk) },
+            match after_effect {
+                Some(per_hash) if !row.name.starts_with("baseline-") => {
+                    format!("{:+.0}", beyond_baselines - f64::from(row.hashes) * per_hash)
+                }
+                _ => "-".into(),
+            },
             if logged { micros(median(&own_times_of(row, &row.warm_handler))) } else { "-".into() },
             if logged { micros(median(&outside_handler(row))) } else { "-".into() },
             ms(cpu),
             micros(cpu.saturating_sub(hashing)),
         );
+    }
+    println!();
+    match after_effect {
+        Some(per_hash) => {
+            println!("after-effect of one argon2id hash ({DYNAMO_HASH} own − {DYNAMO_GET} own): {per_hash:+.0} µs")
+        }
+        None => println!("after-effect of one argon2id hash: - ({DYNAMO_HASH} or {DYNAMO_GET} not measured)"),
     }
 }
 
@@ -535,7 +574,7 @@ fn print_cold_split(rows: &[Figures]) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let options = options();
-    let mut names: Vec<String> = vec![HELLO.into(), DYNAMO_GET.into(), SNS_PUBLISH.into()];
+    let mut names: Vec<String> = vec![HELLO.into(), DYNAMO_GET.into(), DYNAMO_HASH.into(), SNS_PUBLISH.into()];
     names.extend(
         packages("functions")
             .into_iter()

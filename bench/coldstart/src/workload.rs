@@ -23,12 +23,14 @@ pub const PIN: &str = "135790";
 pub const OTHER_PIN: &str = "246801";
 
 /// The argon2id hashes (hashes or verifications, at the configured parameters) one invocation
-/// of `function` runs on its path here: a PIN or password checked, a new one stored, or both.
-/// OTPs, reset tokens and keys are keyed hashes (HMAC), not argon2.
+/// of `function` runs on its path here: a PIN or password checked, a new one stored, or both
+/// (`baseline-dynamo-hash`: its one hash before its GetItem). OTPs, reset tokens and keys are
+/// keyed hashes (HMAC), not argon2.
 pub fn argon2_hashes(function: &str) -> u32 {
     match function {
         "change-password" | "pin-change" | "pin-reset-with-password" => 2,
-        "pin-reset"
+        "baseline-dynamo-hash"
+        | "pin-reset"
         | "pin-set"
         | "pin-validate"
         | "reset-password-with-otp"

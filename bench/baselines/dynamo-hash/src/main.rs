@@ -1,0 +1,76 @@
+//! Baseline for the cold-start harness: `baseline-dynamo-get` with one argon2id hash before its
+//! GetItem, to price what a hash does to the code that runs after it. Argon2's 19 MiB sweep evicts
+//! the caches and the TLB, so the SDK call and the runtime's code after a hash run slower than
+//! without one. The harness takes this baseline's own time (its total less its AWS wait and the
+//! hash as timed here) less `baseline-dynamo-get`'s as the after-effect of one hash. It also pays
+//! for printing the hash's time (one short write), which the functions do too.
+//!
+//! The hash is the project's: Argon2id, version 0x13, m=19456 KiB, t=2, p=1, 32 bytes, here of a
+//! fixed PIN and salt, with the working memory kept per thread and reused, and run in place on the
+//! current-thread runtime as `shared::domain::password` does in a Lambda function (a fresh 19 MiB
+//! per hash would price page faults, the blocking pool a thread hand-off). Each hash's time, from
+//! taking the memory to the hash's end as the project times it, goes to stdout as the harness reads
+//! the functions' `argon2id` events: `{"fields":{"message":"argon2id","micros":N}}`.
+
+use std::cell::RefCell;
+use std::time::Instant;
+
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_http::{Body, Error, Request, Response, service_fn};
+
+const PIN: &[u8] = b"135790";
+const SALT: &[u8; 16] = b"coldstart-salt16";
+
+thread_local! {
+    /// This thread's argon2 working memory, allocated by the first hash and reused.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One hash with `blocks` blocks of this thread's memory, its time printed; an error (never
+/// expected at these parameters) as text.
+fn hash(argon2: &Argon2<'_>, blocks: usize) -> Result<(), String> {
+    let started = Instant::now();
+    let mut output = [0u8; 32];
+    MEMORY.with(|memory| {
+        let mut memory = memory.try_borrow_mut().map_err(|e| e.to_string())?;
+        if memory.len() < blocks {
+            *memory = vec![Block::default(); blocks];
+        }
+        argon2.hash_password_into_with_memory(PIN, SALT, &mut output, &mut memory[..blocks]).map_err(|e| e.to_string())
+    })?;
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    println!("{{\"fields\":{{\"message\":\"argon2id\",\"micros\":{micros}}}}}");
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let params = Params::new(19_456, 2, 1, None)?;
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = std::env::var("BENCH_TABLE").unwrap_or_else(|_| "bench".to_string());
+    lambda_http::run(service_fn(move |_request: Request| {
+        let (argon2, client, table) = (argon2.clone(), client.clone(), table.clone());
+        async move {
+            if let Err(error) = hash(&argon2, blocks) {
+                eprintln!("hash failed: {error}");
+                let body = Body::Text("{\"found\":false,\"error\":\"hash_failed\"}".into());
+                return Ok::<_, Error>(Response::builder().status(503).body(body)?);
+            }
+            let item = client
+                .get_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S("BENCH".into()))
+                .key("sk", AttributeValue::S("BENCH".into()))
+                .send()
+                .await;
+            let status = if item.is_ok() { 200 } else { 503 };
+            let body = Body::Text(format!("{{\"found\":{}}}", item.is_ok()));
+            Ok::<_, Error>(Response::builder().status(status).body(body)?)
+        }
+    }))
+    .await
+}
