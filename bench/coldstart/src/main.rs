@@ -281,10 +281,24 @@ async fn cold_start(figures: &mut Figures, binary: &Path, workload: &Workload, t
     api.kill().await;
 }
 
-/// One process, a first invocation not counted, then `n` timed ones, each with the AWS calls
-/// it made; then its CPU time and peak RSS. Their events are made before the first timed one
-/// unless each must be made just before its invocation (`workload::made_just_before`).
-async fn warm(figures: &mut Figures, binary: &Path, workload: &Workload, timer: &AwsTimer, first: usize, n: usize) {
+/// Warm invocations are timed in rounds of this many per binary, round-robin over binaries
+/// whose processes stay up, so that any drift of the machine (a busy neighbour, moto slowing
+/// down) falls on every binary and baseline alike.
+const WARM_ROUND: usize = 50;
+
+/// A warm process: its Runtime API, the events made for it ahead, the index of its next
+/// event, and its CPU time before its first timed invocation.
+struct WarmProcess {
+    api: RuntimeApi,
+    ahead: std::collections::VecDeque<Value>,
+    next: usize,
+    cpu_before: Duration,
+}
+
+/// Starts one process and answers a first invocation, not counted; makes the events of the
+/// `n` timed ones unless each must be made just before its invocation
+/// (`workload::made_just_before`).
+async fn start_warm(figures: &mut Figures, binary: &Path, workload: &Workload, first: usize, n: usize) -> WarmProcess {
     figures.hashes = workload::argon2_hashes(&figures.name);
     if figures.hashes > 0 {
         figures.hash_time = argon2_time().await;
@@ -293,27 +307,43 @@ async fn warm(figures: &mut Figures, binary: &Path, workload: &Workload, timer: 
     let event = workload.event(&figures.name, first).await;
     let outcome = invoke(&mut api, &figures.name, event).await;
     *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
-    let timed = first + 1..=first + n;
     let mut ahead = std::collections::VecDeque::new();
     if !workload::made_just_before(&figures.name) {
-        for i in timed.clone() {
+        for i in first + 1..=first + n {
             ahead.push_back(workload.event(&figures.name, i).await);
         }
     }
     let cpu_before = cpu_time(api.pid());
-    for i in timed {
-        let event = match ahead.pop_front() {
+    WarmProcess { api, ahead, next: first + 1, cpu_before }
+}
+
+/// `count` timed invocations of a warm process, each with the AWS calls it made.
+async fn warm_round(
+    figures: &mut Figures,
+    process: &mut WarmProcess,
+    workload: &Workload,
+    timer: &AwsTimer,
+    count: usize,
+) {
+    for _ in 0..count {
+        let event = match process.ahead.pop_front() {
             Some(event) => event,
-            None => workload.event(&figures.name, i).await,
+            None => workload.event(&figures.name, process.next).await,
         };
+        process.next += 1;
         let aws_before = timer.reading();
         let started = Instant::now();
-        let outcome = invoke(&mut api, &figures.name, event).await;
+        let outcome = invoke(&mut process.api, &figures.name, event).await;
         figures.warm.push(started.elapsed());
         figures.warm_aws.push(timer.reading() - aws_before);
         *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     }
-    figures.warm_cpu = cpu_time(api.pid()).saturating_sub(cpu_before);
+}
+
+/// The warm process's CPU time over its timed invocations, the hashes and handler times it
+/// logged, and its peak RSS; then it is stopped.
+async fn finish_warm(figures: &mut Figures, mut process: WarmProcess) {
+    figures.warm_cpu = cpu_time(process.api.pid()).saturating_sub(process.cpu_before);
     let handler_logged = !figures.name.starts_with("baseline-");
     if figures.hashes > 0 || handler_logged {
         // Let the output of the last invocation be read before the log is: the hashes and
@@ -321,13 +351,13 @@ async fn warm(figures: &mut Figures, binary: &Path, workload: &Workload, timer: 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if figures.hashes > 0 {
-        figures.warm_hash = logged_micros(&api, "argon2id");
+        figures.warm_hash = logged_micros(&process.api, "argon2id");
     }
     if handler_logged {
-        figures.warm_handler = logged_micros(&api, "request");
+        figures.warm_handler = logged_micros(&process.api, "request");
     }
-    figures.rss_kib = api.peak_rss_kib().unwrap_or_default();
-    api.kill().await;
+    figures.rss_kib = process.api.peak_rss_kib().unwrap_or_default();
+    process.api.kill().await;
 }
 
 fn ms(duration: Duration) -> String {
@@ -620,10 +650,20 @@ async fn main() {
             cold_start(row, &binary, &workload, &timer, i).await;
         }
     }
+    let mut processes = Vec::new();
     for row in &mut rows {
-        eprintln!("{}: {} warm invocations", row.name, options.warm);
+        eprintln!("{}: started for {} warm invocations", row.name, options.warm);
         let binary = bins.join(&row.name);
-        warm(row, &binary, &workload, &timer, options.cold, options.warm).await;
+        processes.push(start_warm(row, &binary, &workload, options.cold, options.warm).await);
+    }
+    eprintln!("{} warm invocations per binary, in rounds of {WARM_ROUND}", options.warm);
+    for round in (0..options.warm).step_by(WARM_ROUND) {
+        for (row, process) in rows.iter_mut().zip(&mut processes) {
+            warm_round(row, process, &workload, &timer, WARM_ROUND.min(options.warm - round)).await;
+        }
+    }
+    for (row, process) in rows.iter_mut().zip(processes) {
+        finish_warm(row, process).await;
     }
     let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("{} cold starts, {} warm invocations per binary", options.cold, options.warm);
