@@ -6,7 +6,8 @@
 //! - the built-in patterns, stored without the XML's whitespace, match exactly as the XML's;
 //! - the parser's own patterns, translated at build time for `regex-lite`, match exactly as
 //!   their sources did with `regex`, and its two character classes hold exactly the
-//!   characters `regex` put in them.
+//!   characters `regex` put in them;
+//! - the anchored matches that replaced "does the leftmost match start at 0" answer alike.
 use phonenumber::metadata::{DATABASE, Descriptor};
 
 fn descriptors(metadata: &phonenumber::Metadata) -> Vec<&Descriptor> {
@@ -277,4 +278,42 @@ fn parser_character_classes_hold_what_regex_put_in_them() {
         let (inside, outside) = if name == "VALID_START_CHAR" { ("+5٣", "a#-") } else { (" -)", "5٣a#") };
         assert!(inside.chars().all(in_class) && !outside.chars().any(in_class), "{name}");
     }
+}
+
+/// Every regex-bearing field of one region, as the library holds it.
+fn cached_regexes_of(metadata: &phonenumber::Metadata) -> Vec<&regex_cache::CachedRegex> {
+    let mut regexes: Vec<&regex_cache::CachedRegex> =
+        descriptors(metadata).iter().map(|descriptor| descriptor.national_number()).collect();
+    regexes.extend(metadata.international_prefix());
+    regexes.extend(metadata.national_prefix_for_parsing());
+    regexes.extend(metadata.leading_digits());
+    for format in metadata.formats().iter().chain(metadata.international_formats()) {
+        regexes.push(format.pattern());
+        regexes.extend(format.leading_digits());
+    }
+    regexes
+}
+
+/// Where the crate asked whether the leftmost match starts at the start (a descriptor's
+/// national number, a region's or a format's leading digits), the patched crate asks a regex
+/// anchored there, which `regex-lite` answers without trying every start: for every distinct
+/// pattern and every haystack, the answer is `regex`'s to the stock crate's question.
+#[test]
+fn anchored_matches_answer_as_the_leftmost_match_did() {
+    let mut regexes: Vec<&regex_cache::CachedRegex> = DATABASE.iter().flat_map(cached_regexes_of).collect();
+    regexes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    regexes.dedup_by(|a, b| a.as_str() == b.as_str());
+    let haystacks = haystacks(DATABASE.iter().flat_map(examples_of).collect());
+    let mut differences = Vec::new();
+    for cached in &regexes {
+        let stock = regex::RegexBuilder::new(cached.as_str()).ignore_whitespace(true).build().expect("compiles");
+        for haystack in &haystacks {
+            let at_start = stock.find(haystack).is_some_and(|m| m.start() == 0);
+            if cached.is_match_at_start(haystack) != at_start {
+                differences.push((cached.as_str().to_string(), haystack.clone()));
+            }
+        }
+    }
+    assert!(regexes.len() > 2_000, "{} distinct patterns", regexes.len());
+    assert_eq!(differences, Vec::new());
 }

@@ -213,9 +213,7 @@ fn formatter<'a>(number: &str, formats: &'a [Format]) -> Option<&'a Format> {
             || leading
                 .last()
                 .unwrap()
-                .find(number)
-                .map(|m| m.start() == 0)
-                .unwrap_or(false)
+                .is_match_at_start(number)
                 && format
                     .pattern()
                     .find(number)

@@ -163,10 +163,8 @@ pub fn source_for(
         let meta = database.by_id(region).unwrap();
 
         if let Some(pattern) = meta.leading_digits.as_ref() {
-            if let Some(index) = pattern.find(national) {
-                if index.start() == 0 {
-                    return Some(Left(region.parse().unwrap()));
-                }
+            if pattern.is_match_at_start(national) {
+                return Some(Left(region.parse().unwrap()));
             }
         } else if number_type(meta, national) != Type::Unknown {
             return Some(Left(region.parse().unwrap()));

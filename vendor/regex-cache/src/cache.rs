@@ -19,7 +19,7 @@
 // SOFTWARE.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::{Mutex, Arc};
+use std::sync::{Mutex, Arc, OnceLock};
 use std::borrow::Cow;
 use std::fmt;
 use std::str;
@@ -126,12 +126,17 @@ impl DerefMut for RegexCache {
 #[derive(Clone)]
 pub struct CachedRegex {
 	builder: CachedRegexBuilder,
+	/// The compiled regex, taken from the cache on first use, so that later matches neither
+	/// take the cache's lock nor hash the pattern, and threads do not wait for one another.
+	compiled: OnceLock<Regex>,
+	/// The same anchored at the start, compiled on first use of `is_match_at_start`.
+	anchored: OnceLock<Regex>,
 }
 
 macro_rules! regex {
 	($self:ident) => (
-		$self.builder.cache.lock().unwrap().configure(&$self.builder.source, |b|
-			$self.builder.options.define(b)).unwrap()
+		$self.compiled.get_or_init(|| $self.builder.cache.lock().unwrap().configure(&$self.builder.source, |b|
+			$self.builder.options.define(b)).unwrap().clone())
 	)
 }
 
@@ -156,12 +161,25 @@ impl CachedRegex {
 	fn from(builder: CachedRegexBuilder) -> Self {
 		CachedRegex {
 			builder: builder,
+			compiled: OnceLock::new(),
+			anchored: OnceLock::new(),
 		}
 	}
 
 	/// Refer to `Regex::is_match`.
 	pub fn is_match(&self, text: &str) -> bool {
 		regex!(self).is_match(text)
+	}
+
+	/// Whether the leftmost match starts at the start of `text`, i.e.
+	/// `find(text).map(|m| m.start() == 0).unwrap_or(false)`, without searching past the first
+	/// position (regex-lite runs a PikeVM: an unanchored search tries every start at once) or
+	/// for the end of the match.
+	pub fn is_match_at_start(&self, text: &str) -> bool {
+		self.anchored.get_or_init(|| {
+			let source = format!("^(?:{})", self.builder.source);
+			self.builder.options.define(&mut RegexBuilder::new(&source)).build().unwrap()
+		}).is_match(text)
 	}
 
 	/// Refer to `Regex::find`.

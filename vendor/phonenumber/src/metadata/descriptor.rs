@@ -77,9 +77,6 @@ impl Descriptor {
             return false;
         }
 
-        self.national_number
-            .find(value)
-            .map(|m| m.start() == 0)
-            .unwrap_or(false)
+        self.national_number.is_match_at_start(value)
     }
 }
