@@ -17,7 +17,7 @@ OHA="$TOOLS/bin/oha"
 
 echo "== cargo build --release -p stamps-auth"
 cargo build --release --locked -p stamps-auth
-BIN="target/release/stamps-auth"
+BIN="${CARGO_TARGET_DIR:-target}/release/stamps-auth"
 WORK=$(mktemp -d)
 STORE="sqlite:$WORK/load.db"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
