@@ -386,34 +386,34 @@ fn print_table(rows: &[Figures]) {
             Some(DYNAMO_GET)
         };
         let base = base_name.and_then(find);
-        let ratio_of = |f: &dyn Fn(&Figures) -> f64| base.map_or_else(|| "-".to_string(), |b| ratio(f(row), f(b)));
+        let ratio_to = |base: Option<&Figures>, f: &dyn Fn(&Figures) -> f64| {
+            base.map_or_else(|| "-".to_string(), |b| ratio(f(row), f(b)))
+        };
         let answers: Vec<String> = row.answers.iter().map(|(kind, n)| format!("{n}× {kind}")).collect();
         // What being cold costs beyond a warm invocation of the same work.
         let penalty = |f: &Figures| median(&f.cold).saturating_sub(median(&f.warm));
         // Against the GetItem baseline that also hashes once: only for one-hash functions. A
         // two-hash route (change-password...) would be compared with half its hashing.
         let hashing_base = hashing_base.filter(|_| row.hashes == 1 && !row.name.starts_with("baseline-"));
-        let ratio_to_hashing =
-            |f: &dyn Fn(&Figures) -> f64| hashing_base.map_or_else(|| "-".to_string(), |b| ratio(f(row), f(b)));
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
             row.name,
             base_name.map_or("-", |b| b.strip_prefix("baseline-").unwrap_or(b)),
             row.size / 1024,
-            ratio_of(&|f| f.size as f64),
+            ratio_to(base, &|f| f.size as f64),
             ms(median(&row.cold)),
-            ratio_of(&|f| median(&f.cold).as_secs_f64()),
+            ratio_to(base, &|f| median(&f.cold).as_secs_f64()),
             ms(median(&row.init)),
-            ratio_of(&|f| median(&f.init).as_secs_f64()),
+            ratio_to(base, &|f| median(&f.init).as_secs_f64()),
             ms(penalty(row)),
-            ratio_of(&|f| penalty(f).as_secs_f64()),
-            ratio_to_hashing(&|f| median(&f.cold).as_secs_f64()),
-            ratio_to_hashing(&|f| penalty(f).as_secs_f64()),
+            ratio_to(base, &|f| penalty(f).as_secs_f64()),
+            ratio_to(hashing_base, &|f| median(&f.cold).as_secs_f64()),
+            ratio_to(hashing_base, &|f| penalty(f).as_secs_f64()),
             ms(median(&row.warm)),
-            ratio_of(&|f| median(&f.warm).as_secs_f64()),
+            ratio_to(base, &|f| median(&f.warm).as_secs_f64()),
             ms(percentile(&row.warm, 0.99)),
             row.rss_kib as f64 / 1024.0,
-            ratio_of(&|f| f.rss_kib as f64),
+            ratio_to(base, &|f| f.rss_kib as f64),
             answers.join(", ")
         );
     }
@@ -495,12 +495,12 @@ fn outside_handler(row: &Figures) -> Vec<Duration> {
 /// handler; outside it are the Runtime API round trip and the event's decoding and the answer's
 /// encoding.
 fn print_split(rows: &[Figures]) {
+    let find = |name: &str| rows.iter().find(|row| row.name == name);
     let own = |row: &Figures| median(&own_times(row));
-    let hello_own = rows.iter().find(|row| row.name == HELLO).map(own).unwrap_or_default();
+    let hello_own = find(HELLO).map(own).unwrap_or_default();
     // What one call costs a function beyond hello-world, by the baseline that makes only that call.
     let per_call = |baseline: &str| {
-        rows.iter()
-            .find(|row| row.name == baseline)
+        find(baseline)
             .map(|row| {
                 own(row).saturating_sub(hello_own) / u32::try_from(median_calls(&row.warm_aws).max(1)).unwrap_or(1)
             })
@@ -509,8 +509,7 @@ fn print_split(rows: &[Figures]) {
     let (per_dynamodb_call, per_other_call) = (per_call(DYNAMO_GET), per_call(SNS_PUBLISH));
     // What one hash adds to the code after it, in µs (signed: it may be negative in noise). Both
     // own times already exclude the AWS wait and the hash as timed in-process.
-    let own_of = |name: &str| rows.iter().find(|row| row.name == name).map(own);
-    let after_effect = match (own_of(DYNAMO_HASH), own_of(DYNAMO_GET)) {
+    let after_effect = match (find(DYNAMO_HASH).map(own), find(DYNAMO_GET).map(own)) {
         (Some(hashing), Some(plain)) => Some((hashing.as_secs_f64() - plain.as_secs_f64()) * 1e6),
         _ => None,
     };

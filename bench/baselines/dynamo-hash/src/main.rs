@@ -16,8 +16,10 @@ use std::cell::RefCell;
 use std::time::Instant;
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Error, Request, Response, service_fn};
+
+#[path = "../../dynamo-get/src/get_item.rs"]
+mod get_item;
 
 const PIN: &[u8] = b"135790";
 const SALT: &[u8; 16] = b"coldstart-salt16";
@@ -60,16 +62,7 @@ async fn main() -> Result<(), Error> {
                 let body = Body::Text("{\"found\":false,\"error\":\"hash_failed\"}".into());
                 return Ok::<_, Error>(Response::builder().status(503).body(body)?);
             }
-            let item = client
-                .get_item()
-                .table_name(table)
-                .key("pk", AttributeValue::S("BENCH".into()))
-                .key("sk", AttributeValue::S("BENCH".into()))
-                .send()
-                .await;
-            let status = if item.is_ok() { 200 } else { 503 };
-            let body = Body::Text(format!("{{\"found\":{}}}", item.is_ok()));
-            Ok::<_, Error>(Response::builder().status(status).body(body)?)
+            get_item::answer(&client, &table).await
         }
     }))
     .await
