@@ -2,7 +2,8 @@
 # Cold start, warm latency, peak RSS and size of every function beside its baseline, in one
 # run: starts moto (DynamoDB, SNS, SES), builds the harness, which builds each function as it
 # is deployed and prints a Markdown table. Arguments go to the harness: --cold N (default 10),
-# --warm N (default 1000), --only a,b, --no-build. See BENCHMARKS.md.
+# --warm N (default 1000), --only a,b, --no-build, --compare DIR (also measure DIR/NAME, say
+# a copy of target/coldstart-bins/ made before a change, in the same run). See BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/moto.sh

@@ -11,7 +11,9 @@
 //! Run through `bench/coldstart.sh` (starts moto, builds and runs this). Options:
 //! `--cold N` cold starts per binary (default 10), `--warm N` warm invocations (default 1000),
 //! `--only a,b` these functions (and the baselines), `--no-build` measure the binaries
-//! already in `target/coldstart-bins/`.
+//! already in `target/coldstart-bins/`, `--compare DIR` also measure each selected function's
+//! binary in DIR (say a copy of `target/coldstart-bins/` made before a change), in the same run,
+//! as a row `NAME (compared)`.
 //!
 //! The build is what a deployment does: each function package alone (`cargo build --release
 //! -p NAME`), so a binary gets only its own features of `shared`, never the union the whole
@@ -43,10 +45,14 @@ struct Options {
     warm: usize,
     only: Option<Vec<String>>,
     build: bool,
+    compare: Option<PathBuf>,
 }
 
+/// The label of a row measuring the `--compare` binary of a function.
+const COMPARED: &str = " (compared)";
+
 fn options() -> Options {
-    let mut options = Options { cold: 10, warm: 1000, only: None, build: true };
+    let mut options = Options { cold: 10, warm: 1000, only: None, build: true, compare: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -54,11 +60,16 @@ fn options() -> Options {
             "--warm" => options.warm = args.next().and_then(|v| v.parse().ok()).unwrap_or(options.warm).max(1),
             "--only" => options.only = args.next().map(|v| v.split(',').map(str::to_string).collect()),
             "--no-build" => options.build = false,
+            "--compare" => options.compare = args.next().map(PathBuf::from),
             other => {
-                eprintln!("unknown option {other}; options: --cold N, --warm N, --only a,b, --no-build");
+                eprintln!("unknown option {other}; options: --cold N, --warm N, --only a,b, --no-build, --compare DIR");
                 std::process::exit(2);
             }
         }
+    }
+    if options.compare.is_some() && options.cold + options.warm >= workload::COPY_NUMBERS {
+        eprintln!("with --compare, --cold and --warm must add up to less than {}", workload::COPY_NUMBERS);
+        std::process::exit(2);
     }
     options
 }
@@ -120,7 +131,13 @@ fn build(names: &[String]) -> PathBuf {
 
 #[derive(Default)]
 struct Figures {
+    /// The row's label: the function's name, with `COMPARED` for a `--compare` binary.
     name: String,
+    /// The function whose workload drives it, and which of its binaries this is (0, or 1 for
+    /// the `--compare` one: it gets customers of its own).
+    function: String,
+    copy: usize,
+    binary: PathBuf,
     size: u64,
     /// Process start to first answer posted, per cold start.
     cold: Vec<Duration>,
@@ -261,16 +278,16 @@ async fn wait_for_logged(api: &RuntimeApi, message: &str, count: usize) -> Vec<D
 }
 
 /// One cold start: a fresh process, one invocation.
-async fn cold_start(figures: &mut Figures, binary: &Path, workload: &Workload, timer: &AwsTimer, i: usize) {
-    let event = workload.event(&figures.name, i).await;
+async fn cold_start(figures: &mut Figures, workload: &Workload, timer: &AwsTimer, i: usize) {
+    let event = workload.event(&figures.function, figures.copy, i).await;
     let aws_before = timer.reading();
-    let mut api = start(binary, &workload.env).await;
-    let outcome = invoke(&mut api, &figures.name, event).await;
+    let mut api = start(&figures.binary, &workload.env).await;
+    let outcome = invoke(&mut api, &figures.function, event).await;
     figures.cold_aws.push(timer.reading() - aws_before);
     figures.cold_faults.push(minor_faults(api.pid()));
     figures.cold.push(api.time_to_first_answer().expect("answered"));
     figures.init.push(api.time_to_first_poll().expect("polled"));
-    let hashes = workload::argon2_hashes(&figures.name) as usize;
+    let hashes = workload::argon2_hashes(&figures.function) as usize;
     if hashes > 0 {
         figures.cold_hash.extend(wait_for_logged(&api, "argon2id", hashes).await.first());
     }
@@ -298,19 +315,19 @@ struct WarmProcess {
 /// Starts one process and answers a first invocation, not counted; makes the events of the
 /// `n` timed ones unless each must be made just before its invocation
 /// (`workload::made_just_before`).
-async fn start_warm(figures: &mut Figures, binary: &Path, workload: &Workload, first: usize, n: usize) -> WarmProcess {
-    figures.hashes = workload::argon2_hashes(&figures.name);
+async fn start_warm(figures: &mut Figures, workload: &Workload, first: usize, n: usize) -> WarmProcess {
+    figures.hashes = workload::argon2_hashes(&figures.function);
     if figures.hashes > 0 {
         figures.hash_time = argon2_time().await;
     }
-    let mut api = start(binary, &workload.env).await;
-    let event = workload.event(&figures.name, first).await;
-    let outcome = invoke(&mut api, &figures.name, event).await;
+    let mut api = start(&figures.binary, &workload.env).await;
+    let event = workload.event(&figures.function, figures.copy, first).await;
+    let outcome = invoke(&mut api, &figures.function, event).await;
     *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     let mut ahead = std::collections::VecDeque::new();
-    if !workload::made_just_before(&figures.name) {
+    if !workload::made_just_before(&figures.function) {
         for i in first + 1..=first + n {
-            ahead.push_back(workload.event(&figures.name, i).await);
+            ahead.push_back(workload.event(&figures.function, figures.copy, i).await);
         }
     }
     let cpu_before = cpu_time(api.pid());
@@ -328,12 +345,12 @@ async fn warm_round(
     for _ in 0..count {
         let event = match process.ahead.pop_front() {
             Some(event) => event,
-            None => workload.event(&figures.name, process.next).await,
+            None => workload.event(&figures.function, figures.copy, process.next).await,
         };
         process.next += 1;
         let aws_before = timer.reading();
         let started = Instant::now();
-        let outcome = invoke(&mut process.api, &figures.name, event).await;
+        let outcome = invoke(&mut process.api, &figures.function, event).await;
         figures.warm.push(started.elapsed());
         figures.warm_aws.push(timer.reading() - aws_before);
         *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
@@ -380,7 +397,7 @@ fn print_table(rows: &[Figures]) {
     for row in rows {
         let base_name = if row.name.starts_with("baseline-") {
             None
-        } else if STORAGE_FREE.contains(&row.name.as_str()) {
+        } else if STORAGE_FREE.contains(&row.function.as_str()) {
             Some(HELLO)
         } else {
             Some(DYNAMO_GET)
@@ -629,15 +646,19 @@ async fn main() {
             *value = timer.url().to_string();
         }
     }
-    let mut rows: Vec<Figures> = names
-        .iter()
-        .map(|name| {
-            let size = std::fs::metadata(bins.join(name))
-                .unwrap_or_else(|e| panic!("{}: {e} (run without --no-build)", bins.join(name).display()))
-                .len();
-            Figures { name: name.clone(), size, ..Figures::default() }
-        })
-        .collect();
+    let row = |name: String, function: &str, copy: usize, binary: PathBuf| {
+        let size = std::fs::metadata(&binary)
+            .unwrap_or_else(|e| panic!("{}: {e} (run without --no-build)", binary.display()))
+            .len();
+        Figures { name, function: function.to_string(), copy, binary, size, ..Figures::default() }
+    };
+    let mut rows: Vec<Figures> = Vec::new();
+    for name in &names {
+        rows.push(row(name.clone(), name, 0, bins.join(name)));
+        if let Some(dir) = options.compare.as_ref().filter(|_| !name.starts_with("baseline-")) {
+            rows.push(row(format!("{name}{COMPARED}"), name, 1, dir.join(name)));
+        }
+    }
 
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     // Cold starts round-robin, so any drift of the machine or of moto over the run falls on
@@ -645,15 +666,13 @@ async fn main() {
     eprintln!("{} cold starts of {} binaries", options.cold, rows.len());
     for i in 0..options.cold {
         for row in &mut rows {
-            let binary = bins.join(&row.name);
-            cold_start(row, &binary, &workload, &timer, i).await;
+            cold_start(row, &workload, &timer, i).await;
         }
     }
     let mut processes = Vec::new();
     for row in &mut rows {
         eprintln!("{}: started for {} warm invocations", row.name, options.warm);
-        let binary = bins.join(&row.name);
-        processes.push(start_warm(row, &binary, &workload, options.cold, options.warm).await);
+        processes.push(start_warm(row, &workload, options.cold, options.warm).await);
     }
     eprintln!("{} warm invocations per binary, in rounds of {WARM_ROUND}", options.warm);
     for round in (0..options.warm).step_by(WARM_ROUND) {

@@ -21,6 +21,9 @@ pub const PASSWORD: &str = "violet-otter-kettle";
 pub const OTHER_PASSWORD: &str = "amber-heron-lantern";
 pub const PIN: &str = "135790";
 pub const OTHER_PIN: &str = "246801";
+/// A `--compare` binary's events are numbered from here, so that their new customers, emails and
+/// phone numbers differ from the first binary's (the harness makes fewer per binary).
+pub const COPY_NUMBERS: usize = 5_000;
 
 /// The argon2id hashes (hashes or verifications, at the configured parameters) one invocation
 /// of `function` runs on its path here: a PIN or password checked, a new one stored, or both
@@ -250,14 +253,18 @@ impl Workload {
     }
 
     /// The `i`-th event for `function` (for a baseline: `token-verify`'s, whose answer the
-    /// baselines ignore).
-    pub async fn event(&self, function: &str, i: usize) -> Value {
+    /// baselines ignore), for its `copy`-th binary (0, or 1 for a `--compare` binary).
+    pub async fn event(&self, function: &str, copy: usize, i: usize) -> Value {
         if function.starts_with("baseline-") {
             return Workload::sample("token-verify");
         }
+        // A second binary of the same function (`--compare`) gets customers and numbers of its
+        // own: two processes changing one customer's password in turn would fail each other.
+        let key = if copy == 0 { function.to_string() } else { format!("{function}-{copy}") };
+        let i = i + copy * COPY_NUMBERS;
         let mut event = Workload::sample(function);
         if function == "otp-dispatch" {
-            return self.dispatch_event(event, i).await;
+            return self.dispatch_event(event, &key, i).await;
         }
         if event["headers"].get("authorization").is_some() {
             event["headers"]["authorization"] = json!(format!("Token {}", self.api_key));
@@ -277,11 +284,11 @@ impl Workload {
             }),
             // A PIN is set once: each invocation gets a new customer without one.
             "pin-set" => {
-                let customer = self.new_customer(&format!("pin-set-{}-{i}", self.run), false).await;
+                let customer = self.new_customer(&format!("{key}-{}-{i}", self.run), false).await;
                 json!({"user": customer.email, "pin": PIN, "confirm_pin": PIN})
             }
             _ => {
-                let customer = self.customer(function).await;
+                let customer = self.customer(&key).await;
                 let user = customer.email.clone();
                 match function {
                     "reset-otp-limit" => json!({"user": customer.mobile}),
@@ -332,8 +339,8 @@ impl Workload {
     }
 
     /// The sample SQS batch with one fresh `otp.requested` event for the function's customer.
-    async fn dispatch_event(&self, mut event: Value, i: usize) -> Value {
-        let customer = self.customer("otp-dispatch").await;
+    async fn dispatch_event(&self, mut event: Value, key: &str, i: usize) -> Value {
+        let customer = self.customer(key).await;
         let mut body: Value =
             serde_json::from_str(event["Records"][0]["body"].as_str().unwrap_or("{}")).expect("sample message body");
         let now =
