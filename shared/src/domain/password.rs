@@ -292,17 +292,18 @@ mod mapped {
                 libc::munmap(start.wrapping_byte_add(bytes), reserved - head - bytes);
             }
             // Argon2 reads its blocks in a data-dependent order across all 19 MiB: with 4 KiB
-            // pages nearly every read misses the TLB, and the sweep leaves the TLB and the
-            // caches holding page tables for the code that runs next. Where THP is `madvise`
-            // (the usual default) this asks for huge pages; where THP is off it fails
-            // harmlessly. Populating then faults in 10 pages instead of 4,864. Before Linux
-            // 5.14 populating fails (EINVAL) and the pages fault in as argon2 writes them, as
-            // they did in a `Vec`: slower, not wrong.
-            // SAFETY: the range is exactly the part of the mapping kept above.
-            unsafe {
-                let _ = libc::madvise(start, bytes, libc::MADV_HUGEPAGE);
-                let _ = libc::madvise(start, bytes, libc::MADV_POPULATE_WRITE);
+            // pages nearly every read misses the TLB. Where THP is `madvise` (the usual
+            // default) this asks for huge pages, and populating then faults in 10 pages
+            // instead of 4,864; where THP is off it changes nothing. Only when the kernel has
+            // that many free 2 MiB blocks: otherwise it would compact memory to make them,
+            // and that stalled a first hash for 35-58 ms (BENCHMARKS.md).
+            // SAFETY (both calls): the range is exactly the part of the mapping kept above.
+            if free_huge_blocks().is_some_and(|free| free >= 2 * bytes / HUGE_PAGE) {
+                let _ = unsafe { libc::madvise(start, bytes, libc::MADV_HUGEPAGE) };
             }
+            // Before Linux 5.14 this fails (EINVAL) and the pages fault in as argon2 writes
+            // them, as they did in a `Vec`: slower, not wrong.
+            let _ = unsafe { libc::madvise(start, bytes, libc::MADV_POPULATE_WRITE) };
             Some(Mapped { start: NonNull::new(start.cast::<Block>())?, len, bytes })
         }
 
@@ -312,6 +313,27 @@ mod mapped {
             // u64), lives until `self` drops, and is reached only through `&mut self`.
             unsafe { std::slice::from_raw_parts_mut(self.start.as_ptr(), self.len) }
         }
+    }
+
+    /// Free blocks the size of a huge page (or larger, counted in huge pages) the kernel holds
+    /// right now, from `/proc/buddyinfo`; `None` where that is unreadable or pages are not 4 KiB.
+    fn free_huge_blocks() -> Option<usize> {
+        // SAFETY: sysconf reads a constant of the system.
+        if unsafe { libc::sysconf(libc::_SC_PAGESIZE) } != 4096 {
+            return None;
+        }
+        Some(count_huge_blocks(&std::fs::read_to_string("/proc/buddyinfo").ok()?))
+    }
+
+    /// Sums, over every zone of `/proc/buddyinfo` ("Node 0, zone Normal" then the free blocks of
+    /// each order, 4 KiB << order), the free blocks of order 9 (2 MiB) and above, in 2 MiB units.
+    pub(super) fn count_huge_blocks(buddyinfo: &str) -> usize {
+        const HUGE_ORDER: usize = 9;
+        buddyinfo
+            .lines()
+            .flat_map(|zone| zone.split_whitespace().skip(4).enumerate().skip(HUGE_ORDER))
+            .filter_map(|(order, free)| free.parse::<usize>().ok()?.checked_shl((order - HUGE_ORDER) as u32))
+            .fold(0, usize::saturating_add)
     }
 
     impl Drop for Mapped {
@@ -411,6 +433,17 @@ mod tests {
         assert!(blocks.iter().all(|block| block.as_ref().iter().all(|word| *word == 0)));
         blocks[4095].as_mut()[127] = 7;
         assert_eq!(memory.blocks()[4095].as_ref()[127], 7);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn free_huge_blocks_are_counted_from_order_nine_up() {
+        let buddyinfo = "Node 0, zone      DMA      0      0      0      0      0      0      0      0      1      1      3\n\
+                         Node 0, zone    DMA32      4      1      2      2      2      2      1      4      4      2    752\n\
+                         Node 0, zone   Normal  15529   5710   1475   1286    810    620    184     61     45     25   1575\n";
+        assert_eq!(mapped::count_huge_blocks(buddyinfo), (1 + 3 * 2) + (2 + 752 * 2) + (25 + 1575 * 2));
+        assert_eq!(mapped::count_huge_blocks(""), 0);
+        assert_eq!(mapped::count_huge_blocks("Node 0, zone Normal 5 4 3"), 0);
     }
 
     #[cfg(target_os = "linux")]
