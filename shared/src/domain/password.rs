@@ -218,7 +218,7 @@ thread_local! {
 /// the kernel allows them, and populated in one call (`MADV_POPULATE_WRITE`) instead of being
 /// written page by page. Measured on this project's machine (BENCHMARKS.md), a first hash
 /// (a cold start) took 25-26 ms with a `Vec` (4,864 page faults as argon2 first touched it),
-/// 21-22 ms mapped and populated in 4 KiB pages, and 17 ms in huge pages (10 faults); a warm
+/// 21-22 ms mapped and populated in 4 KiB pages, and 15-17 ms in huge pages (10 faults); a warm
 /// hash is 3-5% faster in huge pages. Elsewhere, or if mapping fails, a `Vec`.
 enum WorkingMemory {
     #[cfg(target_os = "linux")]
@@ -294,9 +294,9 @@ mod mapped {
             // Argon2 reads its blocks in a data-dependent order across all 19 MiB: with 4 KiB
             // pages nearly every read misses the TLB. Where THP is `madvise` (the usual
             // default) this asks for huge pages, and populating then faults in 10 pages
-            // instead of 4,864; where THP is off it changes nothing. Only when the kernel has
-            // that many free 2 MiB blocks: otherwise it would compact memory to make them,
-            // and that stalled a first hash for 35-58 ms (BENCHMARKS.md).
+            // instead of 4,864; where THP is off it changes nothing. Only while the kernel has
+            // twice that many free 2 MiB blocks: otherwise it would compact memory to make
+            // them, which took 35-58 ms in one measurement (BENCHMARKS.md).
             // SAFETY (both calls): the range is exactly the part of the mapping kept above.
             if free_huge_blocks().is_some_and(|free| free >= 2 * bytes / HUGE_PAGE) {
                 let _ = unsafe { libc::madvise(start, bytes, libc::MADV_HUGEPAGE) };
