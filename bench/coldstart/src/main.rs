@@ -2,7 +2,8 @@
 //! baseline it should be compared with (`baseline-hello` for the storage-free functions,
 //! `baseline-dynamo-get` for the rest; `baseline-sns-publish` prices an SNS call and
 //! `baseline-dynamo-hash`, the GetItem after one argon2id hash, what a hash does to the code after
-//! it), all measured in one run against the same moto, each process driven through the Lambda
+//! it; the same run with 4 GetItems before its hash, `baseline-dynamo-hash-5-calls`, is the
+//! baseline of the same shape for the routes making 5 DynamoDB calls around one hash), all measured in one run against the same moto, each process driven through the Lambda
 //! Runtime API emulator of `integration_tests::runtime_api`. The functions reach moto through a
 //! timing proxy (`aws_timer`) and log their hashes and handler times, so that three tables can
 //! split where the time goes: the figures against the baselines, a warm invocation's parts (AWS,
@@ -37,6 +38,10 @@ use workload::Workload;
 const HELLO: &str = "baseline-hello";
 const DYNAMO_GET: &str = "baseline-dynamo-get";
 const DYNAMO_HASH: &str = "baseline-dynamo-hash";
+/// `baseline-dynamo-hash` run with 4 GetItems before its hash and its GetItem after: the shape
+/// of a route making 5 DynamoDB calls around one hash (`pin-validate`, `v2-login`...).
+const DYNAMO_HASH_5: &str = "baseline-dynamo-hash-5-calls";
+const GETS_BEFORE_HASH_5: &str = "4";
 const SNS_PUBLISH: &str = "baseline-sns-publish";
 const STORAGE_FREE: [&str; 2] = ["token-verify", "validate-mobile-number"];
 
@@ -138,6 +143,8 @@ struct Figures {
     function: String,
     copy: usize,
     binary: PathBuf,
+    /// Variables set for this row's processes beyond the workload's.
+    env: Vec<(String, String)>,
     size: u64,
     /// Process start to first answer posted, per cold start.
     cold: Vec<Duration>,
@@ -231,9 +238,11 @@ async fn argon2_time() -> Duration {
     .expect("argon2 timing")
 }
 
-async fn start(binary: &Path, env: &[(String, String)]) -> RuntimeApi {
+/// Starts the row's binary with the workload's variables and its own.
+async fn start(figures: &Figures, workload: &Workload) -> RuntimeApi {
     let mut api = RuntimeApi::start().await.expect("runtime API");
-    api.spawn(binary, env).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    let env = [&workload.env[..], &figures.env[..]].concat();
+    api.spawn(&figures.binary, &env).unwrap_or_else(|e| panic!("{}: {e}", figures.binary.display()));
     api
 }
 
@@ -281,7 +290,7 @@ async fn wait_for_logged(api: &RuntimeApi, message: &str, count: usize) -> Vec<D
 async fn cold_start(figures: &mut Figures, workload: &Workload, timer: &AwsTimer, i: usize) {
     let event = workload.event(&figures.function, figures.copy, i).await;
     let aws_before = timer.reading();
-    let mut api = start(&figures.binary, &workload.env).await;
+    let mut api = start(figures, workload).await;
     let outcome = invoke(&mut api, &figures.function, event).await;
     figures.cold_aws.push(timer.reading() - aws_before);
     figures.cold_faults.push(minor_faults(api.pid()));
@@ -320,7 +329,7 @@ async fn start_warm(figures: &mut Figures, workload: &Workload, first: usize, n:
     if figures.hashes > 0 {
         figures.hash_time = argon2_time().await;
     }
-    let mut api = start(&figures.binary, &workload.env).await;
+    let mut api = start(figures, workload).await;
     let event = workload.event(&figures.function, figures.copy, first).await;
     let outcome = invoke(&mut api, &figures.function, event).await;
     *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
@@ -388,12 +397,14 @@ fn ratio(value: f64, base: f64) -> String {
 fn print_table(rows: &[Figures]) {
     let find = |name: &str| rows.iter().find(|row| row.name == name);
     let hashing_base = find(DYNAMO_HASH);
+    let five_calls_base = find(DYNAMO_HASH_5);
     println!(
         "| function | baseline | size KiB | size ratio | cold start ms (median) | cold ratio | init ms | \
          init ratio | cold − warm ms | cold − warm ratio | cold ratio to GetItem + hash | cold − warm ratio to \
-         GetItem + hash | warm p50 ms | warm p50 ratio | warm p99 ms | peak RSS MiB | RSS ratio | answers |"
+         GetItem + hash | cold ratio to 5 GetItems + hash | warm p50 ms | warm p50 ratio | warm p99 ms | \
+         peak RSS MiB | RSS ratio | answers |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for row in rows {
         let base_name = if row.name.starts_with("baseline-") {
             None
@@ -412,8 +423,14 @@ fn print_table(rows: &[Figures]) {
         // Against the GetItem baseline that also hashes once: only for one-hash functions. A
         // two-hash route (change-password...) would be compared with half its hashing.
         let hashing_base = hashing_base.filter(|_| row.hashes == 1 && !row.name.starts_with("baseline-"));
+        // Against the one of the same shape: a one-hash route making 5 DynamoDB calls.
+        let five_calls_base = five_calls_base.filter(|_| {
+            hashing_base.is_some()
+                && median_calls(&row.warm_aws) == 5
+                && median_count(row.warm_aws.iter().map(|reading| reading.dynamodb_calls)) == 5
+        });
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
             row.name,
             base_name.map_or("-", |b| b.strip_prefix("baseline-").unwrap_or(b)),
             row.size / 1024,
@@ -426,6 +443,7 @@ fn print_table(rows: &[Figures]) {
             ratio_to(base, &|f| penalty(f).as_secs_f64()),
             ratio_to(hashing_base, &|f| median(&f.cold).as_secs_f64()),
             ratio_to(hashing_base, &|f| penalty(f).as_secs_f64()),
+            ratio_to(five_calls_base, &|f| median(&f.cold).as_secs_f64()),
             ms(median(&row.warm)),
             ratio_to(base, &|f| median(&f.warm).as_secs_f64()),
             ms(percentile(&row.warm, 0.99)),
@@ -508,7 +526,9 @@ fn outside_handler(row: &Figures) -> Vec<Duration> {
 /// baseline's for each other call (SNS; SES, which only the dispatcher calls, is priced as SNS).
 /// The next column also takes off, for each hash, its after-effect on the code that runs after it
 /// (caches and TLB evicted by the 19 MiB sweep): the hashing GetItem baseline's own time less the
-/// plain one's. The handler's own time is the same split of the time the function logged for its
+/// plain one's. The one after compares a route making 5 DynamoDB calls around one hash with the
+/// hashing baseline of the same shape (`DYNAMO_HASH_5`): both own times, so the SDK's time per
+/// call and the hash's after-effect on those calls are in both. The handler's own time is the same split of the time the function logged for its
 /// handler; outside it are the Runtime API round trip and the event's decoding and the answer's
 /// encoding.
 fn print_split(rows: &[Figures]) {
@@ -530,13 +550,14 @@ fn print_split(rows: &[Figures]) {
         (Some(hashing), Some(plain)) => Some((hashing.as_secs_f64() - plain.as_secs_f64()) * 1e6),
         _ => None,
     };
+    let five_calls_own = find(DYNAMO_HASH_5).map(own);
     println!(
         "| function | warm p50 ms | AWS calls (DynamoDB) | AWS wait p50 ms | argon2 hashes | hash ms in function | \
          hash ms back-to-back | own p50 µs | own over hello µs | over hello and the baselines' SDK time per \
-         call µs | … and the hashing baseline's after-effect per hash µs | handler's own p50 µs | outside the \
-         handler p50 µs | CPU per call ms | CPU beyond hashing µs |"
+         call µs | … and the hashing baseline's after-effect per hash µs | over the hashing baseline of 5 calls µs | handler's own p50 µs | \
+         outside the handler p50 µs | CPU per call ms | CPU beyond hashing µs |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let waits: Vec<Duration> = row.warm_aws.iter().map(|reading| reading.waited).collect();
         let calls = median_calls(&row.warm_aws);
@@ -554,7 +575,7 @@ fn print_split(rows: &[Figures]) {
         let logged = !row.warm_handler.is_empty();
         let beyond_baselines = (own(row).as_secs_f64() - (hello_own + sdk).as_secs_f64()) * 1e6;
         println!(
-            "| {} | {} | {calls} ({dynamodb_calls}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {calls} ({dynamodb_calls}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.name,
             ms(median(&row.warm)),
             ms(median(&waits)),
@@ -570,6 +591,14 @@ fn print_split(rows: &[Figures]) {
                 }
                 _ => "-".into(),
             },
+            match five_calls_own {
+                Some(base)
+                    if !row.name.starts_with("baseline-") && row.hashes == 1 && calls == 5 && dynamodb_calls == 5 =>
+                {
+                    format!("{:+.0}", (own(row).as_secs_f64() - base.as_secs_f64()) * 1e6)
+                }
+                _ => "-".into(),
+            },
             if logged { micros(median(&own_times_of(row, &row.warm_handler))) } else { "-".into() },
             if logged { micros(median(&outside_handler(row))) } else { "-".into() },
             ms(cpu),
@@ -582,6 +611,13 @@ fn print_split(rows: &[Figures]) {
             println!("after-effect of one argon2id hash ({DYNAMO_HASH} own − {DYNAMO_GET} own): {per_hash:+.0} µs")
         }
         None => println!("after-effect of one argon2id hash: - ({DYNAMO_HASH} or {DYNAMO_GET} not measured)"),
+    }
+    if let Some(five) = five_calls_own {
+        let beyond = (five.as_secs_f64() - (hello_own + per_dynamodb_call * 5).as_secs_f64()) * 1e6;
+        println!(
+            "after-effect of one argon2id hash on 5 GetItems around it ({DYNAMO_HASH_5} own − hello-world's − 5 × \
+             {DYNAMO_GET}'s per call): {beyond:+.0} µs"
+        );
     }
 }
 
@@ -655,6 +691,11 @@ async fn main() {
     let mut rows: Vec<Figures> = Vec::new();
     for name in &names {
         rows.push(row(name.clone(), name, 0, bins.join(name)));
+        if name == DYNAMO_HASH {
+            let mut five_calls = row(DYNAMO_HASH_5.into(), DYNAMO_HASH, 0, bins.join(DYNAMO_HASH));
+            five_calls.env.push(("BENCH_GETS_BEFORE_HASH".into(), GETS_BEFORE_HASH_5.into()));
+            rows.push(five_calls);
+        }
         if let Some(dir) = options.compare.as_ref().filter(|_| !name.starts_with("baseline-")) {
             rows.push(row(format!("{name}{COMPARED}"), name, 1, dir.join(name)));
         }

@@ -5,8 +5,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Error, Response};
 
-/// Reads the item `BENCH`/`BENCH` of `table`: 200 `{"found":true}`, or 503 if the call failed.
-pub async fn answer(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Response<Body>, Error> {
+/// Reads the item `BENCH`/`BENCH` of `table`: whether the call succeeded.
+pub async fn get(client: &aws_sdk_dynamodb::Client, table: &str) -> bool {
     let item = client
         .get_item()
         .table_name(table)
@@ -14,7 +14,13 @@ pub async fn answer(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Re
         .key("sk", AttributeValue::S("BENCH".into()))
         .send()
         .await;
-    let status = if item.is_ok() { 200 } else { 503 };
-    let body = Body::Text(format!("{{\"found\":{}}}", item.is_ok()));
+    item.is_ok()
+}
+
+/// Reads the item: 200 `{"found":true}`, or 503 if the call failed.
+pub async fn answer(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Response<Body>, Error> {
+    let found = get(client, table).await;
+    let status = if found { 200 } else { 503 };
+    let body = Body::Text(format!("{{\"found\":{found}}}"));
     Ok(Response::builder().status(status).body(body)?)
 }

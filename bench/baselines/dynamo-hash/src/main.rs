@@ -11,6 +11,11 @@
 //! per hash would price page faults, the blocking pool a thread hand-off). Each hash's time, from
 //! taking the memory to the hash's end as the project times it, goes to stdout as the harness reads
 //! the functions' `argon2id` events: `{"fields":{"message":"argon2id","micros":N}}`.
+//!
+//! With `BENCH_GETS_BEFORE_HASH=N` it first makes N GetItems, then hashes, then makes its
+//! GetItem: the shape of a route that reads, checks a secret and writes (`pin-validate` makes 4
+//! calls before its check and 1 after), so that a hash's after-effect is priced on as many calls
+//! as such a route makes around it.
 
 use std::cell::RefCell;
 use std::time::Instant;
@@ -54,9 +59,17 @@ async fn main() -> Result<(), Error> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let table = std::env::var("BENCH_TABLE").unwrap_or_else(|_| "bench".to_string());
+    let gets_before_hash: usize =
+        std::env::var("BENCH_GETS_BEFORE_HASH").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
     lambda_http::run(service_fn(move |_request: Request| {
         let (argon2, client, table) = (argon2.clone(), client.clone(), table.clone());
         async move {
+            for _ in 0..gets_before_hash {
+                if !get_item::get(&client, &table).await {
+                    let body = Body::Text("{\"found\":false}".into());
+                    return Ok::<_, Error>(Response::builder().status(503).body(body)?);
+                }
+            }
             if let Err(error) = hash(&argon2, blocks) {
                 eprintln!("hash failed: {error}");
                 let body = Body::Text("{\"found\":false,\"error\":\"hash_failed\"}".into());
