@@ -42,6 +42,8 @@ const DYNAMO_HASH: &str = "baseline-dynamo-hash";
 /// of a route making 5 DynamoDB calls around one hash (`pin-validate`, `v2-login`...).
 const DYNAMO_HASH_5: &str = "baseline-dynamo-hash-5-calls";
 const GETS_BEFORE_HASH_5: &str = "4";
+/// `baseline-dynamo-hash` making `pin-validate`'s calls around its hash, as the store makes them.
+const DYNAMO_HASH_PIN_SHAPE: &str = "baseline-dynamo-hash-pin-validate-calls";
 const SNS_PUBLISH: &str = "baseline-sns-publish";
 const STORAGE_FREE: [&str; 2] = ["token-verify", "validate-mobile-number"];
 
@@ -612,6 +614,10 @@ fn print_split(rows: &[Figures]) {
         }
         None => println!("after-effect of one argon2id hash: - ({DYNAMO_HASH} or {DYNAMO_GET} not measured)"),
     }
+    if let (Some(route), Some(shape)) = (find("pin-validate").map(own), find(DYNAMO_HASH_PIN_SHAPE).map(own)) {
+        let over = (route.as_secs_f64() - shape.as_secs_f64()) * 1e6;
+        println!("pin-validate's own time over {DYNAMO_HASH_PIN_SHAPE}'s (the same calls and hash): {over:+.0} µs");
+    }
     if let Some(five) = five_calls_own {
         let beyond = (five.as_secs_f64() - (hello_own + per_dynamodb_call * 5).as_secs_f64()) * 1e6;
         println!(
@@ -695,6 +701,9 @@ async fn main() {
             let mut five_calls = row(DYNAMO_HASH_5.into(), DYNAMO_HASH, 0, bins.join(DYNAMO_HASH));
             five_calls.env.push(("BENCH_GETS_BEFORE_HASH".into(), GETS_BEFORE_HASH_5.into()));
             rows.push(five_calls);
+            let mut pin_shape = row(DYNAMO_HASH_PIN_SHAPE.into(), DYNAMO_HASH, 0, bins.join(DYNAMO_HASH));
+            pin_shape.env.push(("BENCH_SHAPE".into(), "pin-validate".into()));
+            rows.push(pin_shape);
         }
         if let Some(dir) = options.compare.as_ref().filter(|_| !name.starts_with("baseline-")) {
             rows.push(row(format!("{name}{COMPARED}"), name, 1, dir.join(name)));

@@ -15,12 +15,16 @@
 //! With `BENCH_GETS_BEFORE_HASH=N` it first makes N GetItems, then hashes, then makes its
 //! GetItem: the shape of a route that reads, checks a secret and writes (`pin-validate` makes 4
 //! calls before its check and 1 after), so that a hash's after-effect is priced on as many calls
-//! as such a route makes around it.
+//! as such a route makes around it. With `BENCH_SHAPE=pin-validate` it makes `pin-validate`'s
+//! calls instead, as the project's store makes them: 3 GetItems, a conditional UpdateItem
+//! returning the new item (the attempt reserved), the hash, and a second one (the failures
+//! cleared), on an item of its own.
 
 use std::cell::RefCell;
 use std::time::Instant;
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use lambda_http::{Body, Error, Request, Response, service_fn};
 
 #[path = "../../dynamo-get/src/get_item.rs"]
@@ -51,6 +55,58 @@ fn hash(argon2: &Argon2<'_>, blocks: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// One conditional UpdateItem of the item `BENCH`/`PIN-SHAPE`, as the project's store sends its
+/// own (`ALL_NEW`, and `ALL_OLD` when the condition fails): whether it wrote.
+async fn update(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    expression: &str,
+    condition: &str,
+    values: &[(&str, i64)],
+) -> bool {
+    let mut request = client
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("BENCH".into()))
+        .key("sk", AttributeValue::S("PIN-SHAPE".into()))
+        .update_expression(expression)
+        .condition_expression(condition)
+        .return_values(ReturnValue::AllNew)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    for (name, value) in values {
+        request = request.expression_attribute_values(*name, AttributeValue::N(value.to_string()));
+    }
+    request.send().await.is_ok()
+}
+
+/// `pin-validate`'s calls around its hash: the key, the identifier and the customer read, then
+/// an attempt reserved; after the hash, the failures cleared.
+async fn pin_validate_shape(client: &aws_sdk_dynamodb::Client, table: &str, hashed: impl FnOnce() -> bool) -> bool {
+    for _ in 0..3 {
+        if !get_item::get(client, table).await {
+            return false;
+        }
+    }
+    let reserved = update(
+        client,
+        table,
+        "SET failures = if_not_exists(failures, :zero) + :one, failures_expire_at = :expires",
+        "attribute_not_exists(failures) OR failures = :zero OR failures < :limit",
+        &[(":zero", 0), (":one", 1), (":expires", 4_102_444_800), (":limit", 3)],
+    )
+    .await;
+    reserved
+        && hashed()
+        && update(
+            client,
+            table,
+            "SET failures = :zero, failures_expire_at = :zero",
+            "attribute_exists(pk)",
+            &[(":zero", 0)],
+        )
+        .await
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let params = Params::new(19_456, 2, 1, None)?;
@@ -61,9 +117,15 @@ async fn main() -> Result<(), Error> {
     let table = std::env::var("BENCH_TABLE").unwrap_or_else(|_| "bench".to_string());
     let gets_before_hash: usize =
         std::env::var("BENCH_GETS_BEFORE_HASH").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let pin_validate = std::env::var("BENCH_SHAPE").is_ok_and(|shape| shape == "pin-validate");
     lambda_http::run(service_fn(move |_request: Request| {
         let (argon2, client, table) = (argon2.clone(), client.clone(), table.clone());
         async move {
+            if pin_validate {
+                let done = pin_validate_shape(&client, &table, || hash(&argon2, blocks).is_ok()).await;
+                let body = Body::Text(format!("{{\"found\":{done}}}"));
+                return Ok(Response::builder().status(if done { 200 } else { 503 }).body(body)?);
+            }
             for _ in 0..gets_before_hash {
                 if !get_item::get(&client, &table).await {
                     let body = Body::Text("{\"found\":false}".into());
