@@ -426,11 +426,7 @@ fn print_table(rows: &[Figures]) {
         // two-hash route (change-password...) would be compared with half its hashing.
         let hashing_base = hashing_base.filter(|_| row.hashes == 1 && !row.name.starts_with("baseline-"));
         // Against the one of the same shape: a one-hash route making 5 DynamoDB calls.
-        let five_calls_base = five_calls_base.filter(|_| {
-            hashing_base.is_some()
-                && median_calls(&row.warm_aws) == 5
-                && median_count(row.warm_aws.iter().map(|reading| reading.dynamodb_calls)) == 5
-        });
+        let five_calls_base = five_calls_base.filter(|_| has_five_call_shape(row));
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {} |",
             row.name,
@@ -454,6 +450,14 @@ fn print_table(rows: &[Figures]) {
             answers.join(", ")
         );
     }
+}
+
+/// Whether `row` is a route of `DYNAMO_HASH_5`'s shape: one hash, 5 AWS calls, all DynamoDB.
+fn has_five_call_shape(row: &Figures) -> bool {
+    !row.name.starts_with("baseline-")
+        && row.hashes == 1
+        && median_calls(&row.warm_aws) == 5
+        && median_count(row.warm_aws.iter().map(|reading| reading.dynamodb_calls)) == 5
 }
 
 fn micros(duration: Duration) -> String {
@@ -594,9 +598,7 @@ fn print_split(rows: &[Figures]) {
                 _ => "-".into(),
             },
             match five_calls_own {
-                Some(base)
-                    if !row.name.starts_with("baseline-") && row.hashes == 1 && calls == 5 && dynamodb_calls == 5 =>
-                {
+                Some(base) if has_five_call_shape(row) => {
                     format!("{:+.0}", (own(row).as_secs_f64() - base.as_secs_f64()) * 1e6)
                 }
                 _ => "-".into(),

@@ -82,10 +82,8 @@ async fn update(
 /// `pin-validate`'s calls around its hash: the key, the identifier and the customer read, then
 /// an attempt reserved; after the hash, the failures cleared.
 async fn pin_validate_shape(client: &aws_sdk_dynamodb::Client, table: &str, hashed: impl FnOnce() -> bool) -> bool {
-    for _ in 0..3 {
-        if !get_item::get(client, table).await {
-            return false;
-        }
+    if !get_item::get_times(client, table, 3).await {
+        return false;
     }
     let reserved = update(
         client,
@@ -122,15 +120,10 @@ async fn main() -> Result<(), Error> {
         let (argon2, client, table) = (argon2.clone(), client.clone(), table.clone());
         async move {
             if pin_validate {
-                let done = pin_validate_shape(&client, &table, || hash(&argon2, blocks).is_ok()).await;
-                let body = Body::Text(format!("{{\"found\":{done}}}"));
-                return Ok(Response::builder().status(if done { 200 } else { 503 }).body(body)?);
+                return get_item::reply(pin_validate_shape(&client, &table, || hash(&argon2, blocks).is_ok()).await);
             }
-            for _ in 0..gets_before_hash {
-                if !get_item::get(&client, &table).await {
-                    let body = Body::Text("{\"found\":false}".into());
-                    return Ok::<_, Error>(Response::builder().status(503).body(body)?);
-                }
+            if !get_item::get_times(&client, &table, gets_before_hash).await {
+                return get_item::reply(false);
             }
             if let Err(error) = hash(&argon2, blocks) {
                 eprintln!("hash failed: {error}");
