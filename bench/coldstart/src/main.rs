@@ -162,6 +162,13 @@ struct Figures {
     warm_aws: Vec<Reading>,
     /// CPU time of the process (all threads) over the timed warm invocations.
     warm_cpu: Duration,
+    /// Over the same invocations, the time its threads were ready to run but waited for a CPU.
+    warm_run_delay: Duration,
+    /// Per warm invocation: the process's CPU time and its wait for a CPU, from just before the
+    /// event was handed over to just after the answer arrived.
+    warm_sched: Vec<SchedTime>,
+    /// The warm hashes' thread CPU time, as the function timed them (`cpu_micros`).
+    warm_hash_cpu: Vec<Duration>,
     /// argon2id hashes of one invocation (the workload's successful path).
     hashes: u32,
     /// Median time of one argon2id hash in this process, measured just before the warm run.
@@ -206,16 +213,37 @@ fn answer_kind(outcome: Outcome) -> String {
     }
 }
 
-/// CPU time of every thread of `pid` so far (`/proc/PID/task/*/schedstat`, nanoseconds on CPU).
-fn cpu_time(pid: Option<u32>) -> Duration {
-    let Some(pid) = pid else { return Duration::ZERO };
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Duration::ZERO };
-    let nanos: u64 = tasks
+/// Scheduler time of every thread of `pid` so far (`/proc/PID/task/*/schedstat`).
+#[derive(Clone, Copy, Debug, Default)]
+struct SchedTime {
+    on_cpu: Duration,
+    /// Ready to run, waiting on a run queue for a CPU.
+    run_delay: Duration,
+}
+
+fn sched_time(pid: Option<u32>) -> SchedTime {
+    let Some(pid) = pid else { return SchedTime::default() };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return SchedTime::default() };
+    let (on_cpu, run_delay) = tasks
         .filter_map(Result::ok)
         .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
-        .sum();
-    Duration::from_nanos(nanos)
+        .map(|stat| {
+            let mut fields = stat.split_whitespace().map(|n| n.parse::<u64>().unwrap_or_default());
+            (fields.next().unwrap_or_default(), fields.next().unwrap_or_default())
+        })
+        .fold((0, 0), |(cpu, delay), (c, d)| (cpu + c, delay + d));
+    SchedTime { on_cpu: Duration::from_nanos(on_cpu), run_delay: Duration::from_nanos(run_delay) }
+}
+
+impl std::ops::Sub for SchedTime {
+    type Output = SchedTime;
+
+    fn sub(self, earlier: SchedTime) -> SchedTime {
+        SchedTime {
+            on_cpu: self.on_cpu.saturating_sub(earlier.on_cpu),
+            run_delay: self.run_delay.saturating_sub(earlier.run_delay),
+        }
+    }
 }
 
 /// The median of 5 hashes and 5 verifications with the project's hasher at the configured
@@ -265,12 +293,18 @@ fn minor_faults(pid: Option<u32>) -> u64 {
 /// time, from `shared::http::respond`, AWS calls and hashes included, the Runtime API round
 /// trip and event decoding not).
 fn logged_micros(api: &RuntimeApi, message: &str) -> Vec<Duration> {
+    logged_field(api, message, "micros")
+}
+
+/// The field `field` (in microseconds) of the function's log events named `message`, oldest
+/// first; events without it are skipped.
+fn logged_field(api: &RuntimeApi, message: &str, field: &str) -> Vec<Duration> {
     api.logs()
         .iter()
         .filter(|line| line.contains(message))
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|entry| entry["fields"]["message"] == message)
-        .filter_map(|entry| entry["fields"]["micros"].as_u64())
+        .filter_map(|entry| entry["fields"][field].as_u64())
         .map(Duration::from_micros)
         .collect()
 }
@@ -320,7 +354,7 @@ struct WarmProcess {
     api: RuntimeApi,
     ahead: std::collections::VecDeque<Value>,
     next: usize,
-    cpu_before: Duration,
+    sched_before: SchedTime,
 }
 
 /// Starts one process and answers a first invocation, not counted; makes the events of the
@@ -341,8 +375,8 @@ async fn start_warm(figures: &mut Figures, workload: &Workload, first: usize, n:
             ahead.push_back(workload.event(&figures.function, figures.copy, i).await);
         }
     }
-    let cpu_before = cpu_time(api.pid());
-    WarmProcess { api, ahead, next: first + 1, cpu_before }
+    let sched_before = sched_time(api.pid());
+    WarmProcess { api, ahead, next: first + 1, sched_before }
 }
 
 /// `count` timed invocations of a warm process, each with the AWS calls it made.
@@ -359,11 +393,13 @@ async fn warm_round(
             None => workload.event(&figures.function, figures.copy, process.next).await,
         };
         process.next += 1;
+        let sched_before = sched_time(process.api.pid());
         let aws_before = timer.reading();
         let started = Instant::now();
         let outcome = invoke(&mut process.api, &figures.function, event).await;
         figures.warm.push(started.elapsed());
         figures.warm_aws.push(timer.reading() - aws_before);
+        figures.warm_sched.push(sched_time(process.api.pid()) - sched_before);
         *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     }
 }
@@ -371,7 +407,9 @@ async fn warm_round(
 /// The warm process's CPU time over its timed invocations, the hashes and handler times it
 /// logged, and its peak RSS; then it is stopped.
 async fn finish_warm(figures: &mut Figures, mut process: WarmProcess) {
-    figures.warm_cpu = cpu_time(process.api.pid()).saturating_sub(process.cpu_before);
+    let sched = sched_time(process.api.pid());
+    figures.warm_cpu = sched.on_cpu.saturating_sub(process.sched_before.on_cpu);
+    figures.warm_run_delay = sched.run_delay.saturating_sub(process.sched_before.run_delay);
     let handler_logged = !figures.name.starts_with("baseline-");
     if figures.hashes > 0 || handler_logged {
         // Let the output of the last invocation be read before the log is: the hashes and
@@ -380,6 +418,7 @@ async fn finish_warm(figures: &mut Figures, mut process: WarmProcess) {
     }
     if figures.hashes > 0 {
         figures.warm_hash = logged_micros(&process.api, "argon2id");
+        figures.warm_hash_cpu = logged_field(&process.api, "argon2id", "cpu_micros");
     }
     if handler_logged {
         figures.warm_handler = logged_micros(&process.api, "request");
@@ -496,21 +535,164 @@ fn own_times(row: &Figures) -> Vec<Duration> {
 /// As `own_times`, with each invocation's time taken from `times` (the harness's, or the
 /// handler's own as logged, matched from the end).
 fn own_times_of(row: &Figures, times: &[Duration]) -> Vec<Duration> {
-    let per_call = row.hashes as usize;
     let covered = times.len().min(row.warm_aws.len());
     let aws = &row.warm_aws[row.warm_aws.len() - covered..];
     let without_aws =
-        times[times.len() - covered..].iter().zip(aws).map(|(total, aws)| total.saturating_sub(aws.waited));
-    if per_call == 0 || row.warm_hash.is_empty() {
-        return without_aws.map(|own| own.saturating_sub(row.hash_time * row.hashes)).collect();
+        times[times.len() - covered..].iter().zip(aws).map(|(total, aws)| total.saturating_sub(aws.waited)).collect();
+    less_hashes(row, without_aws, &row.warm_hash)
+}
+
+/// Per warm invocation (oldest first, ending with the last), `values` less the invocation's
+/// hashes as timed in `hashes` (the log's last ones, matched from the end: for a hashing
+/// function only the invocations they cover), or less the harness's hash time when none were
+/// logged.
+fn less_hashes(row: &Figures, values: Vec<Duration>, hashes: &[Duration]) -> Vec<Duration> {
+    let per_call = row.hashes as usize;
+    if per_call == 0 {
+        return values;
     }
-    let hashed = (row.warm_hash.len() / per_call).min(covered);
-    let hashes = &row.warm_hash[row.warm_hash.len() - hashed * per_call..];
-    without_aws
-        .skip(covered - hashed)
+    if hashes.is_empty() {
+        return values.into_iter().map(|value| value.saturating_sub(row.hash_time * row.hashes)).collect();
+    }
+    let hashed = (hashes.len() / per_call).min(values.len());
+    let hashes = &hashes[hashes.len() - hashed * per_call..];
+    values[values.len() - hashed..]
+        .iter()
         .zip(hashes.chunks(per_call))
-        .map(|(own, hashing)| own.saturating_sub(hashing.iter().sum()))
+        .map(|(value, hashing)| value.saturating_sub(hashing.iter().sum()))
         .collect()
+}
+
+/// Each warm invocation's CPU time (the whole process's) less its hashes' thread CPU time: the
+/// function's own work, whatever the machine's other processes do to its wall time.
+fn own_cpu_times(row: &Figures) -> Vec<Duration> {
+    less_hashes(row, row.warm_sched.iter().map(|sched| sched.on_cpu).collect(), &row.warm_hash_cpu)
+}
+
+/// Each warm invocation's own time less the time the process waited for a CPU, its hashes taken
+/// off as CPU time (a hash's wall time holds any wait for a CPU during it, already taken off).
+fn own_times_less_waiting(row: &Figures) -> Vec<Duration> {
+    let values = row
+        .warm
+        .iter()
+        .zip(&row.warm_aws)
+        .zip(&row.warm_sched)
+        .map(|((total, aws), sched)| total.saturating_sub(aws.waited).saturating_sub(sched.run_delay))
+        .collect();
+    less_hashes(row, values, &row.warm_hash_cpu)
+}
+
+/// What the baselines price, by one measure of their warm invocations (own time, or own CPU
+/// time): the Runtime API round trip (hello-world's), each AWS call beyond it (the baseline
+/// that makes only that call: the GetItem baseline's for a DynamoDB call, the SNS baseline's for
+/// any other), a hash's after-effect on the code after it (the hashing GetItem baseline less the
+/// plain one, signed: it may be negative in noise), and the hashing baseline of 5 calls.
+struct Prices {
+    hello: Duration,
+    per_dynamodb_call: Duration,
+    per_other_call: Duration,
+    after_effect: Option<f64>,
+    five_calls: Option<Duration>,
+}
+
+impl Prices {
+    fn of(rows: &[Figures], measure: impl Fn(&Figures) -> Duration) -> Prices {
+        let find = |name: &str| rows.iter().find(|row| row.name == name);
+        let hello = find(HELLO).map(&measure).unwrap_or_default();
+        let per_call = |baseline: &str| {
+            find(baseline)
+                .map(|row| {
+                    measure(row).saturating_sub(hello) / u32::try_from(median_calls(&row.warm_aws).max(1)).unwrap_or(1)
+                })
+                .unwrap_or_default()
+        };
+        let after_effect = match (find(DYNAMO_HASH).map(&measure), find(DYNAMO_GET).map(&measure)) {
+            (Some(hashing), Some(plain)) => Some((hashing.as_secs_f64() - plain.as_secs_f64()) * 1e6),
+            _ => None,
+        };
+        Prices {
+            hello,
+            per_dynamodb_call: per_call(DYNAMO_GET),
+            per_other_call: per_call(SNS_PUBLISH),
+            after_effect,
+            five_calls: find(DYNAMO_HASH_5).map(&measure),
+        }
+    }
+
+    /// What `row`'s AWS calls cost beyond hello-world, at the baselines' price per call.
+    fn sdk(&self, row: &Figures) -> Duration {
+        let calls = median_calls(&row.warm_aws);
+        let dynamodb_calls = median_count(row.warm_aws.iter().map(|reading| reading.dynamodb_calls));
+        self.per_dynamodb_call * u32::try_from(dynamodb_calls).unwrap_or(u32::MAX)
+            + self.per_other_call * u32::try_from(calls.saturating_sub(dynamodb_calls)).unwrap_or(u32::MAX)
+    }
+
+    /// `value` (the row's measure) over hello-world's and its calls' price, in µs.
+    fn beyond_calls(&self, row: &Figures, value: Duration) -> f64 {
+        (value.as_secs_f64() - (self.hello + self.sdk(row)).as_secs_f64()) * 1e6
+    }
+
+    fn over_sdk(&self, row: &Figures, value: Duration) -> String {
+        if row.name.starts_with("baseline-") { "-".into() } else { format!("{:+.0}", self.beyond_calls(row, value)) }
+    }
+
+    /// As `over_sdk`, also less one after-effect per hash.
+    fn over_after_effect(&self, row: &Figures, value: Duration) -> String {
+        match self.after_effect {
+            Some(per_hash) if !row.name.starts_with("baseline-") => {
+                format!("{:+.0}", self.beyond_calls(row, value) - f64::from(row.hashes) * per_hash)
+            }
+            _ => "-".into(),
+        }
+    }
+
+    /// `value` over the hashing baseline of 5 calls, for a route of that shape.
+    fn over_five_calls(&self, row: &Figures, value: Duration) -> String {
+        match self.five_calls {
+            Some(base) if has_five_call_shape(row) => {
+                format!("{:+.0}", (value.as_secs_f64() - base.as_secs_f64()) * 1e6)
+            }
+            _ => "-".into(),
+        }
+    }
+}
+
+/// The split by CPU time: each warm invocation's own time again, less the time the process
+/// waited for a CPU, and its CPU time less its hashes' (both per invocation, read from the
+/// kernel's schedstat around it), priced as in `print_split`. On a machine whose cores moto, the
+/// timer and the harness share, a function's wall time holds waits for a CPU that a Lambda
+/// environment (one function, its own share of a core) does not; its CPU time does not.
+fn print_cpu_split(rows: &[Figures]) {
+    let find = |name: &str| rows.iter().find(|row| row.name == name);
+    let own_cpu = |row: &Figures| median(&own_cpu_times(row));
+    let prices = Prices::of(rows, own_cpu);
+    println!(
+        "| function | waiting for a CPU p50 µs | own less waiting p50 µs | own CPU p50 µs | own CPU over hello µs |          over hello and the baselines' CPU per call µs | … and the hashing baseline's after-effect per hash µs |          over the hashing baseline of 5 calls µs |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let waits: Vec<Duration> = row.warm_sched.iter().map(|sched| sched.run_delay).collect();
+        let cpu = own_cpu(row);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            row.name,
+            micros(median(&waits)),
+            micros(median(&own_times_less_waiting(row))),
+            micros(cpu),
+            micros_over(cpu, prices.hello),
+            prices.over_sdk(row, cpu),
+            prices.over_after_effect(row, cpu),
+            prices.over_five_calls(row, cpu),
+        );
+    }
+    println!();
+    if let Some(per_hash) = prices.after_effect {
+        println!("after-effect of one argon2id hash on CPU time ({DYNAMO_HASH} − {DYNAMO_GET}): {per_hash:+.0} µs");
+    }
+    if let (Some(route), Some(shape)) = (find("pin-validate").map(own_cpu), find(DYNAMO_HASH_PIN_SHAPE).map(own_cpu)) {
+        let over = (route.as_secs_f64() - shape.as_secs_f64()) * 1e6;
+        println!("pin-validate's own CPU time over {DYNAMO_HASH_PIN_SHAPE}'s (the same calls and hash): {over:+.0} µs");
+    }
 }
 
 /// Per warm invocation (the last ones, as logged): the time outside the handler, i.e. the
@@ -540,30 +722,15 @@ fn outside_handler(row: &Figures) -> Vec<Duration> {
 fn print_split(rows: &[Figures]) {
     let find = |name: &str| rows.iter().find(|row| row.name == name);
     let own = |row: &Figures| median(&own_times(row));
-    let hello_own = find(HELLO).map(own).unwrap_or_default();
-    // What one call costs a function beyond hello-world, by the baseline that makes only that call.
-    let per_call = |baseline: &str| {
-        find(baseline)
-            .map(|row| {
-                own(row).saturating_sub(hello_own) / u32::try_from(median_calls(&row.warm_aws).max(1)).unwrap_or(1)
-            })
-            .unwrap_or_default()
-    };
-    let (per_dynamodb_call, per_other_call) = (per_call(DYNAMO_GET), per_call(SNS_PUBLISH));
-    // What one hash adds to the code after it, in µs (signed: it may be negative in noise). Both
-    // own times already exclude the AWS wait and the hash as timed in-process.
-    let after_effect = match (find(DYNAMO_HASH).map(own), find(DYNAMO_GET).map(own)) {
-        (Some(hashing), Some(plain)) => Some((hashing.as_secs_f64() - plain.as_secs_f64()) * 1e6),
-        _ => None,
-    };
-    let five_calls_own = find(DYNAMO_HASH_5).map(own);
+    let prices = Prices::of(rows, own);
+    let Prices { hello: hello_own, per_dynamodb_call, after_effect, five_calls: five_calls_own, .. } = prices;
     println!(
         "| function | warm p50 ms | AWS calls (DynamoDB) | AWS wait p50 ms | argon2 hashes | hash ms in function | \
          hash ms back-to-back | own p50 µs | own over hello µs | over hello and the baselines' SDK time per \
          call µs | … and the hashing baseline's after-effect per hash µs | over the hashing baseline of 5 calls µs | handler's own p50 µs | \
-         outside the handler p50 µs | CPU per call ms | CPU beyond hashing µs |"
+         outside the handler p50 µs | CPU per call ms | CPU beyond hashing µs | waiting for a CPU per call µs |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let waits: Vec<Duration> = row.warm_aws.iter().map(|reading| reading.waited).collect();
         let calls = median_calls(&row.warm_aws);
@@ -576,12 +743,9 @@ fn print_split(rows: &[Figures]) {
         };
         let hashing = mean_hash * row.hashes;
         let dynamodb_calls = median_count(row.warm_aws.iter().map(|reading| reading.dynamodb_calls));
-        let sdk = per_dynamodb_call * u32::try_from(dynamodb_calls).unwrap_or(u32::MAX)
-            + per_other_call * u32::try_from(calls.saturating_sub(dynamodb_calls)).unwrap_or(u32::MAX);
         let logged = !row.warm_handler.is_empty();
-        let beyond_baselines = (own(row).as_secs_f64() - (hello_own + sdk).as_secs_f64()) * 1e6;
         println!(
-            "| {} | {} | {calls} ({dynamodb_calls}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {calls} ({dynamodb_calls}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.name,
             ms(median(&row.warm)),
             ms(median(&waits)),
@@ -590,23 +754,14 @@ fn print_split(rows: &[Figures]) {
             if row.hashes > 0 { ms(row.hash_time) } else { "-".into() },
             micros(own(row)),
             micros_over(own(row), hello_own),
-            if row.name.starts_with("baseline-") { "-".into() } else { micros_over(own(row), hello_own + sdk) },
-            match after_effect {
-                Some(per_hash) if !row.name.starts_with("baseline-") => {
-                    format!("{:+.0}", beyond_baselines - f64::from(row.hashes) * per_hash)
-                }
-                _ => "-".into(),
-            },
-            match five_calls_own {
-                Some(base) if has_five_call_shape(row) => {
-                    format!("{:+.0}", (own(row).as_secs_f64() - base.as_secs_f64()) * 1e6)
-                }
-                _ => "-".into(),
-            },
+            prices.over_sdk(row, own(row)),
+            prices.over_after_effect(row, own(row)),
+            prices.over_five_calls(row, own(row)),
             if logged { micros(median(&own_times_of(row, &row.warm_handler))) } else { "-".into() },
             if logged { micros(median(&outside_handler(row))) } else { "-".into() },
             ms(cpu),
             micros(cpu.saturating_sub(hashing)),
+            micros(row.warm_run_delay / n),
         );
     }
     println!();
@@ -742,6 +897,8 @@ async fn main() {
     print_table(&rows);
     println!();
     print_split(&rows);
+    println!();
+    print_cpu_split(&rows);
     println!();
     print_cold_split(&rows);
 }
