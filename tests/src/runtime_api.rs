@@ -33,8 +33,10 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
-/// How many of the function's last output lines are kept for error reports.
-const LOG_LINES: usize = 200;
+/// How many of the function's last output lines are kept, for error reports and for the
+/// benchmark, which matches the hash and request times a function logs to its invocations:
+/// enough for 1,000 invocations at up to 4 lines each, so every timed invocation is covered.
+const LOG_LINES: usize = 4_096;
 
 /// What a function answered to one invocation.
 #[derive(Debug, Clone, PartialEq)]

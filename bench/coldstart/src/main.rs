@@ -173,7 +173,7 @@ struct Figures {
     hashes: u32,
     /// Median time of one argon2id hash in this process, measured just before the warm run.
     hash_time: Duration,
-    /// The warm hashes as the function itself timed them (its last 200 log lines).
+    /// The warm hashes as the function itself timed them (from its log, which keeps them all).
     warm_hash: Vec<Duration>,
     /// The handler's time of the last warm invocations, as the function logged it.
     warm_handler: Vec<Duration>,
@@ -550,8 +550,8 @@ fn hash_in_function(row: &Figures) -> Duration {
 }
 
 /// Each warm invocation's own time: its total less its AWS wait and its hashes as the function
-/// timed them. The log holds the hashes of the last invocations only (they are matched from
-/// the end), so for a hashing function these are its last ~100 invocations.
+/// timed them. The hashes are matched to invocations from the end of the log, which holds
+/// every timed invocation's.
 fn own_times(row: &Figures) -> Vec<Duration> {
     own_times_of(row, &row.warm)
 }
