@@ -371,6 +371,7 @@ async fn cold_start(figures: &mut Figures, workload: &Workload, timer: &AwsTimer
 /// whose processes stay up, so that any drift of the machine (a busy neighbour, moto slowing
 /// down) falls on every binary and baseline alike.
 const WARM_ROUND: usize = 50;
+const _: () = assert!(WARM_ROUND <= workload::FRESH_CUSTOMERS, "a round's OTPs would replace each other");
 
 /// A warm process: its Runtime API, the events made for it ahead, the index of its next
 /// event, and its CPU time before its first timed invocation.
@@ -382,8 +383,7 @@ struct WarmProcess {
 }
 
 /// Starts one process and answers a first invocation, not counted; makes the events of the
-/// `n` timed ones unless each must be made just before its invocation
-/// (`workload::made_just_before`).
+/// `n` timed ones unless they are made round by round (`workload::made_per_round`).
 async fn start_warm(figures: &mut Figures, workload: &Workload, first: usize, n: usize) -> WarmProcess {
     figures.hashes = workload::argon2_hashes(&figures.function);
     if figures.hashes > 0 {
@@ -394,7 +394,7 @@ async fn start_warm(figures: &mut Figures, workload: &Workload, first: usize, n:
     let outcome = invoke(&mut api, &figures.function, event).await;
     *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
     let mut ahead = std::collections::VecDeque::new();
-    if !workload::made_just_before(&figures.function) {
+    if !workload::made_per_round(&figures.function) {
         for i in first + 1..=first + n {
             ahead.push_back(workload.event(&figures.function, figures.copy, i).await);
         }
@@ -411,6 +411,11 @@ async fn warm_round(
     timer: &AwsTimer,
     count: usize,
 ) {
+    if workload::made_per_round(&figures.function) {
+        for i in process.next..process.next + count {
+            process.ahead.push_back(workload.event(&figures.function, figures.copy, i).await);
+        }
+    }
     for _ in 0..count {
         let event = match process.ahead.pop_front() {
             Some(event) => event,

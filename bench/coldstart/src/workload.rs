@@ -46,13 +46,19 @@ pub fn argon2_hashes(function: &str) -> u32 {
     }
 }
 
-/// Whether each event of `function` must be made just before its invocation: an OTP or reset
-/// token is good only until the next one is requested. Other events are made before the timed
-/// invocations, so that making one (a key put in the store, a customer created, a sample read)
-/// does not run the harness's own code on the two cores just before the invocation it is for.
-pub fn made_just_before(function: &str) -> bool {
+/// Whether the events of `function` must be made round by round: an OTP or reset token is good
+/// only until the next one is requested for its customer, and for 10 minutes. So these events
+/// rotate over `FRESH_CUSTOMERS` customers, and each round's are made just before the round
+/// (`main::warm_round`). Other events are all made before the timed invocations. Either way,
+/// making one (a key put in the store, a customer created, an OTP requested) does not run the
+/// harness's own code on the two cores just before the invocation it is for.
+pub fn made_per_round(function: &str) -> bool {
     matches!(function, "pin-reset" | "reset-password-with-otp" | "v2-reset-password")
 }
+
+/// The customers the events of a `made_per_round` function rotate over: at least a round's
+/// invocations, so that no OTP of a round is replaced before it is used.
+pub const FRESH_CUSTOMERS: usize = 50;
 
 /// Keeps the code of the last `otp.requested` event (the v2 reset token travels only there).
 #[derive(Default)]
@@ -288,7 +294,8 @@ impl Workload {
                 json!({"user": customer.email, "pin": PIN, "confirm_pin": PIN})
             }
             _ => {
-                let customer = self.customer(&key).await;
+                let owner = if made_per_round(function) { format!("{key}-{}", i % FRESH_CUSTOMERS) } else { key };
+                let customer = self.customer(&owner).await;
                 let user = customer.email.clone();
                 match function {
                     "reset-otp-limit" => json!({"user": customer.mobile}),
