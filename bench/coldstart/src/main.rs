@@ -225,23 +225,17 @@ struct SchedTime {
 fn sched_time(pid: Option<u32>) -> SchedTime {
     let Some(pid) = pid else { return SchedTime::default() };
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return SchedTime::default() };
-    let (on_cpu, run_delay) = tasks
+    let run_delay: u64 = tasks
         .filter_map(Result::ok)
         .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .map(|stat| {
-            let mut fields = stat.split_whitespace().map(|n| n.parse::<u64>().unwrap_or_default());
-            (fields.next().unwrap_or_default(), fields.next().unwrap_or_default())
-        })
-        .fold((0, 0), |(cpu, delay), (c, d)| (cpu + c, delay + d));
-    SchedTime {
-        on_cpu: process_cpu_time(pid).unwrap_or(Duration::from_nanos(on_cpu)),
-        run_delay: Duration::from_nanos(run_delay),
-    }
+        .filter_map(|stat| stat.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()))
+        .sum();
+    SchedTime { on_cpu: process_cpu_time(pid).unwrap_or_default(), run_delay: Duration::from_nanos(run_delay) }
 }
 
 /// The CPU time of all of `pid`'s threads so far, from its CPU-time clock. Exact also while a
-/// thread runs: schedstat's figure for a running thread lags until its next tick or switch, so
-/// read just as the function answers it would miss the work since its last AWS call.
+/// thread runs, where schedstat's figure lags until the thread's next tick or switch: read as
+/// the answer arrives, that would miss the work since the function's last AWS call.
 fn process_cpu_time(pid: u32) -> Option<Duration> {
     let pid = libc::pid_t::try_from(pid).ok()?;
     let mut clock: libc::clockid_t = 0;
@@ -317,20 +311,23 @@ fn minor_faults(pid: Option<u32>) -> u64 {
 /// time, from `shared::http::respond`, AWS calls and hashes included, the Runtime API round
 /// trip and event decoding not).
 fn logged_micros(api: &RuntimeApi, message: &str) -> Vec<Duration> {
-    logged_field(api, message, "micros")
+    micros_field(&logged_fields(api, message), "micros")
 }
 
-/// The field `field` (in microseconds) of the function's log events named `message`, oldest
-/// first; events without it are skipped.
-fn logged_field(api: &RuntimeApi, message: &str, field: &str) -> Vec<Duration> {
+/// The fields of the function's log events named `message`, oldest first.
+fn logged_fields(api: &RuntimeApi, message: &str) -> Vec<Value> {
     api.logs()
         .iter()
         .filter(|line| line.contains(message))
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|entry| entry["fields"]["message"] == message)
-        .filter_map(|entry| entry["fields"][field].as_u64())
-        .map(Duration::from_micros)
+        .map(|mut entry| entry["fields"].take())
+        .filter(|fields| fields["message"] == message)
         .collect()
+}
+
+/// The field `field` (in microseconds) of each event; events without it are skipped.
+fn micros_field(events: &[Value], field: &str) -> Vec<Duration> {
+    events.iter().filter_map(|fields| fields[field].as_u64()).map(Duration::from_micros).collect()
 }
 
 /// `logged_micros`, once the function's output has been read up to `count` such lines (or
@@ -411,16 +408,12 @@ async fn warm_round(
     timer: &AwsTimer,
     count: usize,
 ) {
-    if workload::made_per_round(&figures.function) {
-        for i in process.next..process.next + count {
-            process.ahead.push_back(workload.event(&figures.function, figures.copy, i).await);
-        }
+    // Events not made at the start (`workload::made_per_round`) are made now, before the round.
+    while process.ahead.len() < count {
+        let i = process.next + process.ahead.len();
+        process.ahead.push_back(workload.event(&figures.function, figures.copy, i).await);
     }
-    for _ in 0..count {
-        let event = match process.ahead.pop_front() {
-            Some(event) => event,
-            None => workload.event(&figures.function, figures.copy, process.next).await,
-        };
+    for event in process.ahead.drain(..count).collect::<Vec<_>>() {
         process.next += 1;
         let sched_before = sched_time(process.api.pid());
         let aws_before = timer.reading();
@@ -446,8 +439,9 @@ async fn finish_warm(figures: &mut Figures, mut process: WarmProcess) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if figures.hashes > 0 {
-        figures.warm_hash = logged_micros(&process.api, "argon2id");
-        figures.warm_hash_cpu = logged_field(&process.api, "argon2id", "cpu_micros");
+        let hashes = logged_fields(&process.api, "argon2id");
+        figures.warm_hash = micros_field(&hashes, "micros");
+        figures.warm_hash_cpu = micros_field(&hashes, "cpu_micros");
     }
     if handler_logged {
         figures.warm_handler = logged_micros(&process.api, "request");
@@ -748,9 +742,9 @@ fn outside_handler(row: &Figures) -> Vec<Duration> {
 /// (caches and TLB evicted by the 19 MiB sweep): the hashing GetItem baseline's own time less the
 /// plain one's. The one after compares a route making 5 DynamoDB calls around one hash with the
 /// hashing baseline of the same shape (`DYNAMO_HASH_5`): both own times, so the SDK's time per
-/// call and the hash's after-effect on those calls are in both. The handler's own time is the same split of the time the function logged for its
-/// handler; outside it are the Runtime API round trip and the event's decoding and the answer's
-/// encoding.
+/// call and the hash's after-effect on those calls are in both. The handler's own time is the
+/// same split of the time the function logged for its handler; outside it are the Runtime API
+/// round trip and the event's decoding and the answer's encoding.
 fn print_split(rows: &[Figures]) {
     let find = |name: &str| rows.iter().find(|row| row.name == name);
     let own = |row: &Figures| median(&own_times(row));
@@ -776,6 +770,7 @@ fn print_split(rows: &[Figures]) {
         let hashing = mean_hash * row.hashes;
         let dynamodb_calls = median_count(row.warm_aws.iter().map(|reading| reading.dynamodb_calls));
         let logged = !row.warm_handler.is_empty();
+        let own_time = own(row);
         println!(
             "| {} | {} | {calls} ({dynamodb_calls}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.name,
@@ -784,11 +779,11 @@ fn print_split(rows: &[Figures]) {
             row.hashes,
             if row.hashes > 0 { ms(hash_in_function(row)) } else { "-".into() },
             if row.hashes > 0 { ms(row.hash_time) } else { "-".into() },
-            micros(own(row)),
-            micros_over(own(row), hello_own),
-            prices.over_sdk(row, own(row)),
-            prices.over_after_effect(row, own(row)),
-            prices.over_five_calls(row, own(row)),
+            micros(own_time),
+            micros_over(own_time, hello_own),
+            prices.over_sdk(row, own_time),
+            prices.over_after_effect(row, own_time),
+            prices.over_five_calls(row, own_time),
             if logged { micros(median(&own_times_of(row, &row.warm_handler))) } else { "-".into() },
             if logged { micros(median(&outside_handler(row))) } else { "-".into() },
             ms(cpu),

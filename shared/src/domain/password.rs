@@ -368,10 +368,9 @@ fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
         _ => f(&mut vec![Block::default(); blocks]),
     });
     if let Some((wall, cpu)) = started {
-        let micros = u64::try_from(wall.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let cpu_micros = cpu
-            .zip(thread_cpu_time())
-            .map(|(before, after)| u64::try_from(after.saturating_sub(before).as_micros()).unwrap_or(u64::MAX));
+        let as_micros = |spent: std::time::Duration| u64::try_from(spent.as_micros()).unwrap_or(u64::MAX);
+        let micros = as_micros(wall.elapsed());
+        let cpu_micros = cpu.zip(thread_cpu_time()).map(|(before, after)| as_micros(after.saturating_sub(before)));
         tracing::debug!(target: TIMING_TARGET, micros, cpu_micros, blocks, "argon2id");
     }
     result
