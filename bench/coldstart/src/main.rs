@@ -42,8 +42,13 @@ const DYNAMO_HASH: &str = "baseline-dynamo-hash";
 /// of a route making 5 DynamoDB calls around one hash (`pin-validate`, `v2-login`...).
 const DYNAMO_HASH_5: &str = "baseline-dynamo-hash-5-calls";
 const GETS_BEFORE_HASH_5: &str = "4";
-/// `baseline-dynamo-hash` making `pin-validate`'s calls around its hash, as the store makes them.
-const DYNAMO_HASH_PIN_SHAPE: &str = "baseline-dynamo-hash-pin-validate-calls";
+/// `baseline-dynamo-hash` making a route's calls around its hash, as the store makes them
+/// (`BENCH_SHAPE`): the route, and the baseline's row. Each is measured when its route is.
+const EXACT_SHAPES: [(&str, &str); 3] = [
+    ("pin-validate", "baseline-dynamo-hash-pin-validate-calls"),
+    ("v2-register", "baseline-dynamo-hash-v2-register-calls"),
+    ("v2-reset-password", "baseline-dynamo-hash-v2-reset-password-calls"),
+];
 const SNS_PUBLISH: &str = "baseline-sns-publish";
 const STORAGE_FREE: [&str; 2] = ["token-verify", "validate-mobile-number"];
 
@@ -686,7 +691,6 @@ impl Prices {
 /// timer and the harness share, a function's wall time holds waits for a CPU that a Lambda
 /// environment (one function, its own share of a core) does not; its CPU time does not.
 fn print_cpu_split(rows: &[Figures]) {
-    let find = |name: &str| rows.iter().find(|row| row.name == name);
     let own_cpu = |row: &Figures| median(&own_cpu_times(row));
     let prices = Prices::of(rows, own_cpu);
     println!(
@@ -715,10 +719,18 @@ fn print_cpu_split(rows: &[Figures]) {
     if let Some(per_hash) = prices.after_effect {
         println!("after-effect of one argon2id hash on CPU time ({DYNAMO_HASH} − {DYNAMO_GET}): {per_hash:+.0} µs");
     }
-    if let (Some(route), Some(shape)) = (find("pin-validate").map(own_cpu), find(DYNAMO_HASH_PIN_SHAPE).map(own_cpu)) {
-        let over = (route.as_secs_f64() - shape.as_secs_f64()) * 1e6;
-        println!("pin-validate's own CPU time over {DYNAMO_HASH_PIN_SHAPE}'s (the same calls and hash): {over:+.0} µs");
+    for (route, over) in over_exact_shapes(rows, own_cpu) {
+        println!("{route}'s own CPU time over its exact-shape baseline's (the same calls and hash): {over:+.0} µs");
     }
+}
+
+/// Each measured route of `EXACT_SHAPES` with its `measure` over its baseline's, in µs.
+fn over_exact_shapes(rows: &[Figures], measure: impl Fn(&Figures) -> Duration) -> Vec<(&'static str, f64)> {
+    let find = |name: &str| rows.iter().find(|row| row.name == name).map(&measure);
+    EXACT_SHAPES
+        .iter()
+        .filter_map(|(route, shape)| Some((*route, (find(route)?.as_secs_f64() - find(shape)?.as_secs_f64()) * 1e6)))
+        .collect()
 }
 
 /// Per warm invocation (the last ones, as logged): the time outside the handler, i.e. the
@@ -746,7 +758,6 @@ fn outside_handler(row: &Figures) -> Vec<Duration> {
 /// same split of the time the function logged for its handler; outside it are the Runtime API
 /// round trip and the event's decoding and the answer's encoding.
 fn print_split(rows: &[Figures]) {
-    let find = |name: &str| rows.iter().find(|row| row.name == name);
     let own = |row: &Figures| median(&own_times(row));
     let prices = Prices::of(rows, own);
     let Prices { hello: hello_own, per_dynamodb_call, after_effect, five_calls: five_calls_own, .. } = prices;
@@ -798,9 +809,8 @@ fn print_split(rows: &[Figures]) {
         }
         None => println!("after-effect of one argon2id hash: - ({DYNAMO_HASH} or {DYNAMO_GET} not measured)"),
     }
-    if let (Some(route), Some(shape)) = (find("pin-validate").map(own), find(DYNAMO_HASH_PIN_SHAPE).map(own)) {
-        let over = (route.as_secs_f64() - shape.as_secs_f64()) * 1e6;
-        println!("pin-validate's own time over {DYNAMO_HASH_PIN_SHAPE}'s (the same calls and hash): {over:+.0} µs");
+    for (route, over) in over_exact_shapes(rows, own) {
+        println!("{route}'s own time over its exact-shape baseline's (the same calls and hash): {over:+.0} µs");
     }
     if let Some(five) = five_calls_own {
         let beyond = (five.as_secs_f64() - (hello_own + per_dynamodb_call * 5).as_secs_f64()) * 1e6;
@@ -885,9 +895,11 @@ async fn main() {
             let mut five_calls = row(DYNAMO_HASH_5.into(), DYNAMO_HASH, 0, bins.join(DYNAMO_HASH));
             five_calls.env.push(("BENCH_GETS_BEFORE_HASH".into(), GETS_BEFORE_HASH_5.into()));
             rows.push(five_calls);
-            let mut pin_shape = row(DYNAMO_HASH_PIN_SHAPE.into(), DYNAMO_HASH, 0, bins.join(DYNAMO_HASH));
-            pin_shape.env.push(("BENCH_SHAPE".into(), "pin-validate".into()));
-            rows.push(pin_shape);
+            for (route, shape) in EXACT_SHAPES.iter().filter(|(route, _)| names.iter().any(|name| name == route)) {
+                let mut exact = row((*shape).into(), DYNAMO_HASH, 0, bins.join(DYNAMO_HASH));
+                exact.env.push(("BENCH_SHAPE".into(), (*route).into()));
+                rows.push(exact);
+            }
         }
         if let Some(dir) = options.compare.as_ref().filter(|_| !name.starts_with("baseline-")) {
             rows.push(row(format!("{name}{COMPARED}"), name, 1, dir.join(name)));

@@ -122,6 +122,7 @@ impl Workload {
         let rig = DeliveryRig::new().await;
         let (store, _) = moto::dynamo_store_counted().await;
         let table = store.table().to_string();
+        put_customer_shape(&table).await;
         let store: Arc<dyn shared::store::AdminStore> = store;
         let mut env: Vec<(String, String)> = [
             ("STAMPS_STORE", format!("dynamodb:{table}")),
@@ -362,4 +363,34 @@ impl Workload {
         event["Records"][0]["messageId"] = json!(format!("bench-{i}"));
         event
     }
+}
+
+/// The customer item that `baseline-dynamo-hash` reads and updates in `v2-reset-password`'s shape
+/// (`BENCH`/`CUSTOMER-SHAPE`), with a customer's attributes as the store writes them.
+async fn put_customer_shape(table: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue::{M, N, S};
+    let client = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
+    let profile = M([("location_id".to_string(), N("7".into()))].into());
+    let attributes = [
+        ("pk", S("BENCH".into())),
+        ("sk", S("CUSTOMER-SHAPE".into())),
+        ("id", N("1".into())),
+        ("merchant_id", N("1".into())),
+        ("name", S("Budi".into())),
+        ("email", S("reset-shape@example.com".into())),
+        ("mobile", S("+6282200000001".into())),
+        (
+            "password_hash",
+            S(shared::domain::password::SecretHasher::new(None).expect("hasher").hash(PASSWORD).expect("hash")),
+        ),
+        ("profile", profile),
+        ("created_at", N("1767225600".into())),
+    ];
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(attributes.into_iter().map(|(name, value)| (name.to_string(), value)).collect()))
+        .send()
+        .await
+        .expect("the reset shape's customer item");
 }

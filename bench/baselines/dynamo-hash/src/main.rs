@@ -16,16 +16,28 @@
 //! With `BENCH_GETS_BEFORE_HASH=N` it first makes N GetItems, then hashes, then makes its
 //! GetItem: the shape of a route that reads, checks a secret and writes (`pin-validate` makes 4
 //! calls before its check and 1 after), so that a hash's after-effect is priced on as many calls
-//! as such a route makes around it. With `BENCH_SHAPE=pin-validate` it makes `pin-validate`'s
-//! calls instead, as the project's store makes them: 3 GetItems, a conditional UpdateItem
-//! returning the new item (the attempt reserved), the hash, and a second one (the failures
-//! cleared), on an item of its own.
+//! as such a route makes around it. With `BENCH_SHAPE=ROUTE` it makes that route's calls instead,
+//! as the project's store makes them, on items of its own (the items' attributes and sizes as
+//! the route's, so that the SDK serializes and parses as much):
+//! - `pin-validate`: 3 GetItems, a conditional UpdateItem returning the new item (the attempt
+//!   reserved), the hash, and a second one (the failures cleared);
+//! - `v2-register`: a GetItem (the merchant), the hash, an UpdateItem adding one to a sequence
+//!   (the customer ID), and a transaction of 4 conditional Puts (the customer, its email and
+//!   phone claims, its app key);
+//! - `v2-reset-password`: a GetItem of a customer item (`BENCH`/`CUSTOMER-SHAPE`, which the
+//!   harness's workload writes), a conditional UpdateItem returning the new item (the token's
+//!   try reserved), the hash, and a transaction of a conditional Delete (the token consumed), a
+//!   conditional Update (the password set) and a Delete (the other reset record).
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use lambda_http::{Body, Error, Request, Response, service_fn};
 
 #[path = "../../dynamo-get/src/get_item.rs"]
@@ -68,26 +80,27 @@ fn thread_cpu_time() -> Duration {
     Duration::new(u64::try_from(now.tv_sec).unwrap_or(0), u32::try_from(now.tv_nsec).unwrap_or(0))
 }
 
-/// One conditional UpdateItem of the item `BENCH`/`PIN-SHAPE`, as the project's store sends its
-/// own (`ALL_NEW`, and `ALL_OLD` when the condition fails): whether it wrote.
+/// One conditional UpdateItem of the item `BENCH`/`sk`, as the project's store sends its own
+/// (`ALL_NEW`, and `ALL_OLD` when the condition fails): whether it wrote.
 async fn update(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
+    sk: &str,
     expression: &str,
     condition: &str,
-    values: &[(&str, i64)],
+    values: &[(&str, AttributeValue)],
 ) -> bool {
     let mut request = client
         .update_item()
         .table_name(table)
         .key("pk", AttributeValue::S("BENCH".into()))
-        .key("sk", AttributeValue::S("PIN-SHAPE".into()))
+        .key("sk", AttributeValue::S(sk.into()))
         .update_expression(expression)
         .condition_expression(condition)
         .return_values(ReturnValue::AllNew)
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
     for (name, value) in values {
-        request = request.expression_attribute_values(*name, AttributeValue::N(value.to_string()));
+        request = request.expression_attribute_values(*name, value.clone());
     }
     request.send().await.is_ok()
 }
@@ -101,9 +114,10 @@ async fn pin_validate_shape(client: &aws_sdk_dynamodb::Client, table: &str, hash
     let reserved = update(
         client,
         table,
+        "PIN-SHAPE",
         "SET failures = if_not_exists(failures, :zero) + :one, failures_expire_at = :expires",
         "attribute_not_exists(failures) OR failures = :zero OR failures < :limit",
-        &[(":zero", 0), (":one", 1), (":expires", 4_102_444_800), (":limit", 3)],
+        &[(":zero", n(0)), (":one", n(1)), (":expires", n(4_102_444_800_i64)), (":limit", n(3))],
     )
     .await;
     reserved
@@ -111,11 +125,193 @@ async fn pin_validate_shape(client: &aws_sdk_dynamodb::Client, table: &str, hash
         && update(
             client,
             table,
+            "PIN-SHAPE",
             "SET failures = :zero, failures_expire_at = :zero",
             "attribute_exists(pk)",
-            &[(":zero", 0)],
+            &[(":zero", n(0))],
         )
         .await
+}
+
+/// A PHC string as long as the project's, the password the shapes write.
+const PASSWORD_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$Y29sZHN0YXJ0LXNhbHQxNg$uFCT0hbXWQbEx3IeNLsKIONqjXWtN4V1LL+pJ4hRVTc";
+/// An HMAC-SHA256 in hex, as the project stores an app key's or a token's.
+const SECRET_HASH: &str = "5f0d6e3b1c2a4f7e9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddcc";
+/// The customer item `v2-reset-password`'s shape reads and updates (the workload writes it).
+const CUSTOMER_SHAPE: &str = "CUSTOMER-SHAPE";
+
+fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+fn n(number: impl ToString) -> AttributeValue {
+    AttributeValue::N(number.to_string())
+}
+
+fn item<const N: usize>(
+    pk: String,
+    sk: &str,
+    attributes: [(&str, AttributeValue); N],
+) -> HashMap<String, AttributeValue> {
+    let mut item: HashMap<String, AttributeValue> =
+        attributes.into_iter().map(|(name, value)| (name.to_string(), value)).collect();
+    item.insert("pk".into(), AttributeValue::S(pk));
+    item.insert("sk".into(), s(sk));
+    item
+}
+
+fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+/// A transaction's Put of `item` if no item has its key, as the store's (`ALL_OLD` on failure).
+fn put_if_new(table: &str, item: HashMap<String, AttributeValue>) -> Option<TransactWriteItem> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .ok()?;
+    Some(TransactWriteItem::builder().put(put).build())
+}
+
+/// A transaction's Delete of `BENCH`/`sk`, conditional if `condition` is given.
+fn delete(table: &str, sk: &str, condition: Option<(&str, [(&str, AttributeValue); 2])>) -> Option<TransactWriteItem> {
+    let mut delete = Delete::builder().table_name(table).set_key(Some(key("BENCH", sk)));
+    if let Some((condition, values)) = condition {
+        delete = delete.condition_expression(condition);
+        for (name, value) in values {
+            delete = delete.expression_attribute_values(name, value);
+        }
+    }
+    Some(TransactWriteItem::builder().delete(delete.build().ok()?).build())
+}
+
+async fn transact(client: &aws_sdk_dynamodb::Client, items: Option<Vec<TransactWriteItem>>) -> bool {
+    match items {
+        Some(items) => client.transact_write_items().set_transact_items(Some(items)).send().await.is_ok(),
+        None => false,
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(0))
+}
+
+/// `v2-register`'s calls around its hash: the merchant read; after the hash, the customer ID
+/// allocated and the customer, its claims and its app key written in one transaction.
+async fn v2_register_shape(client: &aws_sdk_dynamodb::Client, table: &str, hashed: impl FnOnce() -> bool) -> bool {
+    if !get_item::get(client, table).await || !hashed() {
+        return false;
+    }
+    let allocated = client
+        .update_item()
+        .table_name(table)
+        .key("pk", s("BENCH"))
+        .key("sk", s("SEQUENCE-SHAPE"))
+        .update_expression("ADD #last :one")
+        .expression_attribute_names("#last", "last")
+        .expression_attribute_values(":one", n(1))
+        .return_values(ReturnValue::UpdatedNew)
+        .send()
+        .await;
+    let id = match allocated.as_ref().ok().and_then(|output| output.attributes()?.get("last")) {
+        Some(AttributeValue::N(id)) => id.clone(),
+        _ => return false,
+    };
+    let (email, mobile, now) = (format!("reg-shape-{id}@example.com"), format!("+62822{id:0>8}"), unix_now());
+    let claim = |field: &str, value: &str| {
+        put_if_new(table, item(format!("BENCH-UNIQUE#1#{field}#{value}"), "UNIQUE", [("customer_id", n(&id))]))
+    };
+    let profile = AttributeValue::M(HashMap::from([("location_id".to_string(), n(7))]));
+    let customer = [
+        ("id", n(&id)),
+        ("merchant_id", n(1)),
+        ("name", s("Budi")),
+        ("email", s(&email)),
+        ("mobile", s(&mobile)),
+        ("password_hash", s(PASSWORD_HASH)),
+        ("profile", profile),
+        ("created_at", n(now)),
+    ];
+    let app_key =
+        [("key_hash", s(SECRET_HASH)), ("merchant_id", n(1)), ("customer_id", n(&id)), ("created_at", n(now))];
+    let items = [
+        put_if_new(table, item(format!("BENCH-CUSTOMER#{id}"), "CUSTOMER", customer)),
+        claim("email", &email),
+        claim("mobile", &mobile),
+        put_if_new(table, item(format!("BENCH-APPKEY#{id}#{SECRET_HASH}"), "APPKEY", app_key)),
+    ];
+    transact(client, items.into_iter().collect()).await
+}
+
+/// `v2-reset-password`'s calls around its hash: the customer read and the token's try reserved;
+/// after the hash, the token consumed, the password set and the other reset record deleted in
+/// one transaction. The reservation also writes the token's record (the route's was written by
+/// the request that sent it), so that each invocation has one to consume.
+async fn v2_reset_password_shape(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    hashed: impl FnOnce() -> bool,
+) -> bool {
+    let read = client.get_item().table_name(table).set_key(Some(key("BENCH", CUSTOMER_SHAPE))).send().await;
+    if !read.is_ok_and(|output| output.item.is_some()) {
+        return false;
+    }
+    let now = unix_now();
+    let reserved = update(
+        client,
+        table,
+        "OTP-SHAPE",
+        "SET tries = if_not_exists(tries, :zero) + :one, otp_hash = :hash, expires_at = :expires",
+        "attribute_not_exists(pk) OR expires_at > :now",
+        &[(":zero", n(0)), (":one", n(1)), (":hash", s(SECRET_HASH)), (":expires", n(now + 3_600)), (":now", n(now))],
+    )
+    .await;
+    if !reserved || !hashed() {
+        return false;
+    }
+    let set_password = Update::builder()
+        .table_name(table)
+        .set_key(Some(key("BENCH", CUSTOMER_SHAPE)))
+        .update_expression("SET password_hash = :hash")
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(":hash", s(PASSWORD_HASH))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .ok()
+        .map(|update| TransactWriteItem::builder().update(update).build());
+    let consumed = delete(
+        table,
+        "OTP-SHAPE",
+        Some(("otp_hash = :hash AND expires_at > :now", [(":hash", s(SECRET_HASH)), (":now", n(now))])),
+    );
+    transact(client, [consumed, set_password, delete(table, "OTP-OTHER-SHAPE", None)].into_iter().collect()).await
+}
+
+/// Whose calls the baseline makes around its hash (`BENCH_SHAPE`).
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `BENCH_GETS_BEFORE_HASH` GetItems, the hash, a GetItem.
+    GetsAroundHash,
+    PinValidate,
+    V2Register,
+    V2ResetPassword,
+}
+
+impl Shape {
+    fn from_env() -> Shape {
+        match std::env::var("BENCH_SHAPE").as_deref() {
+            Ok("pin-validate") => Shape::PinValidate,
+            Ok("v2-register") => Shape::V2Register,
+            Ok("v2-reset-password") => Shape::V2ResetPassword,
+            _ => Shape::GetsAroundHash,
+        }
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -128,12 +324,18 @@ async fn main() -> Result<(), Error> {
     let table = std::env::var("BENCH_TABLE").unwrap_or_else(|_| "bench".to_string());
     let gets_before_hash: usize =
         std::env::var("BENCH_GETS_BEFORE_HASH").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
-    let pin_validate = std::env::var("BENCH_SHAPE").is_ok_and(|shape| shape == "pin-validate");
+    let shape = Shape::from_env();
     lambda_http::run(service_fn(move |_request: Request| {
         let (argon2, client, table) = (argon2.clone(), client.clone(), table.clone());
         async move {
-            if pin_validate {
-                return get_item::reply(pin_validate_shape(&client, &table, || hash(&argon2, blocks).is_ok()).await);
+            let hashed = || hash(&argon2, blocks).is_ok();
+            match shape {
+                Shape::PinValidate => return get_item::reply(pin_validate_shape(&client, &table, hashed).await),
+                Shape::V2Register => return get_item::reply(v2_register_shape(&client, &table, hashed).await),
+                Shape::V2ResetPassword => {
+                    return get_item::reply(v2_reset_password_shape(&client, &table, hashed).await);
+                }
+                Shape::GetsAroundHash => {}
             }
             if !get_item::get_times(&client, &table, gets_before_hash).await {
                 return get_item::reply(false);
