@@ -13,6 +13,7 @@ use shared::domain::identifier::lookup_plan;
 use shared::domain::jwt::JwtKeys;
 use shared::domain::mobile::{Region, parse_mobile};
 use shared::domain::password::{ITERATIONS, MEMORY_KIB, PARALLELISM, SecretHasher};
+use shared::domain::policy::check_new_password;
 use shared::error::{ApiError, ErrorCode};
 use shared::http::body::Fields;
 use shared::http::{ErrorStyle, error_response};
@@ -55,6 +56,15 @@ fn identifiers(c: &mut Criterion) {
     c.bench_function("mobile number parse", |b| b.iter(|| parse_mobile(black_box("0812-3456-7890"), region)));
 }
 
+/// A new password checked against the policy: a strong one searches the whole common list.
+fn policy(c: &mut Criterion) {
+    let email = Some("ann@example.com");
+    c.bench_function("new password policy (strong)", |b| {
+        b.iter(|| check_new_password(black_box("violet-otter-kettle"), email))
+    });
+    c.bench_function("new password policy (common)", |b| b.iter(|| check_new_password(black_box("Password1"), email)));
+}
+
 fn hashing(c: &mut Criterion) {
     let hasher = SecretHasher::new(None).expect("hasher");
     let stored = hasher.hash("violet-otter-kettle").expect("hash");
@@ -86,5 +96,5 @@ fn hashing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parsing, tokens, identifiers, hashing);
+criterion_group!(benches, parsing, tokens, identifiers, policy, hashing);
 criterion_main!(benches);

@@ -56,12 +56,29 @@ pub fn check_new_password(password: &str, email: Option<&str>) -> Result<(), Wea
 /// Whether the password, trimmed and lower-cased as Django compares it, is on the list.
 pub fn is_common(password: &str) -> bool {
     let candidate = password.trim().to_lowercase();
-    common_passwords().binary_search_by(|entry| entry.as_bytes().cmp(candidate.as_bytes())).is_ok()
+    sorted_lines_contain(
+        COMMON_PASSWORDS.strip_suffix('\n').unwrap_or(COMMON_PASSWORDS).as_bytes(),
+        candidate.as_bytes(),
+    )
 }
 
-fn common_passwords() -> &'static [&'static str] {
-    static LIST: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    LIST.get_or_init(|| COMMON_PASSWORDS.lines().collect())
+/// Binary search of `text`, lines sorted by bytes, for the line `wanted`, in place: each probe
+/// reads the line around a byte offset. No index is built, so a process's first check costs
+/// what every other does (an index of the 19,729 lines was a 316 KB `Vec` made on first use).
+fn sorted_lines_contain(text: &[u8], wanted: &[u8]) -> bool {
+    // The lines starting in `low..high` are the candidates; `low` is always a line's start.
+    let (mut low, mut high) = (0, text.len());
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let start = text[low..middle].iter().rposition(|&b| b == b'\n').map_or(low, |i| low + i + 1);
+        let end = text[start..].iter().position(|&b| b == b'\n').map_or(text.len(), |i| start + i);
+        match text[start..end].cmp(wanted) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => low = end + 1,
+            std::cmp::Ordering::Greater => high = start,
+        }
+    }
+    false
 }
 
 /// The password is the email or its local part, or contains the local part (`anna.smith` in
@@ -83,10 +100,37 @@ mod tests {
 
     #[test]
     fn the_shipped_list_is_large_sorted_and_lower_case() {
-        let list = common_passwords();
+        let list: Vec<&str> = COMMON_PASSWORDS.lines().collect();
         assert!(list.len() >= 10_000, "{} entries", list.len());
         assert!(list.windows(2).all(|pair| pair[0].as_bytes() < pair[1].as_bytes()), "not sorted or has duplicates");
         assert!(list.iter().all(|entry| *entry == entry.to_lowercase() && !entry.is_empty()));
+    }
+
+    #[test]
+    fn every_listed_password_is_found_and_its_neighbours_are_not() {
+        let list: Vec<&str> = COMMON_PASSWORDS.lines().collect();
+        for (i, entry) in list.iter().enumerate() {
+            assert!(is_common(entry), "{entry} not found");
+            // Between this entry and the next by bytes, never on the list.
+            let after = format!("{entry}\u{1}");
+            assert!(list.get(i + 1).is_none_or(|next| after.as_str() < *next), "{after:?} would be listed");
+            assert!(!is_common(&after), "{after:?} found");
+        }
+        for outside in ["", "\u{1}", "\u{10ffff}", "zzzzzzzzzzzzzzzzzzzz", "a\nb"] {
+            assert!(!is_common(outside), "{outside:?} found");
+        }
+    }
+
+    #[test]
+    fn a_search_of_sorted_lines_finds_each_line_and_only_those() {
+        let text = b"b\nd\nf";
+        for (wanted, found) in
+            [("a", false), ("b", true), ("c", false), ("d", true), ("e", false), ("f", true), ("g", false)]
+        {
+            assert_eq!(sorted_lines_contain(text, wanted.as_bytes()), found, "{wanted}");
+        }
+        assert!(!sorted_lines_contain(b"", b"a"));
+        assert!(sorted_lines_contain(b"only", b"only"));
     }
 
     #[test]
