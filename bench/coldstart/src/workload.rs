@@ -122,7 +122,7 @@ impl Workload {
         let rig = DeliveryRig::new().await;
         let (store, _) = moto::dynamo_store_counted().await;
         let table = store.table().to_string();
-        put_customer_shape(&table).await;
+        put_shape_fixtures(&table).await;
         let store: Arc<dyn shared::store::AdminStore> = store;
         let mut env: Vec<(String, String)> = [
             ("STAMPS_STORE", format!("dynamodb:{table}")),
@@ -365,32 +365,51 @@ impl Workload {
     }
 }
 
-/// The customer item that `baseline-dynamo-hash` reads and updates in `v2-reset-password`'s shape
-/// (`BENCH`/`CUSTOMER-SHAPE`), with a customer's attributes as the store writes them.
-async fn put_customer_shape(table: &str) {
+/// The items `baseline-dynamo-hash` reads in the routes' shapes (`BENCH`/`*-SHAPE`), with the
+/// attributes the store writes for each: an API key's, an identifier's claim, a customer, its PIN
+/// and a merchant.
+async fn put_shape_fixtures(table: &str) {
     use aws_sdk_dynamodb::types::AttributeValue::{M, N, S};
     let client = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
-    let profile = M([("location_id".to_string(), N("7".into()))].into());
-    let attributes = [
-        ("pk", S("BENCH".into())),
-        ("sk", S("CUSTOMER-SHAPE".into())),
-        ("id", N("1".into())),
-        ("merchant_id", N("1".into())),
-        ("name", S("Budi".into())),
-        ("email", S("reset-shape@example.com".into())),
-        ("mobile", S("+6282200000001".into())),
+    let hasher = shared::domain::password::SecretHasher::new(None).expect("hasher");
+    let number = |n: &str| N(n.to_string());
+    let fixtures = [
+        ("APIKEY-SHAPE", vec![("merchant_id", number("1"))]),
+        ("UNIQUE-SHAPE", vec![("customer_id", number("1"))]),
         (
-            "password_hash",
-            S(shared::domain::password::SecretHasher::new(None).expect("hasher").hash(PASSWORD).expect("hash")),
+            "CUSTOMER-SHAPE",
+            vec![
+                ("id", number("1")),
+                ("merchant_id", number("1")),
+                ("name", S("Budi".into())),
+                ("email", S("shape@example.com".into())),
+                ("mobile", S("+6282200000001".into())),
+                ("password_hash", S(hasher.hash(PASSWORD).expect("hash"))),
+                ("profile", M([("location_id".to_string(), number("7"))].into())),
+                ("created_at", number("1767225600")),
+            ],
         ),
-        ("profile", profile),
-        ("created_at", N("1767225600".into())),
+        (
+            "PIN-SHAPE",
+            vec![
+                ("pin_hash", S(hasher.hash(PIN).expect("hash"))),
+                ("failures", number("0")),
+                ("failures_expire_at", number("0")),
+            ],
+        ),
+        (
+            "MERCHANT-SHAPE",
+            vec![("id", number("1")), ("name", S("Bench".into())), ("created_at", number("1767225600"))],
+        ),
     ];
-    client
-        .put_item()
-        .table_name(table)
-        .set_item(Some(attributes.into_iter().map(|(name, value)| (name.to_string(), value)).collect()))
-        .send()
-        .await
-        .expect("the reset shape's customer item");
+    for (sk, attributes) in fixtures {
+        let key = [("pk", S("BENCH".into())), ("sk", S(sk.into()))];
+        client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(key.into_iter().chain(attributes).map(|(name, value)| (name.to_string(), value)).collect()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the shape fixture {sk}: {e}"));
+    }
 }

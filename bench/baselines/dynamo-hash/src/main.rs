@@ -17,17 +17,19 @@
 //! GetItem: the shape of a route that reads, checks a secret and writes (`pin-validate` makes 4
 //! calls before its check and 1 after), so that a hash's after-effect is priced on as many calls
 //! as such a route makes around it. With `BENCH_SHAPE=ROUTE` it makes that route's calls instead,
-//! as the project's store makes them, on items of its own (the items' attributes and sizes as
-//! the route's, so that the SDK serializes and parses as much):
-//! - `pin-validate`: 3 GetItems, a conditional UpdateItem returning the new item (the attempt
-//!   reserved), the hash, and a second one (the failures cleared);
+//! as the project's store makes them, on items of its own with the attributes and sizes of the
+//! route's (so that the SDK serializes and parses as much; the items read are written by the
+//! harness's workload, `BENCH`/`*-SHAPE`):
+//! - `pin-validate`: 3 GetItems (an API key's, an identifier's claim, a customer), a conditional
+//!   UpdateItem returning the new PIN item (the attempt reserved), the hash, and a second one
+//!   (the failures cleared);
 //! - `v2-register`: a GetItem (the merchant), the hash, an UpdateItem adding one to a sequence
 //!   (the customer ID), and a transaction of 4 conditional Puts (the customer, its email and
 //!   phone claims, its app key);
-//! - `v2-reset-password`: a GetItem of a customer item (`BENCH`/`CUSTOMER-SHAPE`, which the
-//!   harness's workload writes), a conditional UpdateItem returning the new item (the token's
-//!   try reserved), the hash, and a transaction of a conditional Delete (the token consumed), a
-//!   conditional Update (the password set) and a Delete (the other reset record).
+//! - `v2-reset-password`: a GetItem (the customer), a conditional UpdateItem returning the new
+//!   item (the token's try reserved), the hash, and a transaction of a conditional Delete (the
+//!   token consumed), a conditional Update (the password set) and a Delete (the other reset
+//!   record).
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -108,8 +110,10 @@ async fn update(
 /// `pin-validate`'s calls around its hash: the key, the identifier and the customer read, then
 /// an attempt reserved; after the hash, the failures cleared.
 async fn pin_validate_shape(client: &aws_sdk_dynamodb::Client, table: &str, hashed: impl FnOnce() -> bool) -> bool {
-    if !get_item::get_times(client, table, 3).await {
-        return false;
+    for fixture in ["APIKEY-SHAPE", "UNIQUE-SHAPE", CUSTOMER_SHAPE] {
+        if !read_fixture(client, table, fixture).await {
+            return false;
+        }
     }
     let reserved = update(
         client,
@@ -138,7 +142,7 @@ const PASSWORD_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$Y29sZHN0YXJ0LXNhbHQxNg$uFCT0hbXWQbEx3IeNLsKIONqjXWtN4V1LL+pJ4hRVTc";
 /// An HMAC-SHA256 in hex, as the project stores an app key's or a token's.
 const SECRET_HASH: &str = "5f0d6e3b1c2a4f7e9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddcc";
-/// The customer item `v2-reset-password`'s shape reads and updates (the workload writes it).
+/// The customer item the shapes read, and `v2-reset-password`'s updates.
 const CUSTOMER_SHAPE: &str = "CUSTOMER-SHAPE";
 
 fn s(text: impl Into<String>) -> AttributeValue {
@@ -189,6 +193,14 @@ fn delete(table: &str, sk: &str, condition: Option<(&str, [(&str, AttributeValue
     Some(TransactWriteItem::builder().delete(delete.build().ok()?).build())
 }
 
+/// Reads the item `BENCH`/`sk`, one of the route-like items the harness's workload writes
+/// (`bench/coldstart/src/workload.rs`), so that the SDK parses as much as the route's read
+/// does: whether it was there.
+async fn read_fixture(client: &aws_sdk_dynamodb::Client, table: &str, sk: &str) -> bool {
+    let read = client.get_item().table_name(table).set_key(Some(key("BENCH", sk))).send().await;
+    read.is_ok_and(|output| output.item.is_some())
+}
+
 async fn transact(client: &aws_sdk_dynamodb::Client, items: Option<Vec<TransactWriteItem>>) -> bool {
     match items {
         Some(items) => client.transact_write_items().set_transact_items(Some(items)).send().await.is_ok(),
@@ -205,7 +217,7 @@ fn unix_now() -> i64 {
 /// `v2-register`'s calls around its hash: the merchant read; after the hash, the customer ID
 /// allocated and the customer, its claims and its app key written in one transaction.
 async fn v2_register_shape(client: &aws_sdk_dynamodb::Client, table: &str, hashed: impl FnOnce() -> bool) -> bool {
-    if !get_item::get(client, table).await || !hashed() {
+    if !read_fixture(client, table, "MERCHANT-SHAPE").await || !hashed() {
         return false;
     }
     let allocated = client
@@ -258,8 +270,7 @@ async fn v2_reset_password_shape(
     table: &str,
     hashed: impl FnOnce() -> bool,
 ) -> bool {
-    let read = client.get_item().table_name(table).set_key(Some(key("BENCH", CUSTOMER_SHAPE))).send().await;
-    if !read.is_ok_and(|output| output.item.is_some()) {
+    if !read_fixture(client, table, CUSTOMER_SHAPE).await {
         return false;
     }
     let now = unix_now();
