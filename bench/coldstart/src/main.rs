@@ -3,9 +3,11 @@
 //! `baseline-dynamo-get` for the rest; `baseline-sns-publish` prices an SNS call and
 //! `baseline-dynamo-hash`, the GetItem after one argon2id hash, what a hash does to the code after
 //! it; the same run with 4 GetItems before its hash, `baseline-dynamo-hash-5-calls`, is the
-//! baseline of the same shape for the routes making 5 DynamoDB calls around one hash), all measured in one run against the same moto, each process driven through the Lambda
-//! Runtime API emulator of `integration_tests::runtime_api`. The functions reach moto through a
-//! timing proxy (`aws_timer`) and log their hashes and handler times, so that three tables can
+//! baseline of the same shape for the routes making 5 DynamoDB calls around one hash; and
+//! `EXACT_SHAPES`, the same binary making one route's very calls), all measured in one run
+//! against the same moto, each process driven through the Lambda Runtime API emulator of
+//! `integration_tests::runtime_api`. The functions reach moto through a timing proxy
+//! (`aws_timer`) and log their hashes and handler times, so that three tables can
 //! split where the time goes: the figures against the baselines, a warm invocation's parts (AWS,
 //! argon2, the function's own, inside and outside its handler) and a first invocation's.
 //!
