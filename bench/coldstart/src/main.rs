@@ -44,12 +44,16 @@ const DYNAMO_HASH: &str = "baseline-dynamo-hash";
 /// of a route making 5 DynamoDB calls around one hash (`pin-validate`, `v2-login`...).
 const DYNAMO_HASH_5: &str = "baseline-dynamo-hash-5-calls";
 const GETS_BEFORE_HASH_5: &str = "4";
-/// `baseline-dynamo-hash` making a route's calls around its hash, as the store makes them
-/// (`BENCH_SHAPE`): the route, and the baseline's row. Each is measured when its route is.
-const EXACT_SHAPES: [(&str, &str); 3] = [
-    ("pin-validate", "baseline-dynamo-hash-pin-validate-calls"),
-    ("v2-register", "baseline-dynamo-hash-v2-register-calls"),
-    ("v2-reset-password", "baseline-dynamo-hash-v2-reset-password-calls"),
+/// `baseline-dynamo-sns`: `request-otp-for-password-reset`'s DynamoDB calls and SNS publish.
+const DYNAMO_SNS: &str = "baseline-dynamo-sns";
+/// Baselines making a route's very calls, as the store makes them (`baseline-dynamo-hash` with
+/// `BENCH_SHAPE` around its hash, `baseline-dynamo-sns`): the route, the baseline's row, its
+/// binary. Each is measured when its route is.
+const EXACT_SHAPES: [(&str, &str, &str); 4] = [
+    ("pin-validate", "baseline-dynamo-hash-pin-validate-calls", DYNAMO_HASH),
+    ("v2-register", "baseline-dynamo-hash-v2-register-calls", DYNAMO_HASH),
+    ("v2-reset-password", "baseline-dynamo-hash-v2-reset-password-calls", DYNAMO_HASH),
+    ("request-otp-for-password-reset", "baseline-dynamo-sns-request-otp-calls", DYNAMO_SNS),
 ];
 const SNS_PUBLISH: &str = "baseline-sns-publish";
 const STORAGE_FREE: [&str; 2] = ["token-verify", "validate-mobile-number"];
@@ -731,7 +735,7 @@ fn over_exact_shapes(rows: &[Figures], measure: impl Fn(&Figures) -> Duration) -
     let find = |name: &str| rows.iter().find(|row| row.name == name).map(&measure);
     EXACT_SHAPES
         .iter()
-        .filter_map(|(route, shape)| Some((*route, (find(route)?.as_secs_f64() - find(shape)?.as_secs_f64()) * 1e6)))
+        .filter_map(|(route, shape, _)| Some((*route, (find(route)?.as_secs_f64() - find(shape)?.as_secs_f64()) * 1e6)))
         .collect()
 }
 
@@ -875,7 +879,14 @@ async fn main() {
             .into_iter()
             .filter(|name| options.only.as_ref().is_none_or(|only| only.iter().any(|o| o == name))),
     );
-    let bins = if options.build { build(&names) } else { target_dir().join("coldstart-bins") };
+    let shapes: Vec<_> = EXACT_SHAPES.iter().filter(|(route, ..)| names.iter().any(|name| name == route)).collect();
+    let mut binaries = names.clone();
+    for (_, _, binary) in &shapes {
+        if !binaries.iter().any(|name| name == binary) {
+            binaries.push((*binary).to_string());
+        }
+    }
+    let bins = if options.build { build(&binaries) } else { target_dir().join("coldstart-bins") };
     let mut workload = Workload::prepare().await;
     // The functions reach moto through the timer; the workload's own set-up calls do not.
     let timer = AwsTimer::start(&integration_tests::moto::url()).await;
@@ -897,8 +908,8 @@ async fn main() {
             let mut five_calls = row(DYNAMO_HASH_5.into(), DYNAMO_HASH, 0, bins.join(DYNAMO_HASH));
             five_calls.env.push(("BENCH_GETS_BEFORE_HASH".into(), GETS_BEFORE_HASH_5.into()));
             rows.push(five_calls);
-            for (route, shape) in EXACT_SHAPES.iter().filter(|(route, _)| names.iter().any(|name| name == route)) {
-                let mut exact = row((*shape).into(), DYNAMO_HASH, 0, bins.join(DYNAMO_HASH));
+            for (route, shape, binary) in &shapes {
+                let mut exact = row((*shape).into(), binary, 0, bins.join(binary));
                 exact.env.push(("BENCH_SHAPE".into(), (*route).into()));
                 rows.push(exact);
             }

@@ -365,9 +365,9 @@ impl Workload {
     }
 }
 
-/// The items `baseline-dynamo-hash` reads in the routes' shapes (`BENCH`/`*-SHAPE`), with the
-/// attributes the store writes for each: an API key's, an identifier's claim, a customer, its PIN
-/// and a merchant.
+/// The items `baseline-dynamo-hash` and `baseline-dynamo-sns` read in the routes' shapes
+/// (`BENCH`/`*-SHAPE`), with the attributes the store writes for each: an API key's, an
+/// identifier's claim, a customer, its PIN, a template and a merchant.
 async fn put_shape_fixtures(table: &str) {
     use aws_sdk_dynamodb::types::AttributeValue::{M, N, S};
     let client = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
@@ -395,6 +395,16 @@ async fn put_shape_fixtures(table: &str) {
                 ("pin_hash", S(hasher.hash(PIN).expect("hash"))),
                 ("failures", number("0")),
                 ("failures_expire_at", number("0")),
+            ],
+        ),
+        (
+            "TEMPLATE-SHAPE",
+            vec![
+                ("merchant_id", number("1")),
+                ("code", S("reset".into())),
+                ("subject", S("Your code".into())),
+                ("text", S("Hi {{ name }}, your code is {{ otp }}".into())),
+                ("sms", S("{{ otp }} is your code".into())),
             ],
         ),
         (

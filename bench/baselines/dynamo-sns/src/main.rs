@@ -1,0 +1,129 @@
+//! Baseline for the cold-start harness: `request-otp-for-password-reset`'s calls, as the
+//! project's store and publisher make them, on items of its own with the attributes and sizes of
+//! the route's (the items read are written by the harness's workload, `BENCH`/`*-SHAPE`): 4
+//! GetItems (an API key's, an identifier's claim, a customer, a template), a transaction of a
+//! conditional counter Update and a Put of the OTP record, and one SNS publish of an event of
+//! the route's size to `BENCH_TOPIC_ARN`. No hash: the route hashes its OTP with HMAC, which is
+//! its own time. The harness compares the route's own time with this one's.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_sns::types::MessageAttributeValue;
+use lambda_http::{Body, Error, Request, Response, service_fn};
+
+/// An HMAC-SHA256 in hex, as the project stores an OTP's.
+const SECRET_HASH: &str = "5f0d6e3b1c2a4f7e9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddcc";
+
+fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+fn n(number: impl ToString) -> AttributeValue {
+    AttributeValue::N(number.to_string())
+}
+
+fn key(sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s("BENCH")), ("sk".to_string(), s(sk))])
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(0))
+}
+
+/// Reads the route-like item `BENCH`/`sk`: whether it was there.
+async fn read_fixture(client: &aws_sdk_dynamodb::Client, table: &str, sk: &str) -> bool {
+    let read = client.get_item().table_name(table).set_key(Some(key(sk))).send().await;
+    read.is_ok_and(|output| output.item.is_some())
+}
+
+/// The request counted (a sliding window far below its limit) and the OTP record stored, in one
+/// transaction, as the store's `issue_otp`.
+fn issue(table: &str, now: i64) -> Option<Vec<TransactWriteItem>> {
+    let expires = now + 86_400;
+    let values =
+        [(":zero", n(0)), (":one", n(1)), (":now", n(now)), (":limit", n(1_000_000)), (":expires", n(expires))];
+    let counter = Update::builder()
+        .table_name(table)
+        .set_key(Some(key("COUNTER-SHAPE")))
+        .update_expression("SET #count = if_not_exists(#count, :zero) + :one, expires_at = :expires, #ttl = :expires")
+        .condition_expression("attribute_not_exists(pk) OR (expires_at > :now AND #count < :limit)")
+        .expression_attribute_names("#count", "count")
+        .expression_attribute_names("#ttl", "ttl")
+        .set_expression_attribute_values(Some(values.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .ok()?;
+    let mut record = key("OTP-SHAPE");
+    for (name, value) in [
+        ("merchant_id", n(1)),
+        ("customer_id", n(1)),
+        ("purpose", s("password_reset")),
+        ("otp_hash", s(SECRET_HASH)),
+        ("expires_at", n(now + 600)),
+        ("tries", n(0)),
+        ("ttl", n(now + 600)),
+    ] {
+        record.insert(name.to_string(), value);
+    }
+    let otp = Put::builder()
+        .table_name(table)
+        .set_item(Some(record))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .ok()?;
+    Some(vec![TransactWriteItem::builder().update(counter).build(), TransactWriteItem::builder().put(otp).build()])
+}
+
+/// An `otp.requested` event of the route's fields and size.
+fn event(now: i64) -> String {
+    format!(
+        "{{\"type\":\"otp.requested\",\"version\":1,\"event_id\":\"{}\",\"merchant_id\":1,\"customer_id\":1,\
+         \"purpose\":\"password_reset\",\"channel\":\"email\",\"destination\":\"shape@example.com\",\"name\":\"Budi\",\
+         \"template_code\":\"reset\",\"otp\":\"123456\",\"expires_at\":{},\"requested_at\":{now}}}",
+        &SECRET_HASH[..32],
+        now + 600
+    )
+}
+
+async fn request_otp_shape(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    sns: &aws_sdk_sns::Client,
+    table: &str,
+    topic: &str,
+) -> bool {
+    for fixture in ["APIKEY-SHAPE", "UNIQUE-SHAPE", "CUSTOMER-SHAPE", "TEMPLATE-SHAPE"] {
+        if !read_fixture(dynamodb, table, fixture).await {
+            return false;
+        }
+    }
+    let now = unix_now();
+    let Some(items) = issue(table, now) else { return false };
+    if dynamodb.transact_write_items().set_transact_items(Some(items)).send().await.is_err() {
+        return false;
+    }
+    let Ok(kind) = MessageAttributeValue::builder().data_type("String").string_value("otp.requested").build() else {
+        return false;
+    };
+    sns.publish().topic_arn(topic).message(event(now)).message_attributes("type", kind).send().await.is_ok()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let sns = aws_sdk_sns::Client::new(&config);
+    let table = std::env::var("BENCH_TABLE").unwrap_or_else(|_| "bench".to_string());
+    let topic = std::env::var("BENCH_TOPIC_ARN").unwrap_or_default();
+    lambda_http::run(service_fn(move |_request: Request| {
+        let (dynamodb, sns, table, topic) = (dynamodb.clone(), sns.clone(), table.clone(), topic.clone());
+        async move {
+            let done = request_otp_shape(&dynamodb, &sns, &table, &topic).await;
+            let status = if done { 200 } else { 503 };
+            Ok::<_, Error>(Response::builder().status(status).body(Body::Text(format!("{{\"done\":{done}}}")))?)
+        }
+    }))
+    .await
+}
