@@ -44,16 +44,17 @@ const DYNAMO_HASH: &str = "baseline-dynamo-hash";
 /// of a route making 5 DynamoDB calls around one hash (`pin-validate`, `v2-login`...).
 const DYNAMO_HASH_5: &str = "baseline-dynamo-hash-5-calls";
 const GETS_BEFORE_HASH_5: &str = "4";
-/// `baseline-dynamo-sns`: `request-otp-for-password-reset`'s DynamoDB calls and SNS publish.
+/// `baseline-dynamo-sns`: an OTP-requesting route's DynamoDB calls and SNS publish.
 const DYNAMO_SNS: &str = "baseline-dynamo-sns";
 /// Baselines making a route's very calls, as the store makes them (`baseline-dynamo-hash` with
 /// `BENCH_SHAPE` around its hash, `baseline-dynamo-sns`): the route, the baseline's row, its
 /// binary. Each is measured when its route is.
-const EXACT_SHAPES: [(&str, &str, &str); 4] = [
+const EXACT_SHAPES: [(&str, &str, &str); 5] = [
     ("pin-validate", "baseline-dynamo-hash-pin-validate-calls", DYNAMO_HASH),
     ("v2-register", "baseline-dynamo-hash-v2-register-calls", DYNAMO_HASH),
     ("v2-reset-password", "baseline-dynamo-hash-v2-reset-password-calls", DYNAMO_HASH),
     ("request-otp-for-password-reset", "baseline-dynamo-sns-request-otp-calls", DYNAMO_SNS),
+    ("v2-forgot-password", "baseline-dynamo-sns-v2-forgot-password-calls", DYNAMO_SNS),
 ];
 const SNS_PUBLISH: &str = "baseline-sns-publish";
 const STORAGE_FREE: [&str; 2] = ["token-verify", "validate-mobile-number"];
