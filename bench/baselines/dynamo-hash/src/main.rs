@@ -43,6 +43,9 @@ use lambda_http::{Body, Error, Request, Response, service_fn};
 
 #[path = "../../dynamo-get/src/get_item.rs"]
 mod get_item;
+mod shape_items;
+
+use shape_items::{SECRET_HASH, key, n, read_fixture, s, unix_now};
 
 const PIN: &[u8] = b"135790";
 const SALT: &[u8; 16] = b"coldstart-salt16";
@@ -94,8 +97,7 @@ async fn update(
     let mut request = client
         .update_item()
         .table_name(table)
-        .key("pk", AttributeValue::S("BENCH".into()))
-        .key("sk", AttributeValue::S(sk.into()))
+        .set_key(Some(key(sk)))
         .update_expression(expression)
         .condition_expression(condition)
         .return_values(ReturnValue::AllNew)
@@ -139,18 +141,8 @@ async fn pin_validate_shape(client: &aws_sdk_dynamodb::Client, table: &str, hash
 /// A PHC string as long as the project's, the password the shapes write.
 const PASSWORD_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$Y29sZHN0YXJ0LXNhbHQxNg$uFCT0hbXWQbEx3IeNLsKIONqjXWtN4V1LL+pJ4hRVTc";
-/// An HMAC-SHA256 in hex, as the project stores an app key's or a token's.
-const SECRET_HASH: &str = "5f0d6e3b1c2a4f7e9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddcc";
 /// The customer item the shapes read, and `v2-reset-password`'s updates.
 const CUSTOMER_SHAPE: &str = "CUSTOMER-SHAPE";
-
-fn s(text: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(text.into())
-}
-
-fn n(number: impl ToString) -> AttributeValue {
-    AttributeValue::N(number.to_string())
-}
 
 fn item<const N: usize>(
     pk: String,
@@ -162,10 +154,6 @@ fn item<const N: usize>(
     item.insert("pk".into(), AttributeValue::S(pk));
     item.insert("sk".into(), s(sk));
     item
-}
-
-fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 
 /// A transaction's Put of `item` if no item has its key, as the store's (`ALL_OLD` on failure).
@@ -182,7 +170,7 @@ fn put_if_new(table: &str, item: HashMap<String, AttributeValue>) -> Option<Tran
 
 /// A transaction's Delete of `BENCH`/`sk`, conditional if `condition` is given.
 fn delete(table: &str, sk: &str, condition: Option<(&str, [(&str, AttributeValue); 2])>) -> Option<TransactWriteItem> {
-    let mut delete = Delete::builder().table_name(table).set_key(Some(key("BENCH", sk)));
+    let mut delete = Delete::builder().table_name(table).set_key(Some(key(sk)));
     if let Some((condition, values)) = condition {
         delete = delete.condition_expression(condition);
         for (name, value) in values {
@@ -192,25 +180,11 @@ fn delete(table: &str, sk: &str, condition: Option<(&str, [(&str, AttributeValue
     Some(TransactWriteItem::builder().delete(delete.build().ok()?).build())
 }
 
-/// Reads the item `BENCH`/`sk`, one of the route-like items the harness's workload writes
-/// (`bench/coldstart/src/workload.rs`), so that the SDK parses as much as the route's read
-/// does: whether it was there.
-async fn read_fixture(client: &aws_sdk_dynamodb::Client, table: &str, sk: &str) -> bool {
-    let read = client.get_item().table_name(table).set_key(Some(key("BENCH", sk))).send().await;
-    read.is_ok_and(|output| output.item.is_some())
-}
-
 async fn transact(client: &aws_sdk_dynamodb::Client, items: Option<Vec<TransactWriteItem>>) -> bool {
     match items {
         Some(items) => client.transact_write_items().set_transact_items(Some(items)).send().await.is_ok(),
         None => false,
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(0))
 }
 
 /// `v2-register`'s calls around its hash: the merchant read; after the hash, the customer ID
@@ -222,8 +196,7 @@ async fn v2_register_shape(client: &aws_sdk_dynamodb::Client, table: &str, hashe
     let allocated = client
         .update_item()
         .table_name(table)
-        .key("pk", s("BENCH"))
-        .key("sk", s("SEQUENCE-SHAPE"))
+        .set_key(Some(key("SEQUENCE-SHAPE")))
         .update_expression("ADD #last :one")
         .expression_attribute_names("#last", "last")
         .expression_attribute_values(":one", n(1))
@@ -287,7 +260,7 @@ async fn v2_reset_password_shape(
     }
     let set_password = Update::builder()
         .table_name(table)
-        .set_key(Some(key("BENCH", CUSTOMER_SHAPE)))
+        .set_key(Some(key(CUSTOMER_SHAPE)))
         .update_expression("SET password_hash = :hash")
         .condition_expression("attribute_exists(pk)")
         .expression_attribute_values(":hash", s(PASSWORD_HASH))

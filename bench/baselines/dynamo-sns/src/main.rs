@@ -9,38 +9,14 @@
 //! - `v2-forgot-password`: 2 GetItems (the email's claim, the customer), a reset token for an
 //!   hour.
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use aws_sdk_sns::types::MessageAttributeValue;
 use lambda_http::{Body, Error, Request, Response, service_fn};
 
-/// An HMAC-SHA256 in hex, as the project stores an OTP's.
-const SECRET_HASH: &str = "5f0d6e3b1c2a4f7e9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddcc";
+#[path = "../../dynamo-hash/src/shape_items.rs"]
+mod shape_items;
 
-fn s(text: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(text.into())
-}
-
-fn n(number: impl ToString) -> AttributeValue {
-    AttributeValue::N(number.to_string())
-}
-
-fn key(sk: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([("pk".to_string(), s("BENCH")), ("sk".to_string(), s(sk))])
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(0))
-}
-
-/// Reads the route-like item `BENCH`/`sk`: whether it was there.
-async fn read_fixture(client: &aws_sdk_dynamodb::Client, table: &str, sk: &str) -> bool {
-    let read = client.get_item().table_name(table).set_key(Some(key(sk))).send().await;
-    read.is_ok_and(|output| output.item.is_some())
-}
+use shape_items::{SECRET_HASH, key, n, read_fixture, s, unix_now};
 
 /// Whose calls the baseline makes (`BENCH_SHAPE`).
 #[derive(Clone, Copy)]
