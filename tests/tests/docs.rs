@@ -103,6 +103,26 @@ fn documents() -> Vec<PathBuf> {
     files
 }
 
+/// The Rust sources under `dirs`.
+fn rust_sources(dirs: &[&str]) -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for dir in dirs {
+        walk(&root().join(dir), &mut found);
+    }
+    found
+}
+
 #[test]
 fn every_route_has_its_section_in_the_api_reference() {
     let reference = read(&root().join(API_REFERENCE));
@@ -141,29 +161,16 @@ fn every_error_code_is_in_the_api_reference_table() {
 
 /// Every `"STAMPS_..."` string literal in the product's sources: the settings it reads.
 fn settings_read_by_the_code() -> BTreeSet<String> {
-    fn walk(dir: &Path, found: &mut BTreeSet<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, found);
-            } else if path.extension().is_some_and(|ext| ext == "rs") {
-                let source = read(&path);
-                for piece in source.split("\"STAMPS_").skip(1) {
-                    let name: String = piece
-                        .chars()
-                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
-                        .collect();
-                    if piece[name.len()..].starts_with('"') {
-                        found.insert(format!("STAMPS_{name}"));
-                    }
-                }
+    let mut found = BTreeSet::new();
+    for path in rust_sources(&["shared/src", "cli/src", "functions"]) {
+        let source = read(&path);
+        for piece in source.split("\"STAMPS_").skip(1) {
+            let name: String =
+                piece.chars().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_').collect();
+            if piece[name.len()..].starts_with('"') {
+                found.insert(format!("STAMPS_{name}"));
             }
         }
-    }
-    let mut found = BTreeSet::new();
-    for dir in ["shared/src", "cli/src", "functions"] {
-        walk(&root().join(dir), &mut found);
     }
     found
 }
@@ -179,6 +186,41 @@ fn every_setting_the_code_reads_is_documented() {
             "{name} is read by the code but has no row in the configuration table of {API_REFERENCE}"
         );
     }
+}
+
+/// The section numbers (`3`, `6.2`) a comment cites as "docs/api.md section N" or
+/// "docs/api.md sections N-M".
+fn cited_sections(source: &str) -> Vec<String> {
+    let mut cited = Vec::new();
+    for piece in source.split("docs/api.md section").skip(1) {
+        let piece = piece.strip_prefix('s').unwrap_or(piece).trim_start();
+        let numbers: String = piece.chars().take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-')).collect();
+        for number in numbers.trim_end_matches('.').split('-').filter(|n| !n.is_empty()) {
+            cited.push(number.trim_end_matches('.').to_string());
+        }
+    }
+    cited
+}
+
+#[test]
+fn sections_cited_in_code_exist() {
+    let numbered: BTreeSet<String> = headings(&read(&root().join(API_REFERENCE)))
+        .iter()
+        .filter_map(|heading| heading.split_whitespace().next())
+        .map(|number| number.trim_end_matches('.').to_string())
+        .collect();
+    let mut citations = 0;
+    for path in rust_sources(&["shared/src", "shared/tests", "cli/src", "functions", "tests/src", "tests/tests"]) {
+        for section in cited_sections(&read(&path)) {
+            citations += 1;
+            assert!(
+                numbered.contains(&section),
+                "{} cites {API_REFERENCE} section {section}, which it does not have",
+                path.display()
+            );
+        }
+    }
+    assert!(citations >= 20, "only {citations} citations found: is the pattern still right?");
 }
 
 #[test]
@@ -228,4 +270,6 @@ fn slugs_follow_github() {
     assert_eq!(slug("1.3 Naming a customer: the `user` field"), "13-naming-a-customer-the-user-field");
     assert_eq!(normalize(Path::new("docs/../README.md")), Some(PathBuf::from("README.md")));
     assert_eq!(normalize(Path::new("../shared/SPEC.md")), None);
+    let cited = cited_sections("(docs/api.md section 6.2): x; docs/api.md sections 3-7. docs/api.md section 4.");
+    assert_eq!(cited, ["6.2", "3", "7", "4"]);
 }
