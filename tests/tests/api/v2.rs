@@ -1,4 +1,4 @@
-//! The mobile app API v2 (docs/api.md section 7): login, register, forgot and
+//! The mobile app API v2 (SPEC section 7, seed document 002): login, register, forgot and
 //! reset password, logout; Facebook sign-in against a stand-in Graph server on loopback.
 
 use std::time::Duration;
