@@ -53,13 +53,23 @@ async fn template(app: &TestApp, merchant: &TestMerchant) {
 async fn aws_app(rig: &DeliveryRig) -> (TestApp, DispatchDeps) {
     let publisher = SnsPublisher::new(rig.sns.clone(), rig.topic_arn.clone());
     let app = spawn_app_publishing(Backend::DynamoDb, Arc::new(publisher)).await;
-    let deps = DispatchDeps {
+    let deps = deps(rig, &app);
+    (app, deps)
+}
+
+/// The dispatch function's dependencies on `app`'s table, the rig's SES and SNS.
+fn deps(rig: &DeliveryRig, app: &TestApp) -> DispatchDeps {
+    DispatchDeps {
         store: Arc::clone(&app.store) as Arc<dyn shared::store::Store>,
         email: Arc::new(SesEmail::new(rig.ses.clone(), rig.sender.clone())),
         sms: Arc::new(SnsSms::new(rig.sns.clone(), None)),
         clock: app.clock.clone(),
-    };
-    (app, deps)
+    }
+}
+
+/// Runs the dispatch function over everything in the rig's queue; the failed message IDs.
+pub(crate) async fn dispatch_all(rig: &DeliveryRig, app: &TestApp) -> Vec<String> {
+    dispatch(&deps(rig, app), rig.receive_batch().await).await
 }
 
 async fn dispatch(deps: &DispatchDeps, batch: Value) -> Vec<String> {
