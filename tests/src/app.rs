@@ -11,6 +11,7 @@ use shared::clock::ManualClock;
 use shared::config::Config;
 use shared::delivery::EventPublisher;
 use shared::delivery::outbox::{LocalPublisher, Outbox};
+use shared::delivery::reset_link::ResetLinks;
 use shared::store::Customer;
 use shared::store::prelude::*;
 
@@ -174,6 +175,7 @@ async fn spawn_on_with(
         Arc::clone(&store) as Arc<dyn shared::store::Store>,
         Arc::new(Outbox::new(outbox.path(), clock.clone())),
         clock.clone(),
+        ResetLinks::from_config(&config).expect("the test hash key"),
     ));
     let graph = Arc::new(shared::facebook::GraphApi::new(&config.facebook_graph_url, config.aws_timeout));
     let app = App::from_config(config, Some(Arc::clone(&store)))

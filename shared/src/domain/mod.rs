@@ -4,7 +4,9 @@
 pub mod identifier;
 pub mod jwt;
 pub mod legacy_hash;
+pub mod name;
 pub mod mobile;
+pub mod network;
 pub mod otp;
 pub mod password;
 pub mod pin;

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use shared::admin::{CustomerInput, TemplateInput};
 use shared::clock::Clock;
 use shared::delivery::outbox::Outbox;
+use shared::delivery::reset_link::ResetLinks;
 use shared::delivery::ses::SesEmail;
 use shared::delivery::sns::{SnsPublisher, SnsSms};
 use shared::delivery::{Channel, OtpDelivery, OtpRequested};
@@ -64,6 +65,7 @@ fn deps(rig: &DeliveryRig, app: &TestApp) -> DispatchDeps {
         email: Arc::new(SesEmail::new(rig.ses.clone(), rig.sender.clone())),
         sms: Arc::new(SnsSms::new(rig.sns.clone(), None)),
         clock: app.clock.clone(),
+        reset_links: ResetLinks::from_config(&app.app.config).expect("hash key"),
     }
 }
 
@@ -264,6 +266,7 @@ async fn the_local_outbox_sends_once_and_refuses_poison() {
         email: outbox.clone(),
         sms: outbox,
         clock: app.clock.clone(),
+        reset_links: ResetLinks::from_config(&app.app.config).expect("hash key"),
     };
     let good = serde_json::to_string(&event(&ann, Channel::Email, "reset", app.clock.now())).expect("json");
     let batch = json!({"Records": [

@@ -106,14 +106,15 @@ async fn reset_password_answers_alike_until_the_token_is_verified(backend: Backe
     ] {
         cases.push((format!("{token:?} / {password:?}, no live token"), reset(&app, &token, &password).await));
     }
-    // With a live token: a wrong secret, the token with something appended, and, once those
-    // have used up the token's tries, the right token itself.
+    // With a live token: the token with something appended (malformed), five wrong secrets
+    // (each uses one of the token's five tries), and then the right token itself.
     let token = fresh_token(&app, EMAIL).await;
     let wrong_secret = format!("{id}.{}", "0".repeat(32));
     for (token, password) in [
-        (wrong_secret.clone(), "x".to_string()),
-        (wrong_secret.clone(), EMAIL.to_string()),
-        (format!("{token}x"), "x".into()),
+        (format!("{token}x"), "x".to_string()),
+        (wrong_secret.clone(), "x".into()),
+        (wrong_secret.clone(), EMAIL.into()),
+        (wrong_secret.clone(), "shcode".into()),
         (wrong_secret.clone(), "brand-new-pass-7".into()),
         (wrong_secret, "12345678".into()),
     ] {
@@ -121,7 +122,7 @@ async fn reset_password_answers_alike_until_the_token_is_verified(backend: Backe
     }
     cases.push(("the right token, tries used up".into(), reset(&app, &token, "brand-new-pass-7").await));
     assert_all_the_invalid_token_answer(&cases);
-    crate::v2::key_of(&login(&app, EMAIL, PASSWORD).await);
+    key_of(&login(&app, EMAIL, PASSWORD).await);
 }
 
 async fn a_weak_password_after_a_verified_token_costs_a_try_and_keeps_the_token(backend: Backend) {
