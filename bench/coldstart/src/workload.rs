@@ -12,7 +12,6 @@ use integration_tests::moto::{self, DeliveryRig};
 use serde_json::{Map, Value, json};
 use shared::App;
 use shared::admin::{self, CustomerInput, TemplateInput};
-use shared::clock::Clock;
 use shared::config::Config;
 use shared::delivery::reset_link::{RESET_TOKEN_TTL_SECS, ResetLinks};
 use shared::http::{ApiRequest, Route, routes};

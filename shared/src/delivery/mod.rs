@@ -21,9 +21,9 @@ use crate::store::Template;
 
 pub mod dispatch;
 pub mod outbox;
-pub mod reset_link;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod reset_link;
 #[cfg(feature = "ses")]
 pub mod ses;
 #[cfg(feature = "sns")]

@@ -36,7 +36,8 @@ mod tests {
 
     #[test]
     fn names_of_any_script_up_to_the_limit_pass() {
-        for name in ["Ann", "Budi Santoso", "Ñandú O'Brien-Løvås", "山田 太郎", "عبد الله", &"é".repeat(100)] {
+        for name in ["Ann", "Budi Santoso", "Ñandú O'Brien-Løvås", "山田 太郎", "عبد الله", &"é".repeat(100)]
+        {
             assert_eq!(check_name(name), Ok(()), "{name}");
         }
     }
@@ -44,7 +45,9 @@ mod tests {
     #[test]
     fn long_names_and_control_characters_are_refused() {
         assert_eq!(check_name(&"a".repeat(101)), Err(BadName::TooLong));
-        for name in ["Ann\nBcc: x", "Ann\r", "Ann\t", "A\u{0}", "A\u{7f}", "A\u{85}", "A\u{2028}", "A\u{202e}b", "A\u{2066}"] {
+        for name in
+            ["Ann\nBcc: x", "Ann\r", "Ann\t", "A\u{0}", "A\u{7f}", "A\u{85}", "A\u{2028}", "A\u{202e}b", "A\u{2066}"]
+        {
             assert_eq!(check_name(name), Err(BadName::ControlCharacter), "{name:?}");
         }
     }

@@ -242,7 +242,10 @@ pub async fn login(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let credentials = if by_facebook {
         Credentials::Facebook { token: secret(&fields, "fb_token")?, uid: text(&fields, "fb_uid")? }
     } else {
-        Credentials::Password { email: normalize_email(&text(&fields, "email")?), password: secret(&fields, "password")? }
+        Credentials::Password {
+            email: normalize_email(&text(&fields, "email")?),
+            password: secret(&fields, "password")?,
+        }
     };
     let place = NetworkPlace::take(app, PerNetwork::LoginFailures, request.source_ip).await?;
     let checked = match &credentials {

@@ -35,9 +35,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete, KeySchemaElement,
-    KeyType, Put,
-    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
-    Update,
+    KeyType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use serde::Serialize;
 
@@ -1023,8 +1022,7 @@ impl Otps for DynamoStore {
 const PROVE_EMAIL: &str = "SET password_hash = :hash, email_proven_at = if_not_exists(email_proven_at, :now), \
                            key_generation = if_not_exists(key_generation, :zero) + :one";
 /// The same, unlinking the Facebook account that was linked before the proof.
-const PROVE_EMAIL_UNLINKING_FACEBOOK: &str =
-    "SET password_hash = :hash, email_proven_at = if_not_exists(email_proven_at, :now), \
+const PROVE_EMAIL_UNLINKING_FACEBOOK: &str = "SET password_hash = :hash, email_proven_at = if_not_exists(email_proven_at, :now), \
      key_generation = if_not_exists(key_generation, :zero) + :one REMOVE facebook_id";
 
 #[async_trait]

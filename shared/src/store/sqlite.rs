@@ -243,9 +243,11 @@ impl Setup for SqliteStore {
         self.atomically(|tx| {
             tx.execute_batch(SCHEMA).map_err(map_error)?;
             for (table, column, definition) in ADDED_COLUMNS {
-                let present = exists(tx, &format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"), [column])?;
+                let present =
+                    exists(tx, &format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"), [column])?;
                 if !present {
-                    tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}")).map_err(map_error)?;
+                    tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"))
+                        .map_err(map_error)?;
                 }
             }
             Ok(())
@@ -872,5 +874,43 @@ impl Deliveries for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `customers` and `app_keys` as the first release made them.
+    const FIRST_RELEASE: &str = "
+        CREATE TABLE customers (
+            merchant_id INTEGER NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL,
+            email TEXT, mobile TEXT, member_id TEXT, facebook_id TEXT, password_hash TEXT,
+            profile TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL,
+            PRIMARY KEY (merchant_id, id));
+        CREATE TABLE app_keys (
+            hash TEXT PRIMARY KEY, merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL,
+            gcm_id TEXT, created_at INTEGER NOT NULL);
+        INSERT INTO customers (merchant_id, id, name, email, created_at) VALUES (1, 7, 'Ann', 'ann@example.com', 100);
+        INSERT INTO app_keys (hash, merchant_id, customer_id, created_at) VALUES ('k', 1, 7, 100);";
+
+    #[tokio::test]
+    async fn a_database_of_the_first_release_gets_the_new_columns_and_keeps_its_keys() {
+        let store = SqliteStore::open(":memory:").expect("open");
+        store.with(|conn| conn.execute_batch(FIRST_RELEASE).map_err(map_error)).await.expect("old schema");
+        store.init().await.expect("migrated");
+        store.init().await.expect("a second init changes nothing");
+        let ann = store.customer(1, 7).await.expect("read").expect("kept");
+        assert_eq!((ann.key_generation, ann.email_proven_at), (0, None));
+        assert_eq!(store.app_key("k").await.expect("read").map(|key| key.generation), Some(0), "still live");
+        let key = AppKey {
+            key_hash: "k2".into(),
+            merchant_id: 1,
+            customer_id: 7,
+            gcm_id: None,
+            created_at: 200,
+            generation: 0,
+        };
+        assert!(store.put_app_key(&key).await.expect("put"));
     }
 }

@@ -27,7 +27,10 @@ pub(crate) const EMAIL: &str = "shcode@example.com";
 pub(crate) const PASSWORD: &str = "rahasia-sekali-9";
 
 /// A server whose v2 merchant is the first merchant of its fresh store (ID 1), created here.
-pub(crate) async fn v2_app(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, integration_tests::app::TestMerchant) {
+pub(crate) async fn v2_app(
+    backend: Backend,
+    extra: &[(&str, &str)],
+) -> (TestApp, integration_tests::app::TestMerchant) {
     let mut vars = vec![("STAMPS_V2_MERCHANT", "1")];
     vars.extend_from_slice(extra);
     let app = spawn_app_with(backend, &vars).await;

@@ -7,9 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use integration_tests::app::{
-    Backend, TestApp, TestResponse, spawn_app_on_defaults, spawn_app_publishing_with,
-};
+use integration_tests::app::{Backend, TestApp, TestResponse, spawn_app_on_defaults, spawn_app_publishing_with};
 use integration_tests::moto::{self, DeliveryRig};
 use serde_json::{Value, json};
 use shared::admin::CustomerInput;
@@ -133,7 +131,11 @@ async fn a_weak_password_after_a_verified_token_costs_a_try_and_keeps_the_token(
     let token = fresh_token(&app, EMAIL).await;
     assert_v2_error(&reset(&app, &token, "12345678").await, 400, "This password is entirely numeric.");
     assert_v2_error(&reset(&app, &token, EMAIL).await, 400, "The password is too similar to the email.");
-    assert_v2_error(&reset(&app, &token, "short").await, 400, "This password is too short. It must contain at least 8 characters.");
+    assert_v2_error(
+        &reset(&app, &token, "short").await,
+        400,
+        "This password is too short. It must contain at least 8 characters.",
+    );
     assert_v2_error(&reset(&app, &token, "password123").await, 400, "This password is too common.");
     let done = reset(&app, &token, "brand-new-pass-7").await;
     assert_eq!((done.status, &done.body), (200, &json!({"status": 1, "message": "Password has been reset."})));
@@ -273,7 +275,8 @@ async fn a_reset_through_the_emailed_token_revokes_every_key_and_unlinks_an_unpr
     let graph = graph_server(std::time::Duration::ZERO).await;
     let (app, merchant) = v2_app(backend, &[("STAMPS_FACEBOOK_GRAPH_URL", &graph)]).await;
     // An attacker registers the victim's email with their own Facebook account.
-    let body = [("email", EMAIL), ("password", PASSWORD), ("name", "x"), ("id_location", "3"), ("fb_token", "good-token")];
+    let body =
+        [("email", EMAIL), ("password", PASSWORD), ("name", "x"), ("id_location", "3"), ("fb_token", "good-token")];
     let mut keys = vec![key_of(&form(&app, "/api/v2/auth/register", &body).await)];
     keys.push(key_of(&login(&app, EMAIL, PASSWORD).await));
     let facebook = [("fb_token", "good-token"), ("fb_uid", "1001")];
@@ -288,14 +291,23 @@ async fn a_reset_through_the_emailed_token_revokes_every_key_and_unlinks_an_unpr
     for key in &keys {
         assert!(app.store.app_key(&key_hash(key)).await.expect("read").is_none(), "every earlier key is revoked");
     }
-    assert_v2_error(&form(&app, "/api/v2/auth/login", &facebook).await, 401, "This Facebook account is not registered.");
+    assert_v2_error(
+        &form(&app, "/api/v2/auth/login", &facebook).await,
+        401,
+        "This Facebook account is not registered.",
+    );
     let customer = app.store.customer_by(merchant.id, UniqueField::Email, EMAIL).await.expect("read").expect("kept");
     assert_eq!(customer.facebook_id, None);
     assert!(app.store.customer_by(merchant.id, UniqueField::FacebookId, "1001").await.expect("read").is_none());
     assert_eq!(customer.email_proven_at, Some(app.clock.now()));
     // The Facebook account is free again: its owner can register with it.
-    let body = [("email", "fb@example.com"), ("password", PASSWORD), ("name", "fb"), ("id_location", "3"),
-                ("fb_token", "good-token")];
+    let body = [
+        ("email", "fb@example.com"),
+        ("password", PASSWORD),
+        ("name", "fb"),
+        ("id_location", "3"),
+        ("fb_token", "good-token"),
+    ];
     key_of(&form(&app, "/api/v2/auth/register", &body).await);
     // The victim's new keys live.
     let fresh = key_of(&login(&app, EMAIL, "brand-new-pass-7").await);
