@@ -111,9 +111,10 @@ impl Dispatcher<'_> {
     }
 
     /// Looks the email up; for a customer, renders the email with a fresh token, claims the
-    /// event, stores the token under the customer's limit and sends. Storage: 2 reads (the
-    /// lookup costs the same hit or miss), then for a customer 1 read (template), 1 write
+    /// event, stores the token under the customer's limit and sends. Storage: 1-2 reads (the
+    /// lookup), then for a customer 1 read (template), 1 write
     /// (claim), 1 transaction (limit and token), and on a failed send 2 writes (give back).
+    /// The lookup's cost shows nobody: the route has answered already.
     async fn send_reset_link(&self, event: &super::ResetLinkRequested, now: i64) -> Result<Outcome, DispatchError> {
         use super::reset_link::{RESET_TEMPLATE, RESET_TOKEN_TTL_SECS};
         use crate::domain::otp::OtpPurpose;

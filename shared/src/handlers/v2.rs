@@ -280,7 +280,8 @@ fn facebook_not_registered() -> ApiError {
 }
 
 async fn password_login(app: &App, merchant_id: u64, email: &str, password: &str) -> Result<Customer, ApiError> {
-    let Some(customer) = app.store()?.customer_by(merchant_id, UniqueField::Email, email).await? else {
+    // The same calls whether or not the email is a customer's.
+    let Some(customer) = app.store()?.customer_by_evenly(merchant_id, UniqueField::Email, email).await? else {
         // An unknown email costs what a wrong password costs, is throttled alike, and
         // answers the same.
         password::unknown_identifier_failure(app, merchant_id, email, password).await?;

@@ -713,9 +713,21 @@ impl Customers for DynamoStore {
         self.get_as(pk::customer(merchant_id, id), "CUSTOMER").await
     }
 
-    /// Two reads, hit or miss: a miss reads customer 0, which never exists (IDs start at 1),
-    /// so that the calls made never tell whether the value is claimed.
     async fn customer_by(&self, merchant_id: u64, field: UniqueField, value: &str) -> StoreResult<Option<Customer>> {
+        let claim: Option<UniqueClaim> = self.get_as(pk::unique(merchant_id, field, value), "UNIQUE").await?;
+        match claim {
+            Some(claim) => self.customer(merchant_id, claim.customer_id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Two reads, hit or miss: a miss reads customer 0, which never exists (IDs start at 1).
+    async fn customer_by_evenly(
+        &self,
+        merchant_id: u64,
+        field: UniqueField,
+        value: &str,
+    ) -> StoreResult<Option<Customer>> {
         let claim: Option<UniqueClaim> = self.get_as(pk::unique(merchant_id, field, value), "UNIQUE").await?;
         let customer = self.customer(merchant_id, claim.as_ref().map_or(NO_CUSTOMER, |c| c.customer_id)).await?;
         Ok(customer.filter(|_| claim.is_some()))

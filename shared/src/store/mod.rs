@@ -78,10 +78,18 @@ pub trait Customers: Send + Sync {
 
     async fn customer(&self, merchant_id: u64, id: u64) -> StoreResult<Option<Customer>>;
 
-    /// The customer holding `value`. Costs the same calls whether or not one does (on
-    /// DynamoDB a miss reads a customer that cannot exist), so the number of calls never tells
-    /// whether an email is registered.
     async fn customer_by(&self, merchant_id: u64, field: UniqueField, value: &str) -> StoreResult<Option<Customer>>;
+
+    /// `customer_by` at the same cost whether or not `value` is claimed (on DynamoDB a miss
+    /// also reads a customer that cannot exist), for the anonymous routes, where the calls made
+    /// must not tell whether an account exists. The merchant routes use `customer_by`: a
+    /// merchant may know which of its customers exist.
+    async fn customer_by_evenly(
+        &self,
+        merchant_id: u64,
+        field: UniqueField,
+        value: &str,
+    ) -> StoreResult<Option<Customer>>;
 
     /// Stores a new password hash and removes every outstanding password-reset code, in one
     /// atomic write. With `current: Some(hash)` it writes only while that hash is still the

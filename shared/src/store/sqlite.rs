@@ -404,6 +404,16 @@ impl Customers for SqliteStore {
         .await
     }
 
+    /// One query, hit or miss, like `customer_by`.
+    async fn customer_by_evenly(
+        &self,
+        merchant_id: u64,
+        field: UniqueField,
+        value: &str,
+    ) -> StoreResult<Option<Customer>> {
+        self.customer_by(merchant_id, field, value).await
+    }
+
     async fn set_password(
         &self,
         merchant_id: u64,

@@ -28,6 +28,7 @@ both_stores!(
     app_keys_live_until_a_reset_by_email_revokes_them_all,
     a_reset_by_email_unlinks_only_the_facebook_account_it_names,
     keys_made_while_a_reset_commits_are_whole_and_never_outlive_it,
+    the_even_lookup_finds_what_the_plain_one_finds,
 );
 
 fn customer(merchant_id: u64, email: Option<&str>, mobile: Option<&str>, member_id: Option<&str>) -> NewCustomer {
@@ -224,6 +225,17 @@ async fn clearing_a_counter_resets_it(backend: Backend) {
     store.clear_counter("never-set").await.expect("clearing nothing is fine");
     assert_eq!(store.counter("c", NOW).await.expect("read").count, 0);
     assert_eq!(store.reserve("c", THREE_PER_WEEK, NOW).await.expect("reserve").count, 1);
+}
+
+async fn the_even_lookup_finds_what_the_plain_one_finds(backend: Backend) {
+    let (store, _dir) = store(backend).await;
+    let ann = store.create_customer(customer(1, Some("ann@example.com"), None, Some("M1")), None).await.expect("ann");
+    for (field, value) in [(UniqueField::Email, "ann@example.com"), (UniqueField::MemberId, "M1")] {
+        assert_eq!(store.customer_by_evenly(1, field, value).await.expect("read"), Some(ann.clone()));
+    }
+    for (merchant, value) in [(1, "bob@example.com"), (2, "ann@example.com")] {
+        assert_eq!(store.customer_by_evenly(merchant, UniqueField::Email, value).await.expect("read"), None);
+    }
 }
 
 fn app_key(customer_id: u64, hash: &str, generation: u32) -> AppKey {
