@@ -350,28 +350,34 @@ pub async fn register(app: &App, request: ApiRequest) -> Result<Reply, ApiError>
         true => Some(secret(&fields, "fb_token")?),
         false => None,
     };
+    let new = NewCustomer {
+        merchant_id,
+        name,
+        email: Some(email),
+        mobile,
+        profile,
+        created_at: app.clock.now(),
+        ..NewCustomer::default()
+    };
     let place = NetworkPlace::take(app, PerNetwork::Registrations, request.source_ip).await?;
-    let created = create(app, merchant_id, email, password, name, mobile, profile, gcm_id, facebook_token).await;
+    let created = create(app, new, password, facebook_token, gcm_id).await;
     if created.as_ref().is_err_and(|error| error.status().is_server_error()) {
         place.give_back(app).await;
     }
     created
 }
 
-/// The costly part of `register`, once its input is valid and its network has a place.
-#[allow(clippy::too_many_arguments)]
+/// The costly part of `register`, once its input is valid and its network has a place: the
+/// Facebook check, the password hash, the customer and its key.
 async fn create(
     app: &App,
-    merchant_id: u64,
-    email: String,
+    mut new: NewCustomer,
     password: String,
-    name: String,
-    mobile: Option<String>,
-    profile: Profile,
-    gcm_id: Option<String>,
     facebook_token: Option<String>,
+    gcm_id: Option<String>,
 ) -> Result<Reply, ApiError> {
-    let facebook_id = match facebook_token {
+    let merchant_id = new.merchant_id;
+    new.facebook_id = match facebook_token {
         Some(token) => Some(facebook_user(app, &token).await?.id),
         None => None,
     };
@@ -383,17 +389,7 @@ async fn create(
             "The mobile app API is not configured on this server.",
         ));
     }
-    let new = NewCustomer {
-        merchant_id,
-        name,
-        email: Some(email),
-        mobile,
-        facebook_id,
-        password_hash: Some(app.hasher.hash_blocking(password).await?),
-        profile,
-        created_at: app.clock.now(),
-        ..NewCustomer::default()
-    };
+    new.password_hash = Some(app.hasher.hash_blocking(password).await?);
     // The key's customer ID (0 here) is filled in by the store once it has allocated one.
     let (key, record) = new_key(app, merchant_id, 0, gcm_id, 0)?;
     let customer = store.create_customer(new, Some(&record)).await.map_err(|error| match error {
