@@ -353,16 +353,29 @@ async fn calls_of(app: &TestApp, request: impl std::future::Future<Output = Test
 }
 
 /// A wrong password for a known email and any password for an unknown one make the same
-/// DynamoDB calls (same number, same kind, same order): an unknown email reads as much.
+/// DynamoDB calls (same number, same kind, same order): an unknown email reads as much. On v2
+/// login, and on the merchant's validate-password, whose timing `enumeration.rs` compares.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn login_makes_the_same_store_calls_for_unknown_and_known_emails() {
-    let (app, _) = v2_app(Backend::DynamoDb, &[]).await;
+    let (app, merchant) = v2_app(Backend::DynamoDb, &[]).await;
     key_of(&register_as(&app, EMAIL, "082232856363").await);
     let known = calls_of(&app, login(&app, EMAIL, "wrong-pass-1")).await;
     let unknown = calls_of(&app, login(&app, "nobody@example.com", "wrong-pass-1")).await;
     assert_eq!(known.0, 401);
     assert_eq!(known, unknown);
     assert!(known.1.iter().filter(|call| *call == "GetItem").count() >= 2, "{known:?}");
+
+    let validate = |user: &'static str| {
+        let (app, merchant) = (&app, &merchant);
+        async move {
+            let body = json!({"user": user, "password": "wrong-pass-1"});
+            app.post_as(merchant, "/api/auth/validate-password", &body).await
+        }
+    };
+    let known = calls_of(&app, validate(EMAIL)).await;
+    let unknown = calls_of(&app, validate("nobody@example.com")).await;
+    assert_eq!((known.0, unknown.0), (400, 400));
+    assert_eq!(known.1, unknown.1);
 }
 
 /// forgot_password on AWS: the route's DynamoDB calls and its answer are the same for a known
