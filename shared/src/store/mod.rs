@@ -17,6 +17,7 @@ use crate::domain::otp::OtpPurpose;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+pub mod layout;
 mod records;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -234,21 +235,24 @@ pub mod prelude {
     };
 }
 
-/// Counter keys, in one place so every adapter and route names them alike.
+/// Counter keys, in one place so every adapter and route names them alike. Each starts with
+/// the prefix of its `layout::CounterKind`, which IAM grants per function.
 pub mod keys {
+    use super::layout::CounterKind::{OtpRequests, PasswordFailures};
+
     pub fn password_failures(merchant_id: u64, customer_id: u64) -> String {
-        format!("pwfail#{merchant_id}#{customer_id}")
+        format!("{}{merchant_id}#{customer_id}", PasswordFailures.key_prefix())
     }
 
     /// Failures against an identifier that names no customer, by the identifier's keyed hash
     /// (so the store never holds the guessed emails): unknown users are throttled exactly like
     /// known ones, or the first 429 would tell an attacker which accounts exist.
     pub fn unknown_identifier_failures(merchant_id: u64, identifier_hash: &str) -> String {
-        format!("pwfail#{merchant_id}#unknown#{identifier_hash}")
+        format!("{}{merchant_id}#unknown#{identifier_hash}", PasswordFailures.key_prefix())
     }
 
     pub fn otp_requests(merchant_id: u64, customer_id: u64) -> String {
-        format!("otpreq#{merchant_id}#{customer_id}")
+        format!("{}{merchant_id}#{customer_id}", OtpRequests.key_prefix())
     }
 }
 
