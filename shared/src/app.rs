@@ -204,7 +204,12 @@ fn not_set(secret: Secret, function: &str) -> ConfigError {
 }
 
 /// The port `port` of `function`: present when declared, which start-up must have built.
-fn take<T: ?Sized>(needs: &Needs, built: Option<Arc<T>>, port: Port, function: &str) -> Result<Option<Arc<T>>, StartError> {
+fn take<T: ?Sized>(
+    needs: &Needs,
+    built: Option<Arc<T>>,
+    port: Port,
+    function: &str,
+) -> Result<Option<Arc<T>>, StartError> {
     match (needs.has(port), built) {
         (true, None) => Err(StartError::Port(format!("{function} declares {port:?}, which start-up did not build"))),
         (true, built) => Ok(built),

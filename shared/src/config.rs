@@ -184,7 +184,8 @@ mod tests {
     #[test]
     fn a_secret_not_given_is_not_read_and_can_be_withheld() {
         let hash_key = "k".repeat(40);
-        let vars = [("STAMPS_HASH_KEY", hash_key.as_str()), ("STAMPS_PASSWORD_PEPPER", "p"), ("STAMPS_JWT_KEYS", "bad")];
+        let vars =
+            [("STAMPS_HASH_KEY", hash_key.as_str()), ("STAMPS_PASSWORD_PEPPER", "p"), ("STAMPS_JWT_KEYS", "bad")];
         let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
         // The malformed JWT keys are not even parsed: they are not this function's.
         let mut config = Config::from_lookup_given(&[Secret::HashKey, Secret::PasswordPepper], lookup).expect("valid");

@@ -51,7 +51,7 @@ struct Build<'a> {
 
 impl Build<'_> {
     /// `port` is declared, but its adapter is not in this binary.
-    #[allow(dead_code)]
+    #[cfg_attr(all(feature = "dynamodb", feature = "sns", feature = "ses", feature = "facebook"), allow(dead_code))]
     fn unlinked(&self, port: Port) -> StartError {
         StartError::Port(format!(
             "{function} declares {port:?}, but was built without shared's \"{feature}\" feature: add it to \
@@ -62,7 +62,7 @@ impl Build<'_> {
     }
 
     /// A setting the port needs, from the process environment.
-    #[allow(dead_code)]
+    #[cfg_attr(not(any(feature = "sns", feature = "ses")), allow(dead_code))]
     fn setting(&self, port: Port, name: &str) -> Result<String, StartError> {
         std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).ok_or_else(|| {
             StartError::Port(format!("{name} is not set: {} declares {port:?}, which needs it", self.function))
@@ -160,15 +160,27 @@ mod tests {
         assert!(built.ports.store.is_none() && built.ports.publisher.is_none() && built.email.is_none());
     }
 
-    /// `cargo test -p shared` builds `shared` without its adapters: every port is unlinked.
-    #[cfg(not(any(feature = "dynamodb", feature = "sns", feature = "ses", feature = "facebook")))]
     #[test]
     fn a_port_without_its_feature_stops_start_up_naming_the_feature() {
+        let config = config();
+        let build = Build {
+            function: "pin-validate",
+            config: &config,
+            #[cfg(feature = "aws")]
+            sdk: None,
+        };
         for port in [Port::Store, Port::Publisher, Port::Facebook, Port::Email, Port::Sms] {
-            let ports: &'static [Port] = Box::leak(Box::new([port]));
-            let needs = Needs { ports, secrets: &[], table: TableAccess::NONE };
-            let error = adapters("pin-validate", &needs, &config()).err().expect("refused").to_string();
+            let error = build.unlinked(port).to_string();
             assert!(error.contains(port.feature()) && error.contains("functions/pin-validate/Cargo.toml"), "{error}");
         }
+    }
+
+    /// Built without an adapter (`cargo test -p shared` alone), declaring its port is refused.
+    #[cfg(not(feature = "dynamodb"))]
+    #[test]
+    fn a_declared_store_without_the_dynamodb_feature_is_refused() {
+        let needs = Needs { ports: &[Port::Store], secrets: &[], table: TableAccess::NONE };
+        let error = adapters("pin-validate", &needs, &config()).err().expect("refused").to_string();
+        assert!(error.contains("\"dynamodb\" feature"), "{error}");
     }
 }

@@ -295,7 +295,8 @@ fn compare(what: &str, places: &BTreeMap<&str, BTreeSet<String>>) -> Vec<String>
     let all: BTreeSet<&String> = places.values().flatten().collect();
     let mut missing = Vec::new();
     for item in all {
-        let lacking: Vec<&str> = places.iter().filter(|(_, set)| !set.contains(item)).map(|(place, _)| *place).collect();
+        let lacking: Vec<&str> =
+            places.iter().filter(|(_, set)| !set.contains(item)).map(|(place, _)| *place).collect();
         if !lacking.is_empty() {
             missing.push(format!("{what} {item} is missing from {}", lacking.join(", ")));
         }
@@ -410,11 +411,8 @@ fn each_function_gets_exactly_its_declared_secrets() {
     }
     for function in template_functions() {
         let declared: BTreeSet<&str> = needs(&function.binary).secrets.iter().map(|s| s.env_var()).collect();
-        let given: BTreeSet<&str> = Secret::ALL
-            .iter()
-            .map(|secret| secret.env_var())
-            .filter(|name| function.env(name).is_some())
-            .collect();
+        let given: BTreeSet<&str> =
+            Secret::ALL.iter().map(|secret| secret.env_var()).filter(|name| function.env(name).is_some()).collect();
         assert_eq!(given, declared, "{}: secrets", function.id);
         for name in given {
             let value = function.env(name).expect("variable");
@@ -427,7 +425,10 @@ fn each_function_gets_exactly_its_declared_secrets() {
                     continue;
                 }
                 let text = intrinsic_str(branch, "Sub").unwrap_or_else(|| panic!("{name}: {branch:?}"));
-                assert!(text.contains("{{resolve:secretsmanager:") && text.ends_with(":SecretString}}"), "{name}: {text}");
+                assert!(
+                    text.contains("{{resolve:secretsmanager:") && text.ends_with(":SecretString}}"),
+                    "{name}: {text}"
+                );
             }
         }
     }
@@ -516,7 +517,10 @@ fn the_environment_is_encrypted_with_the_stacks_key_that_only_the_functions_decr
                 assert!(via_lambda(statement), "{granted:?} only through Lambda");
             }
             if gives("kms:CreateGrant") {
-                let for_aws = statement.get("Condition").and_then(|c| c.get("Bool")).and_then(|b| b.get("kms:GrantIsForAWSResource"));
+                let for_aws = statement
+                    .get("Condition")
+                    .and_then(|c| c.get("Bool"))
+                    .and_then(|b| b.get("kms:GrantIsForAWSResource"));
                 assert_eq!(for_aws.and_then(Yaml::as_bool), Some(true), "grants only for Lambda's own use");
             }
         } else {
@@ -524,7 +528,8 @@ fn the_environment_is_encrypted_with_the_stacks_key_that_only_the_functions_decr
             assert!(via_lambda(statement), "the functions' roles decrypt through Lambda only");
             let principals = principal.as_sequence().expect("a list of roles");
             for role in principals {
-                decrypting_roles.insert(intrinsic_str(role, "GetAtt").unwrap_or_else(|| panic!("{role:?}")).to_string());
+                decrypting_roles
+                    .insert(intrinsic_str(role, "GetAtt").unwrap_or_else(|| panic!("{role:?}")).to_string());
             }
         }
     }
@@ -601,7 +606,9 @@ fn each_function_gets_exactly_its_declared_ports() {
             // SMS goes to phone numbers, which have no ARN: allowed on "*", denied on topics.
             let denies_topics = function.statements().iter().any(|s| {
                 str_at(s, &["Effect"]) == Some("Deny")
-                    && s.get("Resource").and_then(|r| intrinsic_str(r, "Sub")).is_some_and(|r| r.ends_with(":sns:*:*:*"))
+                    && s.get("Resource")
+                        .and_then(|r| intrinsic_str(r, "Sub"))
+                        .is_some_and(|r| r.ends_with(":sns:*:*:*"))
             });
             assert!(denies_topics, "{}: must not be able to publish to topics", function.id);
         }
@@ -610,8 +617,14 @@ fn each_function_gets_exactly_its_declared_ports() {
         assert_eq!(!ses.is_empty(), needs.has(Port::Email), "{}: SES", function.id);
         for (statement, actions) in ses {
             assert_eq!(actions, BTreeSet::from(["SendEmail".to_string()]), "{}", function.id);
-            let from = statement.get("Condition").and_then(|c| c.get("StringEquals")).and_then(|c| c.get("ses:FromAddress"));
-            assert_eq!(from.and_then(|f| intrinsic_str(f, "Ref")), Some("EmailFrom"), "{}: only from EmailFrom", function.id);
+            let from =
+                statement.get("Condition").and_then(|c| c.get("StringEquals")).and_then(|c| c.get("ses:FromAddress"));
+            assert_eq!(
+                from.and_then(|f| intrinsic_str(f, "Ref")),
+                Some("EmailFrom"),
+                "{}: only from EmailFrom",
+                function.id
+            );
             let resources = statement.get("Resource").and_then(Yaml::as_sequence).expect("the identities");
             let address = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${EmailFrom}";
             assert_eq!(intrinsic_str(&resources[0], "Sub"), Some(address));
