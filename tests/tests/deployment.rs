@@ -222,8 +222,9 @@ fn linked_packages(function: &str) -> BTreeSet<String> {
 /// Size and start-up (BENCHMARKS.md): no function links aws-lc (the SDK's default TLS), HTTP/2,
 /// the SDK's credential chain (and the STS client it brings), a second HTTP client or a second
 /// regex engine (phone numbers are matched with `regex-lite`, which the AWS SDK links anyway,
-/// not `regex`: vendor/phonenumber/PATCHED.md, change 7); the storage-free ones link no AWS client and no TLS at all, and only the functions that
-/// deliver OTPs link SNS or SES.
+/// not `regex`: vendor/phonenumber/PATCHED.md, change 7). A function links the client of each
+/// port its route declares and no other: the ones without a port link no AWS client and no TLS
+/// at all, only the functions that deliver OTPs link SNS or SES.
 #[test]
 fn functions_link_only_the_clients_they_use() {
     let never = [

@@ -95,12 +95,13 @@ routes! {
         secrets: &[JwtKeys, HashKey],
         table: TableAccess { actions: &[GetItem], partitions: &[ApiKey] },
     };
-    // Storage-free: the API key's MAC is checked without reading it.
+    // No merchant credentials and no storage: the token's signature and claims only.
     TOKEN_VERIFY: "/api/token/verify/", "token-verify", Api, handlers::token_verify::handle, Needs {
         ports: &[],
         secrets: &[JwtKeys],
         table: TableAccess::NONE,
     };
+    // Storage-free: an API key is checked by its MAC, without reading its record.
     VALIDATE_MOBILE_NUMBER: "/api/auth/validate-mobile-number", "validate-mobile-number", ApiWithStatus,
         handlers::validate_mobile_number::handle, Needs {
         ports: &[],
