@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::domain::jwt::{JwtKeys, KeyError};
 use crate::domain::mobile::Region;
+use crate::needs::Secret;
 
 /// What went wrong reading the configuration: start-up stops with this message.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +65,41 @@ pub const DEFAULT_FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com";
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The configuration of a function given only `secrets`: the other secrets' variables are
+    /// not read, even where the environment has them.
+    pub fn from_env_given(secrets: &[Secret]) -> Result<Config, ConfigError> {
+        Config::from_lookup_given(secrets, |name| std::env::var(name).ok())
+    }
+
+    /// `from_env_given` through `lookup`.
+    pub fn from_lookup_given(
+        secrets: &[Secret],
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| match Secret::from_env_var(name) {
+            Some(secret) if !secrets.contains(&secret) => None,
+            _ => lookup(name),
+        })
+    }
+
+    /// Whether `secret` has a value.
+    pub fn has(&self, secret: Secret) -> bool {
+        match secret {
+            Secret::JwtKeys => self.jwt_keys.is_some(),
+            Secret::HashKey => self.hash_key.is_some(),
+            Secret::PasswordPepper => self.password_pepper.is_some(),
+        }
+    }
+
+    /// Forgets `secret`'s value (for a route that does not declare it).
+    pub fn withhold(&mut self, secret: Secret) {
+        match secret {
+            Secret::JwtKeys => self.jwt_keys = None,
+            Secret::HashKey => self.hash_key = None,
+            Secret::PasswordPepper => self.password_pepper = None,
+        }
     }
 
     /// Reads the configuration through `lookup`, so tests need not touch the process env.
@@ -192,6 +228,21 @@ mod tests {
     #[test]
     fn short_hash_key_is_refused() {
         assert!(config(&[("STAMPS_HASH_KEY", "short")]).is_err());
+    }
+
+    #[test]
+    fn a_secret_not_given_is_not_read_and_can_be_withheld() {
+        let hash_key = "k".repeat(40);
+        let vars =
+            [("STAMPS_HASH_KEY", hash_key.as_str()), ("STAMPS_PASSWORD_PEPPER", "p"), ("STAMPS_JWT_KEYS", "bad")];
+        let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        // The malformed JWT keys are not even parsed: they are not this function's.
+        let mut config = Config::from_lookup_given(&[Secret::HashKey, Secret::PasswordPepper], lookup).expect("valid");
+        assert!(!config.has(Secret::JwtKeys));
+        assert!(config.has(Secret::HashKey) && config.has(Secret::PasswordPepper));
+        config.withhold(Secret::PasswordPepper);
+        assert!(!config.has(Secret::PasswordPepper) && config.has(Secret::HashKey));
+        assert!(Config::from_lookup_given(Secret::ALL, lookup).is_err());
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The local server's router: every route of the table on one port, the same handlers the
-//! Lambda functions run (like `sam local start-api`, but native).
+//! Lambda functions run (like `sam local start-api`, but native). Each route runs on an `App`
+//! restricted to what its row declares, as its function would: a handler that reaches for an
+//! undeclared port or secret fails here as it would deployed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,11 +17,16 @@ use crate::error::ApiError;
 use crate::http::{ApiRequest, MAX_BODY_BYTES, error_response, not_found, respond, routes};
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().fallback(dispatch).with_state(app)
+    let apps: Vec<App> = routes::ROUTES.iter().map(|route| app.restricted_to(&route.needs)).collect();
+    Router::new().fallback(dispatch).with_state(Arc::new(apps))
 }
 
-async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
-    let Some(route) = routes::find(request.uri().path()) else {
+/// Each route's `App`, in the order of `routes::ROUTES`.
+type RouteApps = Arc<Vec<App>>;
+
+async fn dispatch(State(apps): State<RouteApps>, request: Request) -> Response {
+    let path = request.uri().path();
+    let Some((route, app)) = routes::ROUTES.iter().zip(apps.iter()).find(|(route, _)| route.path == path) else {
         return not_found().map(Body::from);
     };
     let (parts, body) = request.into_parts();
@@ -31,7 +38,7 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
     // The TCP peer (`serve` records it): the local server has no proxy in front to trust.
     let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
     let api_request = ApiRequest { method: parts.method, headers: parts.headers, body, source_ip };
-    respond(&app, route, api_request).await.map(Body::from)
+    respond(app, route, api_request).await.map(Body::from)
 }
 
 /// Serves `router` on `listener` until the listener fails, telling each request its peer's

@@ -186,11 +186,19 @@ async fn spawn_on_with(
     let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = shared::server::router(Arc::clone(&app));
+    let router = shared::server::router(Arc::clone(&app)).layer(axum::middleware::from_fn(serving));
     tokio::spawn(async move {
         let _ = axum_serve(listener, router).await;
     });
     TestApp { url, http: crate::http_client(), app, clock, store, calls: None, publisher, outbox, _dir: dir }
+}
+
+/// Marks the table calls a request makes as its route's (`moto::SERVING`).
+async fn serving(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    match shared::http::routes::find(request.uri().path()) {
+        Some(route) => crate::moto::SERVING.scope(route, next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 async fn axum_serve(listener: tokio::net::TcpListener, router: shared::server::Router) -> std::io::Result<()> {
@@ -304,6 +312,9 @@ impl TestApp {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
+        // Deployed, a call beyond the route's declaration would be denied by IAM.
+        let violations = self.calls.as_ref().map(CallCounter::take_violations).unwrap_or_default();
+        assert!(violations.is_empty(), "table calls beyond the route table's declaration: {violations:#?}");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         TestResponse { status, headers, body, text }
     }

@@ -300,28 +300,44 @@ async fn every_sample_event_gets_an_answer_from_its_binary() {
 }
 
 /// Lambda reports a process that exits during init as `Runtime.ExitError`, with its log: the
-/// function must exit (not serve with a half-built configuration) and say why.
+/// function must exit (not serve with a half-built configuration) and say why. What it needs
+/// is what its row of the route table declares, and nothing more.
 #[tokio::test]
 async fn a_function_without_its_keys_exits_at_start_up_saying_why() {
     let world = world().await;
-    for (missing, says) in [
-        ("STAMPS_JWT_KEYS", "STAMPS_JWT_KEYS is not set"),
+    for (function, path, missing, says) in [
+        ("token", "/api/token/", "STAMPS_JWT_KEYS", "STAMPS_JWT_KEYS is not set: token needs it"),
+        ("v2-logout", "/api/v2/auth/logout", "STAMPS_HASH_KEY", "STAMPS_HASH_KEY is not set: v2-logout needs it"),
+        (
+            "pin-request-otp-for-reset",
+            "/api/pin/request-otp-for-reset",
+            "STAMPS_OTP_TOPIC_ARN",
+            "STAMPS_OTP_TOPIC_ARN is not set: pin-request-otp-for-reset declares Publisher",
+        ),
         // Functions take AWS credentials and region from the environment only.
-        ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"),
-        ("AWS_REGION", "AWS_REGION is not set"),
+        ("token", "/api/token/", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"),
+        ("token", "/api/token/", "AWS_REGION", "AWS_REGION is not set"),
     ] {
         let env: Vec<(String, String)> = world.env.iter().filter(|(name, _)| name != missing).cloned().collect();
         let mut api = RuntimeApi::start().await.expect("runtime API");
-        api.spawn(&binary("token"), &env).expect("start the function");
-        let event = http_event("/api/token/", "application/json", "{}", &[]);
+        api.spawn(&binary(function), &env).expect("start the function");
+        let event = http_event(path, "application/json", "{}", &[]);
         match api.invoke(event).await {
             Err(InvokeError::Exited { status, logs, .. }) => {
-                assert!(status.is_some_and(|s| !s.success()), "{missing}: {status:?}");
-                assert!(logs.iter().any(|line| line.contains(says)), "{missing}: {logs:?}");
+                assert!(status.is_some_and(|s| !s.success()), "{function} without {missing}: {status:?}");
+                assert!(logs.iter().any(|line| line.contains(says)), "{function} without {missing}: {logs:?}");
             }
-            other => panic!("without {missing}, expected the function to exit, got {other:?}"),
+            other => panic!("without {missing}, expected {function} to exit, got {other:?}"),
         }
     }
+    // A secret the route does not declare is not needed (nor read): v2-logout has no JWT keys.
+    let env: Vec<(String, String)> = world.env.iter().filter(|(name, _)| name != "STAMPS_JWT_KEYS").cloned().collect();
+    let mut logout = RuntimeApi::start().await.expect("runtime API");
+    logout.spawn(&binary("v2-logout"), &env).expect("start the function");
+    let form = format!("key={}", "0".repeat(40));
+    let event = http_event("/api/v2/auth/logout", "application/x-www-form-urlencoded", &form, &[]);
+    let (status, body) = http_answer(&invoke(&mut logout, event).await);
+    assert_eq!((status, body), (401, json!({"status": 0, "error": "Your key is invalid."})));
 }
 
 /// DynamoDB is reached over HTTPS in production. Here a TLS endpoint on loopback stands in

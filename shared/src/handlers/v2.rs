@@ -37,6 +37,7 @@ use crate::handlers::otp;
 use crate::handlers::password::{self, CheckFailure};
 use crate::http::body::Fields;
 use crate::http::{ApiRequest, Reply};
+use crate::store::layout::CounterKind;
 use crate::store::{AppKey, CounterPolicy, Customer, NewCustomer, OtpEffect, Profile, StoreError, UniqueField, keys};
 
 pub use crate::delivery::reset_link::{RESET_TEMPLATE, RESET_TOKEN_TTL_SECS, ResetLinks};
@@ -87,6 +88,14 @@ impl PerNetwork {
         .into()
     }
 
+    fn kind(self) -> CounterKind {
+        match self {
+            PerNetwork::LoginFailures => CounterKind::NetworkLoginFailures,
+            PerNetwork::Registrations => CounterKind::NetworkRegistrations,
+            PerNetwork::ResetRequests => CounterKind::NetworkResetRequests,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             PerNetwork::LoginFailures => "login-failures",
@@ -105,7 +114,7 @@ impl NetworkPlace {
     /// Takes a place in `what`'s window for the network of `source`, or answers 429. The
     /// counter is kept under a keyed hash of the network: the store holds no address.
     async fn take(app: &App, what: PerNetwork, source: Option<IpAddr>) -> Result<NetworkPlace, ApiError> {
-        let key = keys::source_network(what.name(), &network_hash(&app.hash_key, source));
+        let key = keys::source_network(what.kind(), &network_hash(&app.hash_key, source));
         if !app.store()?.reserve(&key, what.limit(app), app.clock.now()).await?.granted {
             tracing::info!(window = what.name(), "a client network reached its window");
             return Err(too_many_from_network());

@@ -11,7 +11,7 @@
 //! | PIN + failures    | `CUSTOMER#{merchant}#{id}`    | `PIN`             |
 //! | OTP / reset token | `CUSTOMER#{merchant}#{id}`    | `OTP#{purpose}`   |
 //! | unique claim      | `UNIQUE#{merchant}#{field}#{value}` | `UNIQUE`    |
-//! | counter           | `COUNTER#{key}`               | `COUNTER`         |
+//! | counter           | `COUNTER#{kind}#{key}`        | `COUNTER`         |
 //! | v2 app key        | `APPKEY#{hash}`               | `APPKEY`          |
 //! | delivery mark     | `DELIVERY#{event id}`         | `DELIVERY`        |
 //!
@@ -19,6 +19,10 @@
 //! reset through the emailed token moves the customer on and so revokes every key in the same
 //! write. A revoked key's item stays until its logout; whoever reads the table directly must
 //! compare the two.
+//!
+//! The `pk` prefixes are `store::layout::Partition`'s: IAM gives each function only the
+//! partitions its route declares (`dynamodb:LeadingKeys`). Counter kinds are `layout::CounterKind`'s
+//! (`store::keys`).
 //!
 //! Records that expire carry `ttl` (epoch seconds) and every read and condition also compares
 //! their expiry with the request's clock, because DynamoDB deletes expired items late.
@@ -293,36 +297,39 @@ fn claim_holder(reasons: &[CancellationReason], index: usize) -> Option<u64> {
     }
 }
 
+/// Partition keys, each the prefix of its `layout::Partition` and the record's identity.
 mod pk {
     use crate::domain::otp::OtpPurpose;
     use crate::store::UniqueField;
+    use crate::store::layout::{COUNTER_PREFIX, Partition};
 
     pub fn setting(name: &str) -> String {
-        format!("SETTING#{name}")
+        format!("{}{name}", Partition::Setting.prefix())
     }
     pub fn sequence(name: &str) -> String {
-        format!("SEQUENCE#{name}")
+        format!("{}{name}", Partition::Sequence.prefix())
     }
     pub fn merchant(id: u64) -> String {
-        format!("MERCHANT#{id}")
+        format!("{}{id}", Partition::Merchant.prefix())
     }
     pub fn api_key(hash: &str) -> String {
-        format!("APIKEY#{hash}")
+        format!("{}{hash}", Partition::ApiKey.prefix())
     }
     pub fn customer(merchant_id: u64, id: u64) -> String {
-        format!("CUSTOMER#{merchant_id}#{id}")
+        format!("{}{merchant_id}#{id}", Partition::Customer.prefix())
     }
     pub fn unique(merchant_id: u64, field: UniqueField, value: &str) -> String {
-        format!("UNIQUE#{merchant_id}#{}#{value}", field.as_str())
+        format!("{}{merchant_id}#{}#{value}", Partition::Unique.prefix(), field.as_str())
     }
+    /// `key` starts with its `CounterKind`'s prefix (`store::keys`).
     pub fn counter(key: &str) -> String {
-        format!("COUNTER#{key}")
+        format!("{COUNTER_PREFIX}{key}")
     }
     pub fn app_key(hash: &str) -> String {
-        format!("APPKEY#{hash}")
+        format!("{}{hash}", Partition::AppKey.prefix())
     }
     pub fn delivery(event_id: &str) -> String {
-        format!("DELIVERY#{event_id}")
+        format!("{}{event_id}", Partition::Delivery.prefix())
     }
     pub fn otp_sk(purpose: OtpPurpose) -> String {
         format!("OTP#{}", purpose.as_str())

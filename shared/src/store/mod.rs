@@ -17,6 +17,7 @@ use crate::domain::otp::OtpPurpose;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+pub mod layout;
 mod records;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -252,34 +253,37 @@ pub mod prelude {
     };
 }
 
-/// Counter keys, in one place so every adapter and route names them alike.
+/// Counter keys, in one place so every adapter and route names them alike. Each starts with
+/// the prefix of its `layout::CounterKind`, which IAM grants per function.
 pub mod keys {
+    use super::layout::CounterKind::{self, OtpRequests, PasswordFailures, ResetEmails};
+
     pub fn password_failures(merchant_id: u64, customer_id: u64) -> String {
-        format!("pwfail#{merchant_id}#{customer_id}")
+        format!("{}{merchant_id}#{customer_id}", PasswordFailures.key_prefix())
     }
 
     /// Failures against an identifier that names no customer, by the identifier's keyed hash
     /// (so the store never holds the guessed emails): unknown users are throttled exactly like
     /// known ones, or the first 429 would tell an attacker which accounts exist.
     pub fn unknown_identifier_failures(merchant_id: u64, identifier_hash: &str) -> String {
-        format!("pwfail#{merchant_id}#unknown#{identifier_hash}")
+        format!("{}{merchant_id}#unknown#{identifier_hash}", PasswordFailures.key_prefix())
     }
 
     /// The merchant's OTP requests (PIN and password resets), docs/api.md section 6.
     pub fn otp_requests(merchant_id: u64, customer_id: u64) -> String {
-        format!("otpreq#{merchant_id}#{customer_id}")
+        format!("{}{merchant_id}#{customer_id}", OtpRequests.key_prefix())
     }
 
     /// The reset emails of the anonymous v2 `forgot_password`: a counter of its own, so that
     /// nobody without credentials can spend the merchant's `otp_requests`.
     pub fn reset_emails(merchant_id: u64, customer_id: u64) -> String {
-        format!("resetmail#{merchant_id}#{customer_id}")
+        format!("{}{merchant_id}#{customer_id}", ResetEmails.key_prefix())
     }
 
     /// What one client network (by keyed hash, see `domain::network`) did on an anonymous
-    /// route: `what` is `login-failures`, `registrations` or `reset-requests`.
-    pub fn source_network(what: &str, network_hash: &str) -> String {
-        format!("ip#{what}#{network_hash}")
+    /// route: `what` is one of the `Network*` kinds.
+    pub fn source_network(what: CounterKind, network_hash: &str) -> String {
+        format!("{}{network_hash}", what.key_prefix())
     }
 }
 
