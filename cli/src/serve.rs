@@ -8,7 +8,6 @@ use std::sync::Arc;
 use shared::App;
 use shared::clock::SystemClock;
 use shared::delivery::outbox::{LocalPublisher, Outbox};
-use shared::facebook::GraphApi;
 use shared::http::routes;
 
 pub async fn run(store_url: &str, addr: SocketAddr, outbox: PathBuf) -> Result<(), String> {
@@ -19,12 +18,8 @@ pub async fn run(store_url: &str, addr: SocketAddr, outbox: PathBuf) -> Result<(
         Arc::new(Outbox::new(&outbox, clock.clone())),
         clock,
     ));
-    let graph = Arc::new(GraphApi::new(&config.facebook_graph_url, config.aws_timeout));
-    let app = App::local(config, store)
-        .await
-        .map_err(|e| e.to_string())?
-        .with_publisher(publisher.clone())
-        .with_facebook(graph);
+    let app =
+        App::local(config, store).await.map_err(|e| e.to_string())?.with_publisher(publisher.clone()).with_graph_api();
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(addr = %local, store = store_url, outbox = %outbox.display(), routes = routes::ROUTES.len(), "listening");

@@ -107,6 +107,14 @@ impl App {
         self
     }
 
+    /// Facebook's Graph API as configured; no verifier when no Facebook app is configured.
+    #[cfg(feature = "facebook")]
+    pub fn with_graph_api(mut self) -> App {
+        self.facebook = crate::facebook::GraphApi::from_config(&self.config)
+            .map(|graph| Arc::new(graph) as Arc<dyn crate::facebook::FacebookVerifier>);
+        self
+    }
+
     /// The store, for handlers that need one.
     pub fn store(&self) -> Result<&dyn Store, ApiError> {
         self.store.as_deref().ok_or_else(|| {

@@ -88,10 +88,11 @@ pub async fn dynamodb_app_with_events() -> Result<App, lambda_http::Error> {
 }
 
 /// The `App` of a function on DynamoDB that checks Facebook tokens against the Graph API at
-/// `STAMPS_FACEBOOK_GRAPH_URL` (its HTTP client is made on the first check, not here).
+/// `STAMPS_FACEBOOK_GRAPH_URL` for the app `STAMPS_FACEBOOK_APP_ID` (its HTTP client is made
+/// on the first check, not here). Without an app configured the function still starts (its
+/// password paths work) and its Facebook paths answer 503.
 #[cfg(all(feature = "dynamodb", feature = "facebook"))]
 pub async fn dynamodb_app_with_facebook() -> Result<App, lambda_http::Error> {
     let app = dynamodb_app().await?;
-    let graph = crate::facebook::GraphApi::new(&app.config.facebook_graph_url, app.config.aws_timeout);
-    Ok(app.with_facebook(Arc::new(graph)))
+    Ok(app.with_graph_api())
 }
