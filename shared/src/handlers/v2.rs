@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::App;
 use crate::delivery::{Channel, OtpDelivery, OtpRequested};
-use crate::domain::identifier::{looks_like_email, normalize_email};
+use crate::domain::identifier::{self, looks_like_email, normalize_email};
 use crate::domain::mobile::parse_mobile;
 use crate::domain::otp::OtpPurpose;
 use crate::domain::policy;
@@ -316,7 +316,7 @@ pub async fn reset_password(app: &App, request: ApiRequest) -> Result<Reply, Api
     let customer_id = token
         .split_once('.')
         .and_then(|(id, _)| id.parse::<u64>().ok())
-        .filter(|id| *id > 0)
+        .and_then(identifier::customer_id)
         .ok_or_else(invalid_reset_token)?;
     let store = app.store()?;
     let customer = store.customer(merchant_id, customer_id).await?.ok_or_else(invalid_reset_token)?;
