@@ -27,7 +27,7 @@ STAMPS_V2_MERCHANT=1 STAMPS_FACEBOOK_GRAPH_URL="http://127.0.0.1:9" \
     STAMPS_FACEBOOK_APP_ID=1234 STAMPS_FACEBOOK_APP_SECRET=schemathesis-app-secret \
     "$BIN" --store "$STORE" serve --addr "127.0.0.1:$PORT" --outbox "$WORK/outbox" >"$WORK/server.log" 2>&1 &
 SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; cp "$WORK/tally.jsonl" /tmp/tally.jsonl 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do
     curl -s -o /dev/null -X OPTIONS "http://127.0.0.1:$PORT/api/token/" && break
     sleep 0.1
@@ -36,6 +36,10 @@ KEY=$("$VENV/bin/python" scripts/schemathesis_seed.py "$BIN" "$STORE" "http://12
     docs/openapi.yaml "$WORK/openapi.yaml")
 SEEDED=$(grep -c '"message":"request"' "$WORK/server.log" || true)
 
+# The same module, as schemathesis's hooks, points generated requests at the seeded customers
+# (see its docstring) and tallies every answer.
+export STAMPS_SEED_URL="http://127.0.0.1:$PORT" STAMPS_SEED_KEY="$KEY" STAMPS_SEED_OUTBOX="$WORK/outbox" \
+    STAMPS_SEED_TALLY="$WORK/tally.jsonl" SCHEMATHESIS_HOOKS=schemathesis_seed PYTHONPATH=scripts
 # not_a_server_error: no 5xx, except the 503 a request needing Facebook rightly gets (the
 # documented answer, so the conformance checks still apply to it).
 SCHEMATHESIS_TELEMETRY=false "$VENV/bin/schemathesis" run "$WORK/openapi.yaml" \
@@ -44,6 +48,18 @@ SCHEMATHESIS_TELEMETRY=false "$VENV/bin/schemathesis" run "$WORK/openapi.yaml" \
     --checks status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
     --max-examples "$EXAMPLES" \
     --seed 1
+# Which paths the generated requests reached: per route, the answers by status and error.
+python3 - "$WORK/tally.jsonl" <<'SUMMARY'
+import collections, json, sys
+answers = collections.defaultdict(collections.Counter)
+for line in open(sys.argv[1]):
+    path, status, code, _phase, _mode, _body = json.loads(line)
+    answers[path][f"{status} {code}".strip() if status >= 400 else str(status)] += 1
+print("answers to the generated requests, per route (status and error; 2xx = success):")
+for path in sorted(answers):
+    counts = answers[path]
+    print(f"  {path:42} {sum(counts.values()):5}  " + ", ".join(f"{k}: {v}" for k, v in counts.most_common()))
+SUMMARY
 # The server log has one line per request; count the 5xx it answered, 503s from Facebook apart.
 FIVE_XX=$(grep -c '"status":5' "$WORK/server.log" || true)
 FACEBOOK=$(grep -c 'Facebook Graph API unavailable' "$WORK/server.log" || true)

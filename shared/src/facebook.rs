@@ -73,6 +73,7 @@ impl FacebookApp {
     }
 
     /// The app access token (`{app_id}|{app_secret}`) that `debug_token` is asked with.
+    #[cfg(feature = "facebook")]
     fn access_token(&self) -> String {
         format!("{}|{}", self.id, self.secret)
     }
