@@ -328,6 +328,26 @@ fn only_functions_that_publish_otp_events_know_the_topic_and_may_publish_to_it()
         let facebook = main_rs(&function.binary).contains("dynamodb_app_with_facebook()");
         let graph = function.env("STAMPS_FACEBOOK_GRAPH_URL").and_then(|v| intrinsic_str(v, "Ref"));
         assert_eq!(graph.is_some(), facebook, "{}: STAMPS_FACEBOOK_GRAPH_URL", function.id);
+        // The Facebook app and its secret only where tokens are checked; the secret only as a
+        // dynamic reference, resolved when the parameter names one.
+        for name in ["STAMPS_FACEBOOK_APP_ID", "STAMPS_FACEBOOK_APP_SECRET"] {
+            assert_eq!(function.env(name).is_some(), facebook, "{}: {name}", function.id);
+        }
+        if let Some(secret) = function.env("STAMPS_FACEBOOK_APP_SECRET") {
+            let reference = match intrinsic(secret) {
+                Some((tag, Yaml::Sequence(branches))) if tag == "If" && branches.len() == 3 => {
+                    assert_eq!(intrinsic_str(&branches[2], "Ref"), Some("AWS::NoValue"), "{}", function.id);
+                    intrinsic_str(&branches[1], "Sub")
+                }
+                _ => None,
+            };
+            assert_eq!(
+                reference,
+                Some("{{resolve:secretsmanager:${FacebookAppSecretArn}:SecretString}}"),
+                "{}: STAMPS_FACEBOOK_APP_SECRET",
+                function.id
+            );
+        }
     }
     assert_eq!(str_at(resource(&template, "OtpTopic"), &["Type"]), Some("AWS::SNS::Topic"));
 }
