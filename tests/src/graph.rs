@@ -82,19 +82,14 @@ fn invalid_token() -> Response {
 }
 
 /// Graph's check of `appsecret_proof` for a call made with `access_token` of an app that
-/// requires the proof (keyed with `secret`).
-fn check_proof(query: &HashMap<String, String>, secret: &str, access_token: &str) -> Result<(), Response> {
-    match query.get("appsecret_proof") {
-        None => Err(graph_error(
-            100,
-            "GraphMethodException",
-            "API calls from the server require an appsecret_proof argument",
-        )),
-        Some(sent) if *sent == proof(secret, access_token) => Ok(()),
-        Some(_) => {
-            Err(graph_error(100, "GraphMethodException", "Invalid appsecret_proof provided in the API argument"))
-        }
-    }
+/// requires the proof (keyed with `secret`): its refusal, if any.
+fn proof_refused(query: &HashMap<String, String>, secret: &str, access_token: &str) -> Option<Response> {
+    let why = match query.get("appsecret_proof") {
+        None => "API calls from the server require an appsecret_proof argument",
+        Some(sent) if *sent == proof(secret, access_token) => return None,
+        Some(_) => "Invalid appsecret_proof provided in the API argument",
+    };
+    Some(graph_error(100, "GraphMethodException", why))
 }
 
 fn debug_token(query: &HashMap<String, String>) -> Response {
@@ -102,7 +97,7 @@ fn debug_token(query: &HashMap<String, String>) -> Response {
     if access_token != format!("{APP_ID}|{APP_SECRET}") {
         return graph_error(190, "OAuthException", "Invalid OAuth access token signature.");
     }
-    if let Err(refused) = check_proof(query, APP_SECRET, access_token) {
+    if let Some(refused) = proof_refused(query, APP_SECRET, access_token) {
         return refused;
     }
     let input = query.get("input_token").map(String::as_str).unwrap_or_default();
@@ -129,10 +124,10 @@ fn me(query: &HashMap<String, String>) -> Response {
     let Some(token) = token(access_token) else {
         return invalid_token();
     };
-    if token.app_id == APP_ID {
-        if let Err(refused) = check_proof(query, APP_SECRET, access_token) {
-            return refused;
-        }
+    if token.app_id == APP_ID
+        && let Some(refused) = proof_refused(query, APP_SECRET, access_token)
+    {
+        return refused;
     }
     match access_token {
         "huge-token" => {
