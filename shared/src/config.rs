@@ -1,5 +1,5 @@
 //! Typed configuration, read once from the environment at start-up. Every figure marked
-//! *(config)* in SPEC.md has its default here and an environment variable to change it.
+//! *(config)* in docs/api.md has its default here and an environment variable to change it.
 
 use std::time::Duration;
 

@@ -188,7 +188,7 @@ fn the_template_has_exactly_the_route_table() {
             match str_at(event, &["Type"]) {
                 Some("HttpApi") => {
                     let path = str_at(event, &["Properties", "Path"]).expect("Path").to_string();
-                    // ANY: the function itself answers OPTIONS and a SPEC 405 to other methods.
+                    // ANY: the function itself answers OPTIONS and a 405 error body to other methods.
                     assert_eq!(str_at(event, &["Properties", "Method"]), Some("ANY"), "{id}");
                     let api = event.get("Properties").and_then(|p| p.get("ApiId")).expect("ApiId");
                     assert_eq!(intrinsic_str(api, "Ref"), Some("Api"), "{id}: on the stack's HTTP API");

@@ -124,7 +124,7 @@ async fn the_real_binaries_serve_the_main_flows_through_the_runtime_api() {
     let mut verify = function(&world, "token-verify").await;
     assert_eq!(call(&mut verify, &world, "/api/token/verify/", json!({"access_token": access})).await.0, 200);
     assert_eq!(call(&mut verify, &world, "/api/token/verify/", json!({"access_token": "x.y.z"})).await.0, 401);
-    // A method other than POST gets the SPEC 405, from the function itself.
+    // A method other than POST gets the 405 error body, from the function itself.
     let mut get = http_event("/api/token/verify/", "application/json", "", &[]);
     get["requestContext"]["http"]["method"] = json!("GET");
     let (status, body) = http_answer(&invoke(&mut verify, get).await);
@@ -236,7 +236,7 @@ async fn every_sample_event_gets_an_answer_from_its_binary() {
         let mut api = function(&world, route.function).await;
         let outcome = api.invoke(event).await.and_then(Outcome::into_response);
         let (status, body) = http_answer(&outcome.unwrap_or_else(|e| panic!("{}: {e}", route.function)));
-        // The samples name customers and keys this fresh table does not have: any SPEC answer
+        // The samples name customers and keys this fresh table does not have: any documented answer
         // will do, but never a 5xx.
         assert!((200..500).contains(&status), "{}: {status} {body}", route.function);
         assert!(body.is_object(), "{}: {body}", route.function);

@@ -1,4 +1,4 @@
-//! OTP delivery (SPEC section 6): the `otp.requested` event, the ports it travels through, and
+//! OTP delivery (docs/api.md section 6.2): the `otp.requested` event, the ports it travels through, and
 //! the dispatch rules.
 //!
 //! A request route that is given a `template_code` stores the OTP, publishes an event through

@@ -1,4 +1,4 @@
-//! HS256 access tokens (SPEC section 3). Several keys may be configured: the first signs, all
+//! HS256 access tokens (docs/api.md section 3.3). Several keys may be configured: the first signs, all
 //! verify, so a key can be rotated without downtime. Time is a parameter; `jsonwebtoken` only
 //! checks the signature and algorithm, the claims are checked here against the given `now`.
 

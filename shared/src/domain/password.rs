@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq as _;
 use crate::domain::legacy_hash;
 use crate::domain::secrets::{RandomUnavailable, random_bytes};
 
-/// The minimum parameters of SPEC section 4 (OWASP's argon2id recommendation).
+/// The minimum parameters of docs/api.md section 4 (OWASP's argon2id recommendation).
 pub const MEMORY_KIB: u32 = 19_456;
 pub const ITERATIONS: u32 = 2;
 pub const PARALLELISM: u32 = 1;

@@ -1,4 +1,4 @@
-//! Finding the customer a request names (SPEC section 1), among the calling merchant's only.
+//! Finding the customer a request names (docs/api.md section 1.3), among the calling merchant's only.
 
 use crate::App;
 use crate::domain::identifier::{Lookup, NotAnIdentifier, lookup_plan};

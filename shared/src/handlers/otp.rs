@@ -1,4 +1,4 @@
-//! The OTP machinery shared by the PIN and password routes (SPEC section 6): requesting a code
+//! The OTP machinery shared by the PIN and password routes (docs/api.md section 6): requesting a code
 //! (limit, storage, optional delivery) and checking one (a try reserved atomically first).
 
 use serde_json::json;
@@ -19,7 +19,7 @@ pub enum TypeField {
     Required,
 }
 
-/// The request limit of SPEC section 6: N requests per window, all purposes together.
+/// The request limit of docs/api.md section 6.1: N requests per window, all purposes together.
 pub fn request_limit(app: &App) -> crate::store::CounterPolicy {
     crate::store::CounterPolicy {
         limit: app.config.otp_requests_per_window,

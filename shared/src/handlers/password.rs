@@ -1,4 +1,4 @@
-//! The password routes (SPEC section 4) and the password check every route shares.
+//! The password routes (docs/api.md section 4) and the password check every route shares.
 //!
 //! The check is throttled reserve-first, like the PIN lockout: before a password is evaluated
 //! the check takes one of the customer's `password_max_failures` places in the current window
@@ -144,7 +144,7 @@ pub async fn check(app: &App, customer: &Customer, password: &str) -> Result<(),
     Ok(())
 }
 
-/// A new password must pass the policy of SPEC section 4.
+/// A new password must pass the policy of docs/api.md section 4.
 pub fn check_policy(password: &str, email: Option<&str>, field: &str) -> Result<(), ApiError> {
     policy::check_new_password(password, email)
         .map_err(|weakness| ApiError::field(ErrorCode::WeakPassword, field, weakness.message()))

@@ -1,4 +1,4 @@
-//! The mobile app API v2 (SPEC section 7): login, register, forgot and reset password, logout.
+//! The mobile app API v2 (docs/api.md section 7): login, register, forgot and reset password, logout.
 //!
 //! Its customers are ordinary customers of the merchant named by `STAMPS_V2_MERCHANT`, so the
 //! merchant's PIN and password routes work on them too. No merchant credentials: the app

@@ -1,5 +1,5 @@
 //! `POST /api/auth/validate-mobile-number` `{mobile_number}`: the E.164 form of a valid mobile
-//! number (SPEC section 6). No storage: merchant credentials are checked statelessly.
+//! number (docs/api.md section 6.4). No storage: merchant credentials are checked statelessly.
 
 use serde_json::json;
 

@@ -17,7 +17,7 @@ use crate::app::App;
 use crate::error::ApiError;
 pub use routes::{ErrorStyle, ROUTES, Route};
 
-/// Largest accepted request body (SPEC section 1).
+/// Largest accepted request body (docs/api.md section 1.1).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const ALLOWED_METHODS: &str = "POST, OPTIONS";
 

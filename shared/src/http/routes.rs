@@ -16,9 +16,9 @@ pub type Handler = for<'a> fn(&'a App, ApiRequest) -> HandlerFuture<'a>;
 /// The shape of a route's error bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorStyle {
-    /// The SPEC error body.
+    /// The error body of docs/api.md section 2.1.
     Api,
-    /// The SPEC error body plus `"status": "invalid"`.
+    /// That error body plus `"status": "invalid"`.
     ApiWithStatus,
     /// `{"status": 0, "error": "..."}` of the mobile app API v2.
     V2,

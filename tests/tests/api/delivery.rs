@@ -1,4 +1,4 @@
-//! OTP delivery (SPEC section 6): request routes publish `otp.requested` to SNS, the topic
+//! OTP delivery (docs/api.md section 6.2): request routes publish `otp.requested` to SNS, the topic
 //! feeds an SQS queue, and the dispatch function sends through SES and SNS SMS. All against
 //! moto with the real SDK clients; what was sent is read back from moto's
 //! `/moto-api/data.json`. The same rules run locally into the outbox.
