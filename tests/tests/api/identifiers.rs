@@ -25,7 +25,7 @@ async fn an_id_past_the_stores_range_names_no_customer(backend: Backend) {
     .await;
     for id in TOO_LARGE {
         for user in [json!(id), json!(id.to_string())] {
-            let bodies: [(&str, Value); 11] = [
+            let bodies: [(&str, Value); 13] = [
                 ("/api/pin/validate", json!({"user": user, "pin": "246810"})),
                 ("/api/pin/set", json!({"user": user, "pin": "246810", "confirm_pin": "246810"})),
                 (
@@ -46,6 +46,12 @@ async fn an_id_past_the_stores_range_names_no_customer(backend: Backend) {
                 ),
                 ("/api/auth/reset-otp-limit", json!({"user": user})),
                 ("/api/auth/request-otp-for-password-reset", json!({"identifier": user, "type": "email"})),
+                (
+                    "/api/auth/reset-password-with-otp",
+                    json!({"identifier": user, "otp": "123456", "new_password": "silver-kettle-42",
+                           "confirm_new_password": "silver-kettle-42"}),
+                ),
+                ("/api/auth/set-password", json!({"email": user, "new_password": "silver-kettle-42"})),
             ];
             for (path, body) in bodies {
                 let response = app.post_as(&merchant, path, &body).await;
