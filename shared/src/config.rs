@@ -35,12 +35,32 @@ pub struct Config {
     pub password_max_failures: u32,
     pub password_failure_window_secs: i64,
     pub v2_merchant: Option<u64>,
+    /// Reset emails `forgot_password` may send one customer per window: a limit of its own,
+    /// never the merchant's OTP request limit (`STAMPS_V2_RESET_EMAILS_PER_WINDOW`, 3;
+    /// `STAMPS_V2_RESET_EMAIL_WINDOW_SECS`, 3600).
+    pub v2_reset_emails: Limit,
+    /// Per source IP (IPv6 by /64): failed v2 logins (`STAMPS_V2_IP_LOGIN_FAILURES_PER_WINDOW`,
+    /// 100; `STAMPS_V2_IP_LOGIN_FAILURE_WINDOW_SECS`, 900), v2 registrations
+    /// (`STAMPS_V2_IP_REGISTRATIONS_PER_WINDOW`, 20; `..._REGISTRATION_WINDOW_SECS`, 3600) and
+    /// `forgot_password` requests (`STAMPS_V2_IP_RESET_REQUESTS_PER_WINDOW`, 20;
+    /// `..._RESET_REQUEST_WINDOW_SECS`, 3600). Generous: a carrier's NAT puts many phones
+    /// behind one address.
+    pub v2_ip_login_failures: Limit,
+    pub v2_ip_registrations: Limit,
+    pub v2_ip_reset_requests: Limit,
     /// Base URL of Facebook's Graph API (`STAMPS_FACEBOOK_GRAPH_URL`): https, or http to a
     /// loopback address (tests); anything else stops start-up.
     pub facebook_graph_url: String,
     /// The Facebook app whose tokens sign in (`STAMPS_FACEBOOK_APP_ID` and
     /// `STAMPS_FACEBOOK_APP_SECRET`, both or neither); `None`: Facebook sign-in answers 503.
     pub facebook_app: Option<FacebookApp>,
+}
+
+/// A number of events per fixed window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub count: u32,
+    pub window_secs: i64,
 }
 
 pub const DEFAULT_STORE: &str = "sqlite:stamps-auth.db";
@@ -107,6 +127,12 @@ impl Config {
                 return Err(ConfigError("STAMPS_FACEBOOK_APP_SECRET is set but STAMPS_FACEBOOK_APP_ID is not".into()));
             }
         };
+        let limit = |count_name: &str, count_default: u32, window_name: &str, window_default: i64| {
+            Ok::<_, ConfigError>(Limit {
+                count: count(count_name, count_default)?,
+                window_secs: number(window_name, window_default)?,
+            })
+        };
 
         Ok(Config {
             store_url: get("STAMPS_STORE").unwrap_or_else(|| DEFAULT_STORE.to_string()),
@@ -125,6 +151,25 @@ impl Config {
             password_max_failures: count("STAMPS_PASSWORD_MAX_FAILURES", 10)?,
             password_failure_window_secs: number("STAMPS_PASSWORD_FAILURE_WINDOW_SECS", 900)?,
             v2_merchant,
+            v2_reset_emails: limit("STAMPS_V2_RESET_EMAILS_PER_WINDOW", 3, "STAMPS_V2_RESET_EMAIL_WINDOW_SECS", 3_600)?,
+            v2_ip_login_failures: limit(
+                "STAMPS_V2_IP_LOGIN_FAILURES_PER_WINDOW",
+                100,
+                "STAMPS_V2_IP_LOGIN_FAILURE_WINDOW_SECS",
+                900,
+            )?,
+            v2_ip_registrations: limit(
+                "STAMPS_V2_IP_REGISTRATIONS_PER_WINDOW",
+                20,
+                "STAMPS_V2_IP_REGISTRATION_WINDOW_SECS",
+                3_600,
+            )?,
+            v2_ip_reset_requests: limit(
+                "STAMPS_V2_IP_RESET_REQUESTS_PER_WINDOW",
+                20,
+                "STAMPS_V2_IP_RESET_REQUEST_WINDOW_SECS",
+                3_600,
+            )?,
             facebook_graph_url,
             facebook_app,
         })
@@ -151,6 +196,10 @@ mod tests {
         assert_eq!(config.otp_ttl_secs, 600);
         assert_eq!(config.otp_requests_per_window, 5);
         assert!(config.jwt_keys.is_none());
+        assert_eq!(config.v2_reset_emails, Limit { count: 3, window_secs: 3_600 });
+        assert_eq!(config.v2_ip_login_failures, Limit { count: 100, window_secs: 900 });
+        assert_eq!(config.v2_ip_registrations, Limit { count: 20, window_secs: 3_600 });
+        assert_eq!(config.v2_ip_reset_requests, Limit { count: 20, window_secs: 3_600 });
     }
 
     #[test]

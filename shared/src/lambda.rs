@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, Response, service_fn};
 
 use crate::app::App;
@@ -31,8 +32,18 @@ pub async fn handle(app: &App, route: &Route, request: Request) -> Response<Body
         Body::Binary(bytes) => Bytes::from(bytes),
         _ => Bytes::new(),
     };
-    let api_request = ApiRequest { method: parts.method, headers: parts.headers, body };
+    let source_ip = source_ip(&parts.extensions);
+    let api_request = ApiRequest { method: parts.method, headers: parts.headers, body, source_ip };
     respond(app, route, api_request).await.map(Body::Text)
+}
+
+/// The client's address from an HTTP API (payload 2.0) event: `requestContext.http.sourceIp`,
+/// which API Gateway sets from the TCP connection (a client cannot choose it).
+fn source_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    match extensions.get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref()?.parse().ok(),
+        _ => None,
+    }
 }
 
 /// A start-up error, logged once and returned so the runtime reports an init failure.

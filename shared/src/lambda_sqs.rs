@@ -1,6 +1,6 @@
-//! The `otp-dispatch` function: consumes `otp.requested` events from SQS in batches and
-//! reports each failed message (`batchItemFailures`), so one bad message never makes the
-//! queue send the others again. A message that can never be sent (malformed, unknown
+//! The `otp-dispatch` function: consumes `otp.requested` and `password_reset_link.requested`
+//! events from SQS in batches and reports each failed message (`batchItemFailures`), so one
+//! bad message never makes the queue send the others again. A message that can never be sent (malformed, unknown
 //! template, refused address) is reported too: the queue's redrive policy moves it to the
 //! dead-letter queue after a few receives instead of retrying it forever.
 
@@ -11,6 +11,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::clock::{Clock, SystemClock};
 use crate::delivery::dispatch::{DispatchError, Dispatcher, describe, parse_event};
+use crate::delivery::reset_link::ResetLinks;
 use crate::delivery::{EmailSender, SmsSender};
 use crate::store::Store;
 
@@ -20,15 +21,17 @@ pub struct DispatchDeps {
     pub email: Arc<dyn EmailSender>,
     pub sms: Arc<dyn SmsSender>,
     pub clock: Arc<dyn Clock>,
+    /// Issues the tokens of v2 reset requests.
+    pub reset_links: ResetLinks,
 }
 
 /// Sends every message of the batch; the answer lists the ones to deliver again.
 pub async fn handle_batch(deps: &DispatchDeps, event: SqsEvent) -> SqsBatchResponse {
     let dispatcher = Dispatcher {
-        templates: deps.store.as_ref(),
-        deliveries: deps.store.as_ref(),
+        store: deps.store.as_ref(),
         email: deps.email.as_ref(),
         sms: deps.sms.as_ref(),
+        reset_links: &deps.reset_links,
     };
     let mut response = SqsBatchResponse::default();
     for record in event.records {
@@ -69,9 +72,10 @@ pub async fn run(deps: DispatchDeps) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The dispatch function's dependencies from the environment: DynamoDB (templates and
-/// delivery marks), SES from `STAMPS_EMAIL_FROM`, SNS for SMS (`STAMPS_SMS_SENDER_ID`
-/// optional).
+/// The dispatch function's dependencies from the environment: DynamoDB (templates, delivery
+/// marks, and for v2 reset requests customers, tokens and their limit), SES from
+/// `STAMPS_EMAIL_FROM`, SNS for SMS (`STAMPS_SMS_SENDER_ID` optional), `STAMPS_HASH_KEY` (the
+/// reset tokens' hashes).
 #[cfg(all(feature = "dynamodb", feature = "ses", feature = "sns"))]
 pub async fn deps_from_env() -> Result<DispatchDeps, lambda_runtime::Error> {
     use crate::config::Config;
@@ -88,11 +92,13 @@ pub async fn deps_from_env() -> Result<DispatchDeps, lambda_runtime::Error> {
     };
     let env = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let from = env("STAMPS_EMAIL_FROM").ok_or_else(|| fail("STAMPS_EMAIL_FROM is not set".into()))?;
+    let reset_links = ResetLinks::from_config(&config).map_err(|e| fail(e.to_string()))?;
     let sdk = crate::aws::lambda_sdk_config(config.aws_timeout).map_err(fail)?;
     Ok(DispatchDeps {
         store: Arc::new(crate::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
         email: Arc::new(crate::delivery::ses::SesEmail::new(aws_sdk_sesv2::Client::new(&sdk), from)),
         sms: Arc::new(crate::delivery::sns::SnsSms::new(aws_sdk_sns::Client::new(&sdk), env("STAMPS_SMS_SENDER_ID"))),
         clock: Arc::new(SystemClock),
+        reset_links,
     })
 }

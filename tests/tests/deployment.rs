@@ -16,8 +16,8 @@ const DISPATCH: &str = "otp-dispatch";
 
 /// The DynamoDB actions each function needs, from the store calls its handler makes (see
 /// `shared/src/store/dynamodb.rs`: a read is `GetItem`; a transaction needs the action of each
-/// of its parts; no function queries, scans or checks a condition on its own). Changing a
-/// handler's storage calls means changing this table and `template.yaml` together.
+/// of its parts, `ConditionCheckItem` for a condition check; no function queries or scans).
+/// Changing a handler's storage calls means changing this table and `template.yaml` together.
 const DYNAMODB_ACTIONS: &[(&str, &[&str])] = &[
     ("token", &["GetItem"]),
     ("token-verify", &[]),
@@ -35,13 +35,16 @@ const DYNAMODB_ACTIONS: &[(&str, &[&str])] = &[
     ("pin-request-otp-for-reset", &["GetItem", "PutItem", "UpdateItem"]),
     ("pin-reset", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
     ("pin-reset-with-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
-    ("v2-login", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
+    // The app key is put with a condition check of the customer's key generation.
+    ("v2-login", &["GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"]),
     ("v2-register", &["GetItem", "PutItem", "UpdateItem"]),
-    ("v2-forgot-password", &["GetItem", "PutItem", "UpdateItem"]),
+    // Only the network's window: otp-dispatch looks the email up.
+    ("v2-forgot-password", &["PutItem", "UpdateItem"]),
     ("v2-reset-password", &["GetItem", "UpdateItem", "DeleteItem"]),
     ("v2-logout", &["DeleteItem"]),
-    // Templates read; delivery marks claimed (conditional put) and given back (delete).
-    (DISPATCH, &["GetItem", "PutItem", "DeleteItem"]),
+    // Templates read; delivery marks claimed (conditional put) and given back (delete); for a
+    // v2 reset request the email looked up and the token stored under the customer's counter.
+    (DISPATCH, &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
 ];
 
 fn root() -> PathBuf {

@@ -1,6 +1,7 @@
-//! Logs never hold a secret (SPEC section 8, issue 9). Every route is driven through success
-//! and failure on DynamoDB (moto), with OTP delivery to the outbox and Facebook sign-in against
-//! the stand-in Graph API (accepted and refused tokens), while every log line of the process — ours and the libraries', at `debug` — is
+//! Logs never hold a secret (docs/api.md section 8, issue 9). Every route is driven through
+//! success and failure on DynamoDB (moto), with OTP delivery to the outbox and Facebook sign-in
+//! against the stand-in Graph API (accepted and refused tokens), while every log line of the
+//! process — ours and the libraries', at `debug` — is
 //! captured. Then no PIN, password, OTP, API key, v2 key, reset token, JWT or configured secret
 //! may appear in it. Its own test binary, so the capture holds only this run.
 

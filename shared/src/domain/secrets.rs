@@ -57,6 +57,9 @@ pub enum Purpose {
     ResetToken,
     /// An identifier that named no customer (the key of its failure counter).
     UnknownIdentifier,
+    /// A client's network (the key of its per-source-IP counters): addresses are personal
+    /// data, so the store keeps none.
+    SourceNetwork,
 }
 
 impl Purpose {
@@ -68,6 +71,7 @@ impl Purpose {
             Purpose::V2Key => b"stamps-auth/v2-key\0",
             Purpose::ResetToken => b"stamps-auth/reset-token\0",
             Purpose::UnknownIdentifier => b"stamps-auth/unknown-identifier\0",
+            Purpose::SourceNetwork => b"stamps-auth/source-network\0",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod routes;
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -27,6 +28,10 @@ pub struct ApiRequest {
     pub method: Method,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The client's address as the edge saw it: API Gateway's `requestContext.http.sourceIp`
+    /// on Lambda, the TCP peer on the local server. Never a header (`X-Forwarded-For` is the
+    /// client's to write). `None` only where no edge gave one (in-process callers).
+    pub source_ip: Option<IpAddr>,
 }
 
 /// A successful answer.

@@ -80,6 +80,17 @@ pub trait Customers: Send + Sync {
 
     async fn customer_by(&self, merchant_id: u64, field: UniqueField, value: &str) -> StoreResult<Option<Customer>>;
 
+    /// `customer_by` at the same cost whether or not `value` is claimed (on DynamoDB a miss
+    /// also reads a customer that cannot exist), for the anonymous routes, where the calls made
+    /// must not tell whether an account exists. The merchant routes use `customer_by`: a
+    /// merchant may know which of its customers exist.
+    async fn customer_by_evenly(
+        &self,
+        merchant_id: u64,
+        field: UniqueField,
+        value: &str,
+    ) -> StoreResult<Option<Customer>>;
+
     /// Stores a new password hash and removes every outstanding password-reset code, in one
     /// atomic write. With `current: Some(hash)` it writes only while that hash is still the
     /// stored one (a rehash must not undo a concurrent change). `false`: nothing changed
@@ -182,14 +193,21 @@ pub trait Otps: Send + Sync {
     ) -> StoreResult<Option<OtpRecord>>;
 }
 
-/// Keys of the mobile app API v2.
+/// Keys of the mobile app API v2. A key is live while its `generation` is its customer's
+/// `key_generation`; `OtpEffect::ResetByEmail` moves that on, revoking every key of the
+/// customer in the same atomic write as the new password.
 #[async_trait]
 pub trait AppKeys: Send + Sync {
-    async fn put_app_key(&self, key: &AppKey) -> StoreResult<()>;
+    /// Stores `key` if its customer exists and is still in generation `key.generation`, in one
+    /// atomic write: `false` when the keys were revoked since the customer was read (or the
+    /// customer is gone), and nothing was written. A key made from a check that a reset
+    /// overtook never lives.
+    async fn put_app_key(&self, key: &AppKey) -> StoreResult<bool>;
 
+    /// A live key: `None` when there is none or its customer's keys were revoked since.
     async fn app_key(&self, key_hash: &str) -> StoreResult<Option<AppKey>>;
 
-    /// Revokes one key; `false` when there was none.
+    /// Deletes one key's record, live or revoked; `false` when there was none.
     async fn delete_app_key(&self, key_hash: &str) -> StoreResult<bool>;
 }
 
@@ -247,8 +265,21 @@ pub mod keys {
         format!("pwfail#{merchant_id}#unknown#{identifier_hash}")
     }
 
+    /// The merchant's OTP requests (PIN and password resets), docs/api.md section 6.
     pub fn otp_requests(merchant_id: u64, customer_id: u64) -> String {
         format!("otpreq#{merchant_id}#{customer_id}")
+    }
+
+    /// The reset emails of the anonymous v2 `forgot_password`: a counter of its own, so that
+    /// nobody without credentials can spend the merchant's `otp_requests`.
+    pub fn reset_emails(merchant_id: u64, customer_id: u64) -> String {
+        format!("resetmail#{merchant_id}#{customer_id}")
+    }
+
+    /// What one client network (by keyed hash, see `domain::network`) did on an anonymous
+    /// route: `what` is `login-failures`, `registrations` or `reset-requests`.
+    pub fn source_network(what: &str, network_hash: &str) -> String {
+        format!("ip#{what}#{network_hash}")
     }
 }
 
