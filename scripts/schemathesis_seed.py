@@ -18,13 +18,16 @@ ones meant to be valid), never in the examples phase, and picks which by a check
 generated body (a run with the same seed changes the same requests):
 
 - Two requests in three that name a customer name a fuzz target instead (by ID, member ID or
-  email): a generator drawing from all integers and strings almost never hits one. Few
-  targets, so that wrong PINs and passwords pile up on each to the lockout.
-- Half the requests checking a target's PIN or password send the current one, which the hooks
-  know by following every PIN and password change that succeeds.
+  email): a generator drawing from all integers and strings almost never hits one.
+- Two requests in three checking a PIN or password send the target's current one (the hooks
+  know it by following every PIN and password change that succeeds), always to a target past
+  the first LOCKOUT_TARGETS; the others, with generated (wrong) secrets, go to those few, so
+  wrong PINs and passwords pile up there to the lockouts while the rest stay usable. A first PIN
+  goes to a target without one, and once every target has one, to a customer registered for it
+  (through v2 register: the v2 merchant is the seeded one).
 - A confirmation repeats its field (`confirm_pin` = `pin`) nine times in ten: JSON Schema cannot
   say two fields are equal, and two generated PINs almost never are.
-- Two resets in three carry a code (or emailed token) issued to the target just before.
+- Four resets in five carry a code (or emailed token) issued to the target just before.
 - Every answer is tallied (route, status, error, phase, mode) for the script's summary.
 
 Usage: schemathesis_seed.py BIN STORE URL OUTBOX DOC OUT (prints the API key); the hooks read
@@ -41,7 +44,9 @@ import urllib.error
 import urllib.request
 import zlib
 
-TARGETS = 8
+TARGETS = 24
+# The targets that get the wrong PINs and passwords: few, so that each soon reaches the lockout.
+LOCKOUT_TARGETS = 3
 FUZZ_PASSWORD = "violet-otter-kettle"
 
 
@@ -183,6 +188,8 @@ CHANGES = {
     "/api/v2/auth/reset_password": (None, "password"),
 }
 PINS = {n: pin_of(n) for n in range(1, TARGETS + 1) if n % 2}
+LOCKOUT_POOL = range(1, LOCKOUT_TARGETS + 1)
+SUCCESS_POOL = range(LOCKOUT_TARGETS + 1, TARGETS + 1)
 PASSWORDS = {n: FUZZ_PASSWORD for n in range(1, TARGETS + 1)}
 
 
@@ -230,7 +237,7 @@ def issue_code(path, target):
     address = f"fuzz{target}@example.com"
     before = {entry.name for entry in pathlib.Path(outbox).glob("*")}
     post(url, "/api/v2/auth/forgot_password", {"email": address}, fail=False)
-    message = emailed_to(outbox, address, skip=before, tries=20)
+    message = emailed_to(outbox, address, skip=before, tries=60)
     return reset_token(message) if message else None
 
 
@@ -239,32 +246,55 @@ def is_positive_generated(case):
     return meta is not None and meta.generation.mode.is_positive and str(meta.phase.name) != "examples"
 
 
+def pool_for(path, body):
+    """The targets a request may be pointed at, and whether it sends the current secret. Wrong
+    PINs and passwords go to the first half of the targets, which soon reach the lockouts;
+    requests that know the secret go to the second half, which stays usable; a first PIN goes
+    to a target without one; resets and PIN checks to targets with one."""
+    checks_secret = path in PIN_CHECKS or path in PASSWORD_CHECKS
+    knows = checks_secret and not one_in(body, 3, "secret")
+    pool = SUCCESS_POOL if knows else LOCKOUT_POOL if checks_secret else range(1, TARGETS + 1)
+    if path == "/api/pin/set":
+        pool = [t for t in pool if t not in PINS] or pool
+    elif path in PIN_CHECKS or path in ("/api/pin/reset", "/api/pin/reset-with-password"):
+        pool = [t for t in pool if t in PINS] or pool
+    return list(pool), knows
+
+
 def point_at_targets(case):
     body, path = case.body, case.operation.path
     pick = checksum(body, "target")
-    for field in IDENTIFIER_FIELDS:
-        if field in body and not one_in(body, 3, "name"):
-            target = pick % TARGETS + 1
-            body[field] = [target, f"F-{target}", f"fuzz{target}@example.com"][pick // TARGETS % 3]
-    if path in ("/api/auth/set-password", "/api/v2/auth/login") and "email" in body and not one_in(body, 3, "name"):
-        body["email"] = f"fuzz{pick % TARGETS + 1}@example.com"
+    pool, knows = pool_for(path, body)
+    if path == "/api/pin/set" and "user" in body and not one_in(body, 3, "name") and all(t in PINS for t in pool):
+        # Every seeded customer has a PIN: a first PIN goes to one registered for it.
+        email = f"first-pin-{pick}@example.com"
+        registration = {"email": email, "password": FUZZ_PASSWORD, "name": "First PIN", "id_location": 1}
+        if post(os.environ["STAMPS_SEED_URL"], "/api/v2/auth/register", registration, fail=False).get("key"):
+            body["user"] = email
+    elif not one_in(body, 3, "name"):
+        target = pool[pick % len(pool)]
+        for field in IDENTIFIER_FIELDS:
+            if field in body:
+                body[field] = [target, f"F-{target}", f"fuzz{target}@example.com"][pick // TARGETS % 3]
+        if path in ("/api/auth/set-password", "/api/v2/auth/login") and "email" in body:
+            body["email"] = f"fuzz{target}@example.com"
     pair = CONFIRMATIONS.get(path)
     if pair and pair[0] in body and pair[1] in body and not one_in(body, 10, "confirm"):
         body[pair[1]] = body[pair[0]]
     target = target_of(path, body)
     if path == "/api/v2/auth/reset_password":
-        if not one_in(body, 3, "code"):
-            token = issue_code(path, target or pick % TARGETS + 1)
+        if not one_in(body, 5, "code"):
+            token = issue_code(path, target or pool[pick % len(pool)])
             if token:
                 body["token"] = token
         return
     if target is None:
         return
-    if path in PIN_CHECKS and target in PINS and one_in(body, 2, "secret"):
+    if knows and path in PIN_CHECKS and target in PINS:
         body[PIN_CHECKS[path]] = PINS[target]
-    if path in PASSWORD_CHECKS and one_in(body, 2, "secret"):
+    if knows and path in PASSWORD_CHECKS:
         body[PASSWORD_CHECKS[path]] = PASSWORDS[target]
-    if path in ("/api/pin/reset", "/api/auth/reset-password-with-otp") and not one_in(body, 3, "code"):
+    if path in ("/api/pin/reset", "/api/auth/reset-password-with-otp") and not one_in(body, 5, "code"):
         code = issue_code(path, target)
         if code:
             body["otp"] = code
