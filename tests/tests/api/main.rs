@@ -22,6 +22,7 @@ macro_rules! both_stores {
 
 mod conventions;
 mod delivery;
+mod identifiers;
 mod otp;
 mod password;
 mod pin;
