@@ -336,7 +336,7 @@ impl Workload {
                     "v2-login" => json!({"email": user, "password": PASSWORD, "gcm_id": "APA91bEx4mpl3"}),
                     // A key put in the store as a login would: a login here would run an argon2
                     // hash in this process just before each timed logout, and its 19 MiB sweep
-                    // slowed the logout by about 300 µs (BENCHMARKS.md).
+                    // slowed the timed logout (bench/results/2026-12-01-full-cpu-plain-http.md).
                     "v2-logout" => json!({"key": self.app_key(customer.id).await}),
                     "v2-forgot-password" => json!({"email": user}),
                     "v2-reset-password" => {
