@@ -28,6 +28,7 @@ mod password;
 mod pin;
 mod races;
 mod round_trips;
+mod rules_model;
 mod store_contract;
 mod token;
 mod token_attacks;
