@@ -306,3 +306,41 @@ async fn functions_reach_dynamodb_over_verified_tls() {
     assert_eq!(after, completed, "a handshake completed with an untrusted certificate");
     assert!(refused >= 1, "the untrusting function never tried the proxy");
 }
+
+/// The deployed `validate-mobile-number` checks an API key as every other route does: a key
+/// written with its merchant ID zero-padded is not the key that was issued, and a key whose
+/// record is gone (revoked) is refused, not accepted on its MAC tag alone.
+#[tokio::test]
+async fn validate_mobile_number_refuses_padded_and_revoked_keys() {
+    let world = world().await;
+    let mut mobile = function(&world, "validate-mobile-number").await;
+    let path = "/api/auth/validate-mobile-number";
+    let body = json!({"mobile_number": "081234567890"});
+    let with_key = |key: &str| {
+        let auth = format!("Token {key}");
+        http_event(path, "application/json", &body.to_string(), &[("authorization", &auth)])
+    };
+    let (status, answer) = http_answer(&invoke(&mut mobile, with_key(&world.api_key)).await);
+    assert_eq!(status, 200, "{answer}");
+    let padded = format!("00{}", world.api_key);
+    let (status, answer) = http_answer(&invoke(&mut mobile, with_key(&padded)).await);
+    assert_eq!((status, answer["error_code"].clone()), (401, json!("authentication_failed")), "{answer}");
+
+    // Revoked: the key's record deleted from the table.
+    let hash = shared::domain::secrets::ApiKey::stored_hash(
+        &shared::domain::secrets::HashKey::new(HASH_KEY.as_bytes().to_vec()),
+        &world.api_key,
+    );
+    let table = world.env.iter().find(|(k, _)| k == "STAMPS_STORE").map(|(_, v)| v.trim_start_matches("dynamodb:"));
+    let client = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
+    client
+        .delete_item()
+        .table_name(table.expect("table"))
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("APIKEY#{hash}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("APIKEY".into()))
+        .send()
+        .await
+        .expect("delete the key record");
+    let (status, answer) = http_answer(&invoke(&mut mobile, with_key(&world.api_key)).await);
+    assert_eq!((status, answer["error_code"].clone()), (401, json!("authentication_failed")), "{answer}");
+}

@@ -174,6 +174,14 @@ mod tests {
     }
 
     #[test]
+    fn an_api_key_with_its_merchant_id_zero_padded_is_refused() {
+        let api_key = ApiKey::generate(&key(), 42).expect("random");
+        assert_eq!(ApiKey::verify(&key(), &format!("0{api_key}")), None);
+        assert_eq!(ApiKey::verify(&key(), &format!("000{api_key}")), None);
+        assert_eq!(ApiKey::verify(&key(), &format!("+{api_key}")), None);
+    }
+
+    #[test]
     fn keyed_hashes_depend_on_purpose() {
         let a = key().hash(Purpose::Otp, &[b"123456"]);
         let b = key().hash(Purpose::V2Key, &[b"123456"]);
