@@ -11,7 +11,7 @@ use crate::domain::jwt::JwtKeys;
 use crate::domain::password::{HashError, SecretHasher};
 use crate::domain::secrets::{HashKey, RandomUnavailable, random_hex};
 use crate::error::ApiError;
-use crate::store::{AdminStore, Setup, Store, StoreError};
+use crate::store::{AdminStore, Operator, Setup, Store, StoreError};
 
 pub struct App {
     pub config: Config,
@@ -20,6 +20,8 @@ pub struct App {
     pub store: Option<Arc<dyn Store>>,
     /// Schema and sequences, for operator commands; `None` in a Lambda function.
     pub setup: Option<Arc<dyn Setup>>,
+    /// Imports, exports and key rotation, for operator commands; `None` in a Lambda function.
+    pub operator: Option<Arc<dyn Operator>>,
     /// Where OTP events go; `None` for functions that publish none.
     pub publisher: Option<Arc<dyn EventPublisher>>,
     /// Checks Facebook tokens (mobile app API v2 only).
@@ -50,8 +52,9 @@ impl App {
     /// With every store operation (the CLI, the tests); keys as for `for_function`.
     pub fn from_config(config: Config, store: Option<Arc<dyn AdminStore>>) -> Result<App, StartError> {
         let setup = store.clone().map(|store| store as Arc<dyn Setup>);
+        let operator = store.clone().map(|store| store as Arc<dyn Operator>);
         let app = App::for_function(config, store.map(|store| store as Arc<dyn Store>))?;
-        Ok(App { setup, ..app })
+        Ok(App { setup, operator, ..app })
     }
 
     /// For a Lambda function: `STAMPS_JWT_KEYS` and `STAMPS_HASH_KEY` must be configured.
@@ -63,12 +66,20 @@ impl App {
             .hash_key
             .clone()
             .ok_or_else(|| ConfigError("STAMPS_HASH_KEY is not set: a function needs the hashing key".into()))?;
+        let jwt = match &config.jwt_legacy_key {
+            Some(legacy) => jwt.with_legacy_key(legacy),
+            None => jwt,
+        };
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
         let hasher = SecretHasher::new(config.password_pepper.clone())?;
         Ok(App {
             config,
             clock: Arc::new(SystemClock),
             store,
             setup: None,
+            operator: None,
             publisher: None,
             facebook: None,
             jwt,
@@ -119,6 +130,14 @@ impl App {
     pub fn setup(&self) -> Result<&dyn Setup, ApiError> {
         self.setup.as_deref().ok_or_else(|| {
             tracing::error!("an operator command runs on an App without the store's setup");
+            ApiError::internal()
+        })
+    }
+
+    /// Imports, exports and key rotation, for operator commands.
+    pub fn operator(&self) -> Result<Arc<dyn Operator>, ApiError> {
+        self.operator.clone().ok_or_else(|| {
+            tracing::error!("an operator command runs on an App without the store's bulk calls");
             ApiError::internal()
         })
     }

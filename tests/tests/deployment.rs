@@ -21,7 +21,9 @@ const DISPATCH: &str = "otp-dispatch";
 const DYNAMODB_ACTIONS: &[(&str, &[&str])] = &[
     ("token", &["GetItem"]),
     ("token-verify", &[]),
-    ("validate-mobile-number", &[]),
+    // Reads the API key's record: a storage-free check could not know a revoked, rotated or
+    // imported key.
+    ("validate-mobile-number", &["GetItem"]),
     ("reset-otp-limit", &["GetItem", "DeleteItem"]),
     ("validate-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
     ("change-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
@@ -341,7 +343,7 @@ fn secrets_reach_the_functions_as_dynamic_references_only() {
         .and_then(|f| f.get("Environment"))
         .and_then(|e| e.get("Variables"))
         .expect("Globals.Function.Environment.Variables");
-    for name in ["STAMPS_JWT_KEYS", "STAMPS_HASH_KEY", "STAMPS_PASSWORD_PEPPER"] {
+    for name in ["STAMPS_JWT_KEYS", "STAMPS_HASH_KEY", "STAMPS_PASSWORD_PEPPER", "STAMPS_JWT_LEGACY_KEY"] {
         let value = variables.get(name).unwrap_or_else(|| panic!("{name}"));
         let branches = match intrinsic(value) {
             Some((tag, Yaml::Sequence(branches))) if tag == "If" && branches.len() == 3 => branches,

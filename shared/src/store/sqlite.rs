@@ -20,13 +20,16 @@ use super::{
 };
 use crate::domain::otp::OtpPurpose;
 
+mod operator;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, last INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS merchants (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS api_keys (
-    hash TEXT PRIMARY KEY, merchant_id INTEGER NOT NULL REFERENCES merchants(id));
+    hash TEXT PRIMARY KEY, merchant_id INTEGER NOT NULL REFERENCES merchants(id), expires_at INTEGER);
+CREATE INDEX IF NOT EXISTS api_keys_merchant ON api_keys(merchant_id);
 CREATE TABLE IF NOT EXISTS customers (
     merchant_id INTEGER NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL,
     email TEXT, mobile TEXT, member_id TEXT, facebook_id TEXT, password_hash TEXT,
@@ -230,7 +233,16 @@ fn reserve_in(conn: &Connection, key: &str, policy: CounterPolicy, now: i64) -> 
 #[async_trait]
 impl Setup for SqliteStore {
     async fn init(&self) -> StoreResult<()> {
-        self.with(|conn| conn.execute_batch(SCHEMA).map_err(map_error)).await
+        self.with(|conn| {
+            // A database made before keys could expire gets the column (and its index, in SCHEMA).
+            let has_table = exists(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'api_keys'", [])?;
+            let has_expiry = exists(conn, "SELECT 1 FROM pragma_table_info('api_keys') WHERE name = 'expires_at'", [])?;
+            if has_table && !has_expiry {
+                conn.execute_batch("ALTER TABLE api_keys ADD COLUMN expires_at INTEGER").map_err(map_error)?;
+            }
+            conn.execute_batch(SCHEMA).map_err(map_error)
+        })
+        .await
     }
 
     async fn setting_or_insert(&self, name: &str, candidate: &str) -> StoreResult<String> {
@@ -284,12 +296,16 @@ impl Merchants for SqliteStore {
         .await
     }
 
-    async fn merchant_id_by_api_key(&self, api_key_hash: &str) -> StoreResult<Option<u64>> {
+    async fn merchant_id_by_api_key(&self, api_key_hash: &str, now: i64) -> StoreResult<Option<u64>> {
         let hash = api_key_hash.to_string();
         self.with(move |conn| {
-            conn.query_row("SELECT merchant_id FROM api_keys WHERE hash = ?1", params![hash], |row| to_u64(row.get(0)?))
-                .optional()
-                .map_err(map_error)
+            conn.query_row(
+                "SELECT merchant_id FROM api_keys WHERE hash = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+                params![hash, now],
+                |row| to_u64(row.get(0)?),
+            )
+            .optional()
+            .map_err(map_error)
         })
         .await
     }

@@ -28,6 +28,7 @@ mod pin;
 mod races;
 mod round_trips;
 mod store_contract;
+mod store_operator;
 mod token;
 mod token_attacks;
 mod v2;
