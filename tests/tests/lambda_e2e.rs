@@ -308,28 +308,45 @@ async fn functions_reach_dynamodb_over_verified_tls() {
 }
 
 /// The deployed `validate-mobile-number` checks an API key as every other route does: a key
-/// written with its merchant ID zero-padded is not the key that was issued, and a key whose
-/// record is gone (revoked) is refused, not accepted on its MAC tag alone.
+/// written with its merchant ID zero-padded is not the key that was issued; a rotated or
+/// revoked key is refused (not accepted on its MAC tag alone); a key imported from the old
+/// system (no tag) is accepted.
 #[tokio::test]
-async fn validate_mobile_number_refuses_padded_and_revoked_keys() {
+async fn validate_mobile_number_refuses_padded_rotated_and_revoked_keys_and_takes_imported_ones() {
     let world = world().await;
     let mut mobile = function(&world, "validate-mobile-number").await;
     let path = "/api/auth/validate-mobile-number";
     let body = json!({"mobile_number": "081234567890"});
-    let with_key = |key: &str| {
+    let mut answer_to = async |key: &str| {
         let auth = format!("Token {key}");
-        http_event(path, "application/json", &body.to_string(), &[("authorization", &auth)])
+        let event = http_event(path, "application/json", &body.to_string(), &[("authorization", &auth)]);
+        let (status, answer) = http_answer(&invoke(&mut mobile, event).await);
+        (status, answer["error_code"].as_str().unwrap_or_default().to_string())
     };
-    let (status, answer) = http_answer(&invoke(&mut mobile, with_key(&world.api_key)).await);
-    assert_eq!(status, 200, "{answer}");
-    let padded = format!("00{}", world.api_key);
-    let (status, answer) = http_answer(&invoke(&mut mobile, with_key(&padded)).await);
-    assert_eq!((status, answer["error_code"].clone()), (401, json!("authentication_failed")), "{answer}");
+    let refused = (401, "authentication_failed".to_string());
+    assert_eq!(answer_to(&world.api_key).await.0, 200);
+    assert_eq!(answer_to(&format!("00{}", world.api_key)).await, refused, "zero-padded merchant ID");
+
+    // A key of the old system, imported: no tag, known by its record.
+    let legacy = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
+    let line = json!({"merchant_id": 900, "name": "Old Shop", "api_key": legacy}).to_string();
+    let mut rejected = Vec::new();
+    let summary = admin::import_merchants_from(&world.app, Box::new(std::io::Cursor::new(line)), &mut rejected)
+        .await
+        .expect("import");
+    assert_eq!((summary.imported, rejected.len()), (1, 0), "{rejected:?}");
+    assert_eq!(answer_to(legacy).await.0, 200);
+    assert_eq!(answer_to("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4c").await, refused);
+
+    // Rotated at once: the old key is refused, the new one works.
+    let rotated = admin::rotate_api_key(&world.app, world.merchant_id, 0).await.expect("rotate");
+    assert_eq!(answer_to(&world.api_key).await, refused, "rotated key");
+    assert_eq!(answer_to(&rotated.api_key).await.0, 200);
 
     // Revoked: the key's record deleted from the table.
     let hash = shared::domain::secrets::ApiKey::stored_hash(
         &shared::domain::secrets::HashKey::new(HASH_KEY.as_bytes().to_vec()),
-        &world.api_key,
+        &rotated.api_key,
     );
     let table = world.env.iter().find(|(k, _)| k == "STAMPS_STORE").map(|(_, v)| v.trim_start_matches("dynamodb:"));
     let client = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
@@ -341,6 +358,5 @@ async fn validate_mobile_number_refuses_padded_and_revoked_keys() {
         .send()
         .await
         .expect("delete the key record");
-    let (status, answer) = http_answer(&invoke(&mut mobile, with_key(&world.api_key)).await);
-    assert_eq!((status, answer["error_code"].clone()), (401, json!("authentication_failed")), "{answer}");
+    assert_eq!(answer_to(&rotated.api_key).await, refused, "revoked key");
 }

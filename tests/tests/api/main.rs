@@ -21,6 +21,7 @@ macro_rules! both_stores {
 }
 
 mod conventions;
+mod cutover;
 mod delivery;
 mod otp;
 mod password;
