@@ -174,23 +174,20 @@ pub async fn rotate_key(store_url: &str, merchant: u64, grace_secs: i64) -> Resu
 /// A duration in seconds: a number, or a number with `s`, `m`, `h` or `d`.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let text = text.trim();
-    let (digits, unit) = match text.char_indices().last() {
-        Some((at, unit)) if unit.is_ascii_alphabetic() => (&text[..at], unit),
-        _ => (text, 's'),
-    };
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let scale = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
     };
     digits
         .parse::<i64>()
         .ok()
-        .filter(|n| *n >= 0)
+        .filter(|_| scale > 0)
         .and_then(|n| n.checked_mul(scale))
-        .ok_or_else(|| format!("{text:?} is not a duration (e.g. 0, 90s, 30m, 24h, 7d)"))
+        .ok_or_else(|| format!("{text:?} is not a duration: seconds, or a number with s, m, h or d (90s, 30m, 24h, 7d)"))
 }
 
 pub async fn put_template(store_url: &str, input: TemplateInput) -> Result<(), String> {
@@ -209,4 +206,19 @@ pub async fn list_templates(store_url: &str, merchant: u64) -> Result<(), String
         .collect();
     println!("{}", json!({"merchant_id": merchant, "templates": list}));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_are_seconds_or_a_number_with_a_unit() {
+        for (text, seconds) in [("0", 0), ("90", 90), ("90s", 90), ("30m", 1800), ("24h", 86_400), ("7d", 604_800)] {
+            assert_eq!(parse_duration(text), Ok(seconds), "{text}");
+        }
+        for text in ["", "h", "-5", "1.5h", "3w", "soon", "99999999999999999999d"] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
+    }
 }
