@@ -97,11 +97,11 @@ fn imported_hash(what: &str, value: Option<String>) -> Result<Option<String>, St
 }
 
 /// The customer a line describes, validated as the API would; the reason when it is refused.
-fn customer_from_line(text: &str, merchant: u64, region: Region, now: i64) -> Result<ImportedCustomer, String> {
+fn customer_from_line(text: &[u8], merchant: u64, region: Region, now: i64) -> Result<ImportedCustomer, String> {
     if text.len() > MAX_LINE_BYTES {
         return Err(format!("longer than {MAX_LINE_BYTES} bytes"));
     }
-    let line: CustomerLine = serde_json::from_str(text).map_err(|e| format!("not a customer record: {e}"))?;
+    let line: CustomerLine = serde_json::from_slice(text).map_err(|e| format!("not a customer record: {e}"))?;
     if line.id == 0 || i64::try_from(line.id).is_err() {
         return Err("id must be a positive integer below 2^63".into());
     }
@@ -180,7 +180,42 @@ enum Parsed {
 /// A chunk of raw lines with the number of the first.
 struct Chunk {
     first: usize,
-    lines: Vec<String>,
+    lines: Vec<Vec<u8>>,
+}
+
+/// Reads one line, with its `\n`, into `line`, holding at most `MAX_LINE_BYTES + 1` bytes of
+/// it: a longer line is read to its end but not kept, and is then refused as too long. Answers
+/// the bytes read (0 at the end of the file).
+pub(super) fn read_line_bounded(reader: &mut dyn BufRead, line: &mut Vec<u8>) -> std::io::Result<u64> {
+    let mut read = 0;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        if available.is_empty() {
+            return Ok(read);
+        }
+        let (used, ended) = match available.iter().position(|b| *b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        let room = (MAX_LINE_BYTES + 1).saturating_sub(line.len());
+        line.extend_from_slice(&available[..used.min(room)]);
+        reader.consume(used);
+        read += used as u64;
+        if ended {
+            return Ok(read);
+        }
+    }
+}
+
+/// A line without its line ending; `None` when it is blank.
+pub(super) fn content(line: &[u8]) -> Option<&[u8]> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    (!line.iter().all(u8::is_ascii_whitespace)).then_some(line)
 }
 
 /// Reads `reader` on a thread of its own, in chunks, counting the bytes read.
@@ -194,11 +229,11 @@ fn spawn_reader(
         loop {
             let mut chunk = Chunk { first: number + 1, lines: Vec::with_capacity(CHUNK_LINES) };
             while chunk.lines.len() < CHUNK_LINES {
-                let mut line = String::new();
-                match reader.read_line(&mut line) {
+                let mut line = Vec::new();
+                match read_line_bounded(reader.as_mut(), &mut line) {
                     Ok(0) => break,
                     Ok(read) => {
-                        bytes.fetch_add(read as u64, Ordering::Relaxed);
+                        bytes.fetch_add(read, Ordering::Relaxed);
                         number += 1;
                         chunk.lines.push(line);
                     }
@@ -225,13 +260,10 @@ fn parse_chunk(chunk: Chunk, merchant: u64, region: Region, now: i64) -> Vec<Par
         .lines
         .iter()
         .enumerate()
-        .filter(|(_, text)| !text.trim().is_empty())
-        .map(|(offset, text)| {
-            let number = chunk.first + offset;
-            match customer_from_line(text.trim_end_matches(['\n', '\r']), merchant, region, now) {
-                Ok(customer) => Parsed::Valid(number, Box::new(customer)),
-                Err(reason) => Parsed::Rejected(number, reason),
-            }
+        .filter_map(|(offset, line)| Some((chunk.first + offset, content(line)?)))
+        .map(|(number, line)| match customer_from_line(line, merchant, region, now) {
+            Ok(customer) => Parsed::Valid(number, Box::new(customer)),
+            Err(reason) => Parsed::Rejected(number, reason),
         })
         .collect()
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{AdminError, failed};
 use crate::App;
-use crate::admin::import::{ImportProgress, ImportSummary};
+use crate::admin::import::{ImportProgress, ImportSummary, content, read_line_bounded};
 use crate::domain::secrets::{ApiKey, MAX_API_KEY_BYTES};
 use crate::store::{Merchant, MerchantImport};
 
@@ -60,13 +60,18 @@ pub async fn import_merchants_from(
 ) -> Result<ImportSummary, AdminError> {
     let operator = app.operator().map_err(failed)?;
     let mut summary = ImportSummary::default();
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = line.map_err(|e| AdminError::Failed(format!("cannot read the file: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
+    let mut reader = reader;
+    let mut number = 0;
+    loop {
+        let mut raw = Vec::new();
+        let read = read_line_bounded(reader.as_mut(), &mut raw)
+            .map_err(|e| AdminError::Failed(format!("cannot read the file: {e}")))?;
+        if read == 0 {
+            break;
         }
-        let parsed = serde_json::from_str::<MerchantLine>(&line)
+        number += 1;
+        let Some(line) = content(&raw) else { continue };
+        let parsed = serde_json::from_slice::<MerchantLine>(line)
             .map_err(|e| format!("not a merchant record: {e}"))
             .and_then(|parsed| {
                 if parsed.merchant_id == 0 || i64::try_from(parsed.merchant_id).is_err() {

@@ -19,6 +19,7 @@ both_stores!(
     the_lockout_applies_to_an_imported_pin_from_the_first_check,
     an_import_reports_every_bad_line_with_its_number_and_writes_nothing_of_it,
     a_dry_run_reports_the_same_lines_and_writes_nothing,
+    lines_that_are_not_utf8_or_too_long_are_refused_on_their_own,
     new_customers_get_ids_past_every_imported_one,
     an_export_imports_back_unchanged_and_its_secrets_still_work,
     a_rotated_key_keeps_working_for_its_grace_period_only,
@@ -383,6 +384,33 @@ async fn a_dry_run_reports_the_same_lines_and_writes_nothing(backend: Backend) {
     // And a dry run of the same file now finds everything there.
     let rerun = admin::import_customers_with(&app.app, merchant.id, &raw(&lines), dry).await.expect("dry run");
     assert_eq!((rerun.imported, rerun.skipped, rerun.rejected.len()), (0, 5, checked.rejected.len()));
+}
+
+async fn lines_that_are_not_utf8_or_too_long_are_refused_on_their_own(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let merchant = app.create_merchant("Kopi").await;
+    let mut file = Vec::new();
+    file.extend_from_slice(json!({"id": 1, "name": "Ann"}).to_string().as_bytes());
+    file.extend_from_slice(b"\r\n{\"id\": 2, \"name\": \"\xff\xfe\"}\n");
+    file.extend_from_slice(json!({"id": 3, "name": "x".repeat(admin::MAX_LINE_BYTES)}).to_string().as_bytes());
+    file.extend_from_slice(b"\n   \n");
+    file.extend_from_slice(json!({"id": 4, "name": "Dan"}).to_string().as_bytes());
+    let mut rejected = Vec::new();
+    let summary = admin::import_customers_from(
+        &app.app,
+        merchant.id,
+        Box::new(std::io::Cursor::new(file)),
+        ImportOptions::default(),
+        &mut rejected,
+    )
+    .await
+    .expect("import");
+    assert_eq!(summary.imported, 2, "{rejected:?}");
+    rejected.sort();
+    assert_eq!(rejected.iter().map(|(line, _)| *line).collect::<Vec<_>>(), [2, 3], "{rejected:?}");
+    assert!(rejected[0].1.contains("not a customer record"), "{rejected:?}");
+    assert!(rejected[1].1.contains("longer than 65536 bytes"), "{rejected:?}");
+    assert_eq!(app.store.customer(merchant.id, 4).await.expect("read").map(|c| c.name), Some("Dan".into()));
 }
 
 async fn new_customers_get_ids_past_every_imported_one(backend: Backend) {
