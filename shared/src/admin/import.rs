@@ -25,7 +25,7 @@ use crate::App;
 use crate::domain::identifier::normalize_email;
 use crate::domain::legacy_hash;
 use crate::domain::mobile::{Region, parse_mobile};
-use crate::store::{Customer, ImportOutcome, ImportedCustomer, Operator, Profile, UniqueField};
+use crate::store::{Customer, ImportOutcome, ImportedCustomer, Operator, Profile, StoreError, UniqueField};
 
 /// Lines read and parsed together.
 const CHUNK_LINES: usize = 1024;
@@ -292,6 +292,38 @@ impl Batch {
     }
 }
 
+/// How often a batch the store could not take (throttled, timed out, busy) is sent again
+/// before the import stops, and the first pause (doubling each time).
+const BATCH_ATTEMPTS: u32 = 5;
+const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Writes (or checks) one batch. Over millions of lines a throttled or slow call is expected,
+/// so an unavailable store gets the batch again after a pause: safe, since a customer already
+/// written comes back as `Exists` (the same one: counted as skipped).
+async fn write_batch(
+    operator: &dyn Operator,
+    customers: &[ImportedCustomer],
+    dry_run: bool,
+) -> crate::store::StoreResult<Vec<ImportOutcome>> {
+    let mut pause = FIRST_PAUSE;
+    let mut attempt = 1;
+    loop {
+        let outcome = match dry_run {
+            true => operator.check_import(customers).await,
+            false => operator.import_customers(customers).await,
+        };
+        match outcome {
+            Err(StoreError::Unavailable(reason)) if attempt < BATCH_ATTEMPTS => {
+                tracing::warn!(%reason, attempt, "the store did not take a batch: sending it again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 struct Importer<'a> {
     operator: Arc<dyn Operator>,
     options: ImportOptions,
@@ -385,11 +417,7 @@ impl Importer<'_> {
         let operator = Arc::clone(&self.operator);
         let dry_run = self.options.dry_run;
         self.writing.spawn(async move {
-            let outcome = if dry_run {
-                operator.check_import(&batch.customers).await
-            } else {
-                operator.import_customers(&batch.customers).await
-            };
+            let outcome = write_batch(operator.as_ref(), &batch.customers, dry_run).await;
             (batch, outcome)
         });
         Ok(())
@@ -410,8 +438,8 @@ impl Importer<'_> {
         let first = batch.lines.first().copied().unwrap_or_default();
         let outcomes = outcomes.map_err(|error| {
             AdminError::Failed(format!(
-                "{error} (at the batch starting at line {first}; nothing of that batch was written: run the \
-                 import again, it skips what is there)"
+                "{error} (in the batch starting at line {first}; the lines before it that were reported are \
+                 done: run the import again, it skips what is there)"
             ))
         })?;
         for key in &batch.keys {
