@@ -80,10 +80,8 @@ impl Report {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = match size {
                 Some(size) => ProgressBar::new(size).with_style(
-                    ProgressStyle::with_template(
-                        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
                 ),
                 None => ProgressBar::new_spinner(),
             };
@@ -182,12 +180,9 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         "d" => 86_400,
         _ => 0,
     };
-    digits
-        .parse::<i64>()
-        .ok()
-        .filter(|_| scale > 0)
-        .and_then(|n| n.checked_mul(scale))
-        .ok_or_else(|| format!("{text:?} is not a duration: seconds, or a number with s, m, h or d (90s, 30m, 24h, 7d)"))
+    digits.parse::<i64>().ok().filter(|_| scale > 0).and_then(|n| n.checked_mul(scale)).ok_or_else(|| {
+        format!("{text:?} is not a duration: seconds, or a number with s, m, h or d (90s, 30m, 24h, 7d)")
+    })
 }
 
 pub async fn put_template(store_url: &str, input: TemplateInput) -> Result<(), String> {

@@ -257,7 +257,8 @@ async fn local_server_generates_a_key_once_keeps_it_across_restarts_and_stops_on
 /// Writes `lines` to a file of the test's folder.
 fn file(env: &Env, name: &str, lines: &[Value]) -> String {
     let path = env.dir.path().join(name);
-    let text: Vec<String> = lines.iter().map(|line| line.as_str().map_or_else(|| line.to_string(), str::to_string)).collect();
+    let text: Vec<String> =
+        lines.iter().map(|line| line.as_str().map_or_else(|| line.to_string(), str::to_string)).collect();
     std::fs::write(&path, text.join("\n")).expect("write");
     path.display().to_string()
 }
@@ -302,7 +303,11 @@ async fn merchants_import_and_rotate_their_keys(env: Env) {
     ] {
         let output = run(&env, &args);
         assert!(!output.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&output.stderr).contains(says), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(says),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 
@@ -347,7 +352,11 @@ async fn customers_import_with_a_dry_run_first_and_export_back_unchanged(env: En
     assert!(lines[1]["pin"].as_str().is_some_and(|pin| pin.starts_with("sha1$")));
 
     // Into another store: the same lines come back out.
-    let other = Env { store: format!("sqlite:{}", env.dir.path().join("other.db").display()), vars: Vec::new(), dir: tempfile::tempdir().expect("dir") };
+    let other = Env {
+        store: format!("sqlite:{}", env.dir.path().join("other.db").display()),
+        vars: Vec::new(),
+        dir: tempfile::tempdir().expect("dir"),
+    };
     json_out(&run(&other, &["merchant", "create", "--name", "Kopi"]));
     let round = json_lines(&run(&other, &["customer", "import", "--merchant", "1", to_file.to_str().expect("path")]));
     assert_eq!(round.last(), Some(&json!({"imported": 2, "skipped": 0, "rejected": 0, "dry_run": false})));

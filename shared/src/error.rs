@@ -1,9 +1,9 @@
-//! The one error type of the HTTP API and the one place that turns it into the SPEC error body.
+//! The one error type of the HTTP API and the one place that turns it into the error body (docs/api.md section 2).
 
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
-/// Every `error_code` of SPEC section 2 that the service can answer with.
+/// Every `error_code` of docs/api.md section 2.2 that the service can answer with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     ParseError,
@@ -177,7 +177,7 @@ impl ApiError {
         }
     }
 
-    /// The SPEC error body.
+    /// The error body of docs/api.md section 2.1.
     pub fn body(&self) -> Value {
         let mut errors = Map::new();
         if let Some(field) = &self.field {

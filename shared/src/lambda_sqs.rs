@@ -1,6 +1,6 @@
-//! The `otp-dispatch` function: consumes `otp.requested` events from SQS in batches and
-//! reports each failed message (`batchItemFailures`), so one bad message never makes the
-//! queue send the others again. A message that can never be sent (malformed, unknown
+//! The `otp-dispatch` function: consumes `otp.requested` and `password_reset_link.requested`
+//! events from SQS in batches and reports each failed message (`batchItemFailures`), so one
+//! bad message never makes the queue send the others again. A message that can never be sent (malformed, unknown
 //! template, refused address) is reported too: the queue's redrive policy moves it to the
 //! dead-letter queue after a few receives instead of retrying it forever.
 
@@ -9,9 +9,14 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 
+use crate::app::StartError;
 use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
 use crate::delivery::dispatch::{DispatchError, Dispatcher, describe, parse_event};
+use crate::delivery::reset_link::ResetLinks;
 use crate::delivery::{EmailSender, SmsSender};
+use crate::http::routes::Worker;
+use crate::needs::Port;
 use crate::store::Store;
 
 /// What the dispatch function works with, built once per process.
@@ -20,15 +25,17 @@ pub struct DispatchDeps {
     pub email: Arc<dyn EmailSender>,
     pub sms: Arc<dyn SmsSender>,
     pub clock: Arc<dyn Clock>,
+    /// Issues the tokens of v2 reset requests.
+    pub reset_links: ResetLinks,
 }
 
 /// Sends every message of the batch; the answer lists the ones to deliver again.
 pub async fn handle_batch(deps: &DispatchDeps, event: SqsEvent) -> SqsBatchResponse {
     let dispatcher = Dispatcher {
-        templates: deps.store.as_ref(),
-        deliveries: deps.store.as_ref(),
+        store: deps.store.as_ref(),
         email: deps.email.as_ref(),
         sms: deps.sms.as_ref(),
+        reset_links: &deps.reset_links,
     };
     let mut response = SqsBatchResponse::default();
     for record in event.records {
@@ -69,30 +76,31 @@ pub async fn run(deps: DispatchDeps) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The dispatch function's dependencies from the environment: DynamoDB (templates and
-/// delivery marks), SES from `STAMPS_EMAIL_FROM`, SNS for SMS (`STAMPS_SMS_SENDER_ID`
-/// optional).
-#[cfg(all(feature = "dynamodb", feature = "ses", feature = "sns"))]
-pub async fn deps_from_env() -> Result<DispatchDeps, lambda_runtime::Error> {
-    use crate::config::Config;
-    use crate::store::StoreUrl;
-
-    let fail = |error: String| -> lambda_runtime::Error {
+/// The dispatch function's `main`: logging, start-up from `worker`'s declaration (the store,
+/// SES from `STAMPS_EMAIL_FROM`, SMS through SNS with `STAMPS_SMS_SENDER_ID` optional), then SQS
+/// batches until the runtime stops the process.
+pub async fn serve(worker: &'static Worker) -> Result<(), lambda_runtime::Error> {
+    crate::logging::init();
+    let deps = deps(worker).map_err(|error| {
         tracing::error!(%error, "start-up failed");
-        format!("start-up failed: {error}").into()
-    };
-    let config = Config::from_env().map_err(|e| fail(e.to_string()))?;
-    let table = match StoreUrl::parse(&config.store_url).map_err(fail)? {
-        StoreUrl::DynamoDb(table) => table,
-        StoreUrl::Sqlite(_) => return Err(fail("the dispatch function needs STAMPS_STORE=dynamodb:TABLE".into())),
-    };
-    let env = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let from = env("STAMPS_EMAIL_FROM").ok_or_else(|| fail("STAMPS_EMAIL_FROM is not set".into()))?;
-    let sdk = crate::aws::lambda_sdk_config(config.aws_timeout).map_err(fail)?;
+        lambda_runtime::Error::from(format!("start-up failed: {error}"))
+    })?;
+    run(deps).await
+}
+
+/// The dispatch function's dependencies, from the process environment: exactly what `worker`
+/// declares, which must include the store, both senders and the hash key (the v2 reset tokens
+/// it issues are stored by their keyed hash).
+pub fn deps(worker: &Worker) -> Result<DispatchDeps, StartError> {
+    let config = Config::from_env_given(worker.needs.secrets)?;
+    let reset_links = ResetLinks::from_config(&config)?;
+    let adapters = crate::startup::adapters(worker.function, &worker.needs, &config)?;
+    let undeclared = |port: Port| StartError::Port(format!("{} must declare {port:?}", worker.function));
     Ok(DispatchDeps {
-        store: Arc::new(crate::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
-        email: Arc::new(crate::delivery::ses::SesEmail::new(aws_sdk_sesv2::Client::new(&sdk), from)),
-        sms: Arc::new(crate::delivery::sns::SnsSms::new(aws_sdk_sns::Client::new(&sdk), env("STAMPS_SMS_SENDER_ID"))),
+        store: adapters.ports.store.ok_or_else(|| undeclared(Port::Store))?,
+        email: adapters.email.ok_or_else(|| undeclared(Port::Email))?,
+        sms: adapters.sms.ok_or_else(|| undeclared(Port::Sms))?,
         clock: Arc::new(SystemClock),
+        reset_links,
     })
 }

@@ -5,7 +5,9 @@
 //! - `store`: the storage port and its adapters (DynamoDB, SQLite).
 //! - `delivery`: the OTP event, its ports (publisher, email, SMS) and adapters (SNS, SES,
 //!   local outbox), and the dispatch rules.
-//! - `http`: body parsing, credentials, the route table and the error mapping.
+//! - `http`: body parsing, credentials, the route table (each function's one declaration:
+//!   path, handler and `needs`) and the error mapping.
+//! - `startup`: a function's ports, built from its declaration.
 //! - `handlers`: the routes.
 //!
 //! Each adapter is behind a cargo feature, so a function links only the clients it uses.
@@ -29,8 +31,10 @@ pub mod lambda;
 #[cfg(all(feature = "lambda-sqs", feature = "render"))]
 pub mod lambda_sqs;
 pub mod logging;
+pub mod needs;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod startup;
 pub mod store;
 
 pub use app::App;

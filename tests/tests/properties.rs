@@ -1,6 +1,6 @@
 //! Every field of every route holding arbitrary JSON (issue 9): whatever is sent, the answer is
-//! never a 5xx and always a body in the route's documented shape — a SPEC error body with a
-//! SPEC `error_code`, the v2 `{"status": 0, "error": "..."}`, or a success. A fixed number of
+//! never a 5xx and always a body in the route's documented shape — an error body with an
+//! `error_code` of docs/api.md, the v2 `{"status": 0, "error": "..."}`, or a success. A fixed number of
 //! generated requests per route, on the local server over SQLite.
 
 use proptest::prelude::*;
@@ -12,7 +12,7 @@ use shared::http::{ErrorStyle, ROUTES};
 
 const CASES_PER_ROUTE: usize = 200;
 
-/// SPEC section 2's codes.
+/// The codes of docs/api.md section 2.2.
 const CODES: [&str; 27] = [
     "parse_error",
     "required",
@@ -43,7 +43,7 @@ const CODES: [&str; 27] = [
     "internal_error",
 ];
 
-/// The fields each route reads (SPEC sections 3-7).
+/// The fields each route reads (docs/api.md sections 3-7).
 fn fields(function: &str) -> &'static [&'static str] {
     match function {
         "token" => &["token", "merchant"],

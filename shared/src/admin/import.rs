@@ -62,6 +62,10 @@ pub struct CustomerLine {
     /// Epoch seconds; the time of the import when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<i64>,
+    /// Epoch seconds: when the customer proved to own `email` (a v2 reset); absent: never.
+    /// Kept by an export so that a restored customer's Facebook link is not treated as unproven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_proven_at: Option<i64>,
 }
 
 impl CustomerLine {
@@ -79,6 +83,7 @@ impl CustomerLine {
             facebook_id: customer.facebook_id,
             profile: Some(customer.profile).filter(|profile| !profile.is_empty()),
             created_at: Some(customer.created_at),
+            email_proven_at: customer.email_proven_at,
         }
     }
 }
@@ -128,6 +133,9 @@ fn customer_from_line(text: &[u8], merchant: u64, region: Region, now: i64) -> R
         password_hash: imported_hash("password", line.password)?,
         profile: line.profile.unwrap_or_default(),
         created_at: line.created_at.unwrap_or(now),
+        email_proven_at: line.email_proven_at,
+        // App keys are not imported: a new customer record starts their first generation.
+        key_generation: 0,
     };
     Ok(ImportedCustomer { customer, pin_hash: imported_hash("pin", line.pin)? })
 }
@@ -355,10 +363,8 @@ impl Importer<'_> {
     /// of the file (`None`: nothing, ask the store). Remembers the line otherwise.
     fn earlier_line(&mut self, customer: &Customer, keys: &[(Option<UniqueField>, u64)]) -> Option<Result<(), String>> {
         let id_key = keys.iter().find(|(field, _)| field.is_none()).map(|(_, key)| *key)?;
-        let content = self.hasher.hash_one((
-            &customer.name,
-            UniqueField::ALL.map(|field| customer.unique_value(field)),
-        ));
+        let content =
+            self.hasher.hash_one((&customer.name, UniqueField::ALL.map(|field| customer.unique_value(field))));
         if let Some(earlier) = self.seen_ids.get(&id_key) {
             return Some(match *earlier == content {
                 true => Ok(()),
@@ -451,9 +457,8 @@ impl Importer<'_> {
                 ImportOutcome::Exists(existing) if same_customer(&existing, &customer.customer) => {
                     self.summary.skipped += 1
                 }
-                ImportOutcome::Exists(_) => {
-                    self.reject(*line, &format!("customer ID {} is taken by a different customer", customer.customer.id))
-                }
+                ImportOutcome::Exists(_) => self
+                    .reject(*line, &format!("customer ID {} is taken by a different customer", customer.customer.id)),
                 ImportOutcome::Duplicate(field) => {
                     self.reject(*line, &format!("another customer already has this {}", field.as_str()))
                 }

@@ -77,14 +77,21 @@ pub struct LocalPublisher {
     pub store: Arc<dyn crate::store::Store>,
     pub outbox: Arc<Outbox>,
     pub clock: Arc<dyn Clock>,
+    /// Issues the tokens of v2 reset requests (the server's hash key and limits).
+    pub reset_links: Arc<super::reset_link::ResetLinks>,
     /// Dispatches still running, so tests and shutdown can wait for them.
     pub pending: Pending,
 }
 
 #[cfg(feature = "render")]
 impl LocalPublisher {
-    pub fn new(store: Arc<dyn crate::store::Store>, outbox: Arc<Outbox>, clock: Arc<dyn Clock>) -> LocalPublisher {
-        LocalPublisher { store, outbox, clock, pending: Pending::default() }
+    pub fn new(
+        store: Arc<dyn crate::store::Store>,
+        outbox: Arc<Outbox>,
+        clock: Arc<dyn Clock>,
+        reset_links: super::reset_link::ResetLinks,
+    ) -> LocalPublisher {
+        LocalPublisher { store, outbox, clock, reset_links: Arc::new(reset_links), pending: Pending::default() }
     }
 
     /// Waits until every dispatch started so far has finished.
@@ -96,17 +103,18 @@ impl LocalPublisher {
 #[cfg(feature = "render")]
 #[async_trait]
 impl super::EventPublisher for LocalPublisher {
-    async fn publish(&self, event: &super::OtpRequested) -> Result<(), DeliveryError> {
+    async fn publish(&self, event: &super::Event) -> Result<(), DeliveryError> {
         let (store, outbox, clock) = (Arc::clone(&self.store), Arc::clone(&self.outbox), Arc::clone(&self.clock));
+        let reset_links = Arc::clone(&self.reset_links);
         let event = event.clone();
         let guard = self.pending.start();
         tokio::spawn(async move {
             let _guard = guard;
             let dispatcher = super::dispatch::Dispatcher {
-                templates: store.as_ref(),
-                deliveries: store.as_ref(),
+                store: store.as_ref(),
                 email: outbox.as_ref(),
                 sms: outbox.as_ref(),
+                reset_links: reset_links.as_ref(),
             };
             let about = super::dispatch::describe(&event);
             match dispatcher.dispatch(&event, clock.now()).await {

@@ -1,4 +1,4 @@
-//! How the `user` field (also `identifier`, `email`) names a customer (SPEC section 1).
+//! How the `user` field (also `identifier`, `email`) names a customer (docs/api.md section 1.3).
 
 use serde_json::Value;
 

@@ -1,4 +1,4 @@
-//! HS256 access tokens (SPEC section 3). Several keys may be configured: the first signs, all
+//! HS256 access tokens (docs/api.md section 3.3). Several keys may be configured: the first signs, all
 //! verify, so a key can be rotated without downtime. Time is a parameter; `jsonwebtoken` only
 //! checks the signature and algorithm, the claims are checked here against the given `now`.
 
@@ -90,6 +90,8 @@ pub enum TokenRejected {
     NotYetValid,
     #[error("not an access token")]
     WrongType,
+    #[error("this function was not given the JWT keys: its route does not declare them")]
+    Withheld,
 }
 
 impl JwtKeys {
@@ -137,6 +139,17 @@ impl JwtKeys {
         self
     }
 
+    /// These keys without the legacy one: a function whose route does not declare it.
+    pub fn without_legacy_key(mut self) -> JwtKeys {
+        self.legacy = None;
+        self
+    }
+
+    /// No keys: a function whose route does not declare them. It issues and accepts nothing.
+    pub fn withheld() -> JwtKeys {
+        JwtKeys { keys: Vec::new(), legacy: None }
+    }
+
     pub fn signing_kid(&self) -> &str {
         self.keys.first().map(|k| k.kid.as_str()).unwrap_or_default()
     }
@@ -162,6 +175,9 @@ impl JwtKeys {
     /// Verifies signature, algorithm, `kid` (none: the legacy key), `exp` (30 s leeway), `iat`
     /// and `token_type`.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenRejected> {
+        if self.keys.is_empty() {
+            return Err(TokenRejected::Withheld);
+        }
         // Ours are about 300 bytes; anything far larger is refused before any decoding.
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenRejected::Malformed);
@@ -181,9 +197,8 @@ impl JwtKeys {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.required_spec_claims.clear();
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
-            .map_err(|_| TokenRejected::Signature)?
-            .claims;
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|_| TokenRejected::Signature)?.claims;
 
         if now > claims.exp.saturating_add(LEEWAY_SECS) {
             return Err(TokenRejected::Expired);
@@ -274,7 +289,7 @@ mod hs256 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
-    #[error("no signing key configured")]
+    #[error("no signing key: this function was not given the JWT keys (its route does not declare them)")]
     NoKey,
     #[error("could not encode the token")]
     Encode,
@@ -420,7 +435,8 @@ mod tests {
         assert_eq!(keys.verify(&forged, NOW), Err(TokenRejected::Signature));
         let with_kid = encode_raw(&json!({"alg":"HS256","kid":"k1"}), &claims(NOW + 100), legacy_secret);
         assert_eq!(keys.verify(&with_kid, NOW), Err(TokenRejected::Signature));
-        let none = format!("{}.{}.", base64_url(br#"{"alg":"none"}"#), base64_url(claims(NOW + 100).to_string().as_bytes()));
+        let none =
+            format!("{}.{}.", base64_url(br#"{"alg":"none"}"#), base64_url(claims(NOW + 100).to_string().as_bytes()));
         assert!(keys.verify(&none, NOW).is_err());
         // It never signs: issued tokens carry the first key's kid.
         let issued = keys.issue(7, NOW, 100).expect("issued");

@@ -264,11 +264,8 @@ fn parse(encoded: &str) -> Result<DjangoHash<'_>, Refused> {
             if n < 2 || !n.is_power_of_two() || r == 0 || p == 0 {
                 return Err(malformed(format, "N must be a power of two above 1, r and p positive"));
             }
-            let too_costly = |limit: String| Refused::TooCostly {
-                format,
-                parameters: format!("N={n}, r={r}, p={p}"),
-                limit,
-            };
+            let too_costly =
+                |limit: String| Refused::TooCostly { format, parameters: format!("N={n}, r={r}, p={p}"), limit };
             let memory = 128 * n.saturating_mul(u64::from(r));
             if memory > MAX_SCRYPT_MEMORY_BYTES {
                 return Err(too_costly(format!("128·N·r = {} MiB", MAX_SCRYPT_MEMORY_BYTES >> 20)));
@@ -351,11 +348,7 @@ mod tests {
     }
 
     fn of(hasher: &str, variant: &str) -> String {
-        fixtures()
-            .into_iter()
-            .find(|f| f.hasher == hasher && f.variant == variant)
-            .map(|f| f.encoded)
-            .expect("fixture")
+        fixtures().into_iter().find(|f| f.hasher == hasher && f.variant == variant).map(|f| f.encoded).expect("fixture")
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! One-time codes (SPEC section 6): six digits from the OS CSPRNG, stored only as a keyed hash,
+//! One-time codes (docs/api.md section 6.1): six digits from the OS CSPRNG, stored only as a keyed hash,
 //! one live code per customer and purpose.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! PIN rules (SPEC section 5): the format, and the lockout that follows from an atomically
+//! PIN rules (docs/api.md section 5): the format, and the lockout that follows from an atomically
 //! reserved attempt.
 //!
 //! The lockout is reserve-first: before a PIN is checked, the check reserves one of the

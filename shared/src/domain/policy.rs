@@ -1,4 +1,4 @@
-//! The policy every new password must meet (SPEC section 4): 8 to 128 characters, not entirely
+//! The policy every new password must meet (docs/api.md section 4): 8 to 128 characters, not entirely
 //! numeric, not a common password, not the email or its local part. The rules and messages
 //! follow Django's password validators, whose common-password list the project ships.
 

@@ -1,10 +1,10 @@
-//! The OTP machinery shared by the PIN and password routes (SPEC section 6): requesting a code
+//! The OTP machinery shared by the PIN and password routes (docs/api.md section 6): requesting a code
 //! (limit, storage, optional delivery) and checking one (a try reserved atomically first).
 
 use serde_json::json;
 
 use crate::App;
-use crate::delivery::{Channel, OtpDelivery, OtpRequested};
+use crate::delivery::{Channel, Event, OtpDelivery, OtpRequested};
 use crate::domain::otp::{self, OtpPurpose};
 use crate::error::{ApiError, ErrorCode};
 use crate::handlers::customer;
@@ -19,7 +19,7 @@ pub enum TypeField {
     Required,
 }
 
-/// The request limit of SPEC section 6: N requests per window, all purposes together.
+/// The request limit of docs/api.md section 6.1: N requests per window, all purposes together.
 pub fn request_limit(app: &App) -> crate::store::CounterPolicy {
     crate::store::CounterPolicy {
         limit: app.config.otp_requests_per_window,
@@ -99,7 +99,7 @@ pub async fn request(
             expires_at,
             requested_at: now,
         })?;
-        publish(app, &event, merchant_id, customer.id).await?;
+        publish(app, &event.into(), merchant_id, customer.id).await?;
     }
     Ok(Reply::secret(json!({"status": "ok", "otp": code})))
 }
@@ -132,11 +132,11 @@ pub async fn issue(
 /// Publishes `event`. When that fails the answer is 503, and the request's place in the
 /// limit is given back; the stored code stays, undelivered, until the client's retry
 /// replaces it.
-pub async fn publish(app: &App, event: &OtpRequested, merchant_id: u64, customer_id: u64) -> Result<(), ApiError> {
+pub async fn publish(app: &App, event: &Event, merchant_id: u64, customer_id: u64) -> Result<(), ApiError> {
     let Err(error) = app.publisher()?.publish(event).await else {
         return Ok(());
     };
-    tracing::warn!(%error, event_id = %event.event_id, "could not publish an OTP event");
+    tracing::warn!(%error, event_id = event.event_id(), "could not publish an OTP event");
     let limit_key = keys::otp_requests(merchant_id, customer_id);
     if let Err(release) = app.store()?.release(&limit_key, app.clock.now()).await {
         tracing::warn!(error = %release, "could not give back an OTP request");

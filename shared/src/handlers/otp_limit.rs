@@ -1,5 +1,5 @@
-//! `POST /api/auth/reset-otp-limit` `{user}`: clears the customer's OTP request count (SPEC
-//! section 6). Errors carry `"status": "invalid"`. A value that names no customer but is a
+//! `POST /api/auth/reset-otp-limit` `{user}`: clears the customer's OTP request count (docs/api.md
+//! section 6.3). Errors carry `"status": "invalid"`. A value that names no customer but is a
 //! valid mobile number is fine (there is no count to clear); anything else is
 //! `invalid_user` with `Please enter a valid mobile phone number.` Storage: the customer
 //! lookup, 1 delete.

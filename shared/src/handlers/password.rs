@@ -1,4 +1,4 @@
-//! The password routes (SPEC section 4) and the password check every route shares.
+//! The password routes (docs/api.md section 4) and the password check every route shares.
 //!
 //! The check is throttled reserve-first, like the PIN lockout: before a password is evaluated
 //! the check takes one of the customer's `password_max_failures` places in the current window
@@ -70,8 +70,9 @@ impl CheckFailure {
     }
 }
 
-/// The customer `field` names. When there is none, the request costs what a wrong password
-/// costs — a place taken in a throttle window (kept per identifier) and a dummy hash check —
+/// The customer `field` names, found by the same calls whether or not it exists. When there
+/// is none, the request costs what a wrong password costs — a place taken in a throttle window
+/// (kept per identifier) and a dummy hash check —
 /// before answering `invalid_user`; and past the limit it is `too_many_attempts`, as for a
 /// known customer. Neither time nor the throttle tells whether the customer exists.
 pub async fn resolve_timed(
@@ -81,7 +82,7 @@ pub async fn resolve_timed(
     field: &str,
     password: &str,
 ) -> Result<Customer, ApiError> {
-    match customer::resolve(app, merchant_id, fields, field).await {
+    match customer::resolve_evenly(app, merchant_id, fields, field).await {
         Err(error) if error.code == ErrorCode::InvalidUser => {
             // One counter per identifier however it is spelled (emails match without case).
             let identifier = match fields.value(field) {
@@ -144,7 +145,7 @@ pub async fn check(app: &App, customer: &Customer, password: &str) -> Result<(),
     Ok(())
 }
 
-/// A new password must pass the policy of SPEC section 4.
+/// A new password must pass the policy of docs/api.md section 4.
 pub fn check_policy(password: &str, email: Option<&str>, field: &str) -> Result<(), ApiError> {
     policy::check_new_password(password, email)
         .map_err(|weakness| ApiError::field(ErrorCode::WeakPassword, field, weakness.message()))

@@ -1,4 +1,4 @@
-//! The PIN routes (SPEC section 5). Every route checks formats and confirmations first (a typo
+//! The PIN routes (docs/api.md section 5). Every route checks formats and confirmations first (a typo
 //! never costs an attempt), then the customer, then the PIN under the reserve-first lockout of
 //! `domain::pin`.
 //!

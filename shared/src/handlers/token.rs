@@ -1,5 +1,5 @@
 //! `POST /api/token/` `{token, merchant}`: exchanges a merchant's API key for an access token
-//! (SPEC section 3). Storage: 1 read (the API key's hash).
+//! (docs/api.md section 3.1). Storage: 1 read (the API key's hash).
 
 use serde_json::json;
 

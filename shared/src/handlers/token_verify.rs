@@ -1,5 +1,5 @@
 //! `POST /api/token/verify/` `{access_token}` (also `accesstoken`, `token`): `200 {}` when the
-//! token is a valid access token, else `401 token_not_valid` (SPEC section 3). No storage, no
+//! token is a valid access token, else `401 token_not_valid` (docs/api.md section 3.2). No storage, no
 //! merchant credentials.
 
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Merchant authentication (SPEC section 1), tried in order: `Authorization: Bearer <jwt>`,
+//! Merchant authentication (docs/api.md section 1.5), tried in order: `Authorization: Bearer <jwt>`,
 //! `Authorization: Token <api_key>`, then the legacy `token` body field when there is no
 //! `Authorization` header at all.
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod routes;
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -17,7 +18,7 @@ use crate::app::App;
 use crate::error::ApiError;
 pub use routes::{ErrorStyle, ROUTES, Route};
 
-/// Largest accepted request body (SPEC section 1).
+/// Largest accepted request body (docs/api.md section 1.1).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const ALLOWED_METHODS: &str = "POST, OPTIONS";
 
@@ -27,6 +28,10 @@ pub struct ApiRequest {
     pub method: Method,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The client's address as the edge saw it: API Gateway's `requestContext.http.sourceIp`
+    /// on Lambda, the TCP peer on the local server. Never a header (`X-Forwarded-For` is the
+    /// client's to write). `None` only where no edge gave one (in-process callers).
+    pub source_ip: Option<IpAddr>,
 }
 
 /// A successful answer.

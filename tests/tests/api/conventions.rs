@@ -1,4 +1,4 @@
-//! SPEC section 1: the conventions every `/api/` route keeps.
+//! docs/api.md section 1: the conventions every `/api/` route keeps.
 
 use integration_tests::app::{Backend, TestResponse, spawn_app, spawn_app_with};
 use serde_json::json;
@@ -9,7 +9,7 @@ fn assert_json(response: &integration_tests::app::TestResponse) {
     assert!(response.body.is_object(), "body is a JSON object: {}", response.text);
 }
 
-/// The route's error body says `code`: the SPEC body for the merchant API, and for the mobile
+/// The route's error body says `code`: the error body of docs/api.md for the merchant API, and for the mobile
 /// app API v2 its own shape, `{"status": 0, "error": "..."}`, which carries no code.
 fn assert_error(route: &Route, response: &TestResponse, code: &str) {
     assert_json(response);

@@ -41,8 +41,12 @@ async fn mobile_with_bearer(app: &TestApp, token: &str) -> TestResponse {
 
 async fn mobile_with_key(app: &TestApp, key: &str) -> TestResponse {
     let header = format!("Token {key}");
-    app.post("/api/auth/validate-mobile-number", &json!({"mobile_number": "081234567890"}), &[("Authorization", &header)])
-        .await
+    app.post(
+        "/api/auth/validate-mobile-number",
+        &json!({"mobile_number": "081234567890"}),
+        &[("Authorization", &header)],
+    )
+    .await
 }
 
 async fn simplejwt_tokens_work_with_the_legacy_key_until_they_expire(backend: Backend) {
@@ -56,7 +60,11 @@ async fn simplejwt_tokens_work_with_the_legacy_key_until_they_expire(backend: Ba
     assert_eq!(mobile_with_bearer(&app, valid).await.status, 200);
     // The token acts for its merchant only: merchant 2's customer is unknown to merchant 1.
     let customer = app
-        .create_customer(admin::CustomerInput { merchant: 2, email: Some("ann@example.com".into()), ..Default::default() })
+        .create_customer(admin::CustomerInput {
+            merchant: 2,
+            email: Some("ann@example.com".into()),
+            ..Default::default()
+        })
         .await;
     let unblock = json!({"user": customer.id});
     let as_first = app.post_bearer(valid, "/api/pin/unblock", &unblock).await;
@@ -237,15 +245,22 @@ async fn imported_django_pins_work_and_are_rehashed_at_the_first_right_one(backe
     let app = spawn_app(backend).await;
     let merchant = app.create_merchant("Kopi").await;
     let hashes = cheap_hashes("pin");
-    let lines: Vec<Value> =
-        hashes.iter().enumerate().map(|(i, h)| json!({"id": 200 + i, "member_id": format!("M{i}"), "pin": h.encoded})).collect();
+    let lines: Vec<Value> = hashes
+        .iter()
+        .enumerate()
+        .map(|(i, h)| json!({"id": 200 + i, "member_id": format!("M{i}"), "pin": h.encoded}))
+        .collect();
     let report = import(&app, merchant.id, &lines).await;
     assert_eq!((report.imported, report.rejected.len()), (hashes.len() as u64, 0), "{:?}", report.rejected);
     for (i, hash) in hashes.iter().enumerate() {
         let id = 200 + i as u64;
         let label = format!("{} ({})", hash.hasher, hash.encoded);
         let wrong = validate_pin(&app, &merchant, id, "000000").await;
-        assert_eq!((wrong.error_code(), wrong.body["detail"].as_str()), ("invalid_pin", Some("pin: Invalid PIN, 2 attempt(s) left")), "{label}");
+        assert_eq!(
+            (wrong.error_code(), wrong.body["detail"].as_str()),
+            ("invalid_pin", Some("pin: Invalid PIN, 2 attempt(s) left")),
+            "{label}"
+        );
         assert_eq!(stored(&app, merchant.id, id).await.1.as_deref(), Some(hash.encoded.as_str()), "{label}");
         let right = validate_pin(&app, &merchant, id, &hash.secret).await;
         assert_eq!(right.status, 200, "{label}: {}", right.text);
@@ -271,11 +286,16 @@ async fn the_lockout_applies_to_an_imported_pin_from_the_first_check(backend: Ba
     let right = validate_pin(&app, &merchant, 5, &hash.secret).await;
     assert_eq!(right.error_code(), "pin_blocked", "the right PIN does not get through a block");
     assert_eq!(stored(&app, merchant.id, 5).await.1.as_deref(), Some(hash.encoded.as_str()), "not rehashed");
-    let blocked = app.store.reserve_pin_attempt(merchant.id, 5, shared::store::CounterPolicy {
-        limit: 3,
-        window_secs: 604_800,
-        window: shared::store::Window::Sliding,
-    }, START).await.expect("PIN");
+    let blocked = app
+        .store
+        .reserve_pin_attempt(
+            merchant.id,
+            5,
+            shared::store::CounterPolicy { limit: 3, window_secs: 604_800, window: shared::store::Window::Sliding },
+            START,
+        )
+        .await
+        .expect("PIN");
     assert_eq!(blocked, PinAttempt::Blocked);
 }
 
@@ -323,7 +343,11 @@ const FAULTS: [(usize, &str); 12] = [
 ];
 
 fn raw(lines: &[Value]) -> String {
-    lines.iter().map(|line| line.as_str().map_or_else(|| line.to_string(), str::to_string)).collect::<Vec<_>>().join("\n")
+    lines
+        .iter()
+        .map(|line| line.as_str().map_or_else(|| line.to_string(), str::to_string))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn assert_faults(report: &ImportReport) {
@@ -416,10 +440,15 @@ async fn lines_that_are_not_utf8_or_too_long_are_refused_on_their_own(backend: B
 async fn new_customers_get_ids_past_every_imported_one(backend: Backend) {
     let app = spawn_app(backend).await;
     let merchant = app.create_merchant("Kopi").await;
-    let lines: Vec<Value> = [5, 1000, 70].iter().map(|id| json!({"id": id, "email": format!("c{id}@example.com")})).collect();
+    let lines: Vec<Value> =
+        [5, 1000, 70].iter().map(|id| json!({"id": id, "email": format!("c{id}@example.com")})).collect();
     assert_eq!(import(&app, merchant.id, &lines).await.imported, 3);
     let next = app
-        .create_customer(admin::CustomerInput { merchant: merchant.id, email: Some("new@example.com".into()), ..Default::default() })
+        .create_customer(admin::CustomerInput {
+            merchant: merchant.id,
+            email: Some("new@example.com".into()),
+            ..Default::default()
+        })
         .await;
     assert_eq!(next.id, 1001);
 }
@@ -477,9 +506,11 @@ async fn an_export_imports_back_unchanged_and_its_secrets_still_work(backend: Ba
         );
     }
     // Passwords and PINs work in the new store: Django's (ann), rehashed (bob), ours (carol).
-    for (id, password, pin) in
-        [(1, password.secret.as_str(), pin.secret.as_str()), (2, &password.secret, &pin.secret), (carol.id, "carol-secret-1", "246810")]
-    {
+    for (id, password, pin) in [
+        (1, password.secret.as_str(), pin.secret.as_str()),
+        (2, &password.secret, &pin.secret),
+        (carol.id, "carol-secret-1", "246810"),
+    ] {
         assert_eq!(validate_password(&fresh, &same, id, password).await.status, 200, "customer {id}");
         assert_eq!(validate_pin(&fresh, &same, id, pin).await.status, 200, "customer {id}");
         assert_eq!(validate_pin(&fresh, &same, id, "999999").await.error_code(), "invalid_pin", "customer {id}");
@@ -547,14 +578,12 @@ async fn the_whole_cutover_over_http(backend: Backend) {
     // The old key buys a new token, which works like the old one.
     let token = app.post("/api/token/", &json!({"token": LEGACY_KEY_1, "merchant": 1}), &[]).await;
     let new_token = token.body["access_token"].as_str().expect("access token").to_string();
-    let response =
-        app.post_bearer(&new_token, "/api/pin/validate", &json!({"user": 5870, "pin": pin.secret})).await;
+    let response = app.post_bearer(&new_token, "/api/pin/validate", &json!({"user": 5870, "pin": pin.secret})).await;
     assert_eq!(response.status, 200, "{}", response.text);
     // Merchant 2's old key sees none of merchant 1's customers.
     let header = format!("Token {LEGACY_KEY_2}");
-    let response = app
-        .post("/api/pin/validate", &json!({"user": 5870, "pin": pin.secret}), &[("Authorization", &header)])
-        .await;
+    let response =
+        app.post("/api/pin/validate", &json!({"user": 5870, "pin": pin.secret}), &[("Authorization", &header)]).await;
     assert_eq!(response.error_code(), "invalid_user");
     // Both secrets now rest as argon2id.
     let (customer, pin_hash) = stored(&app, 1, 5870).await;

@@ -1,4 +1,4 @@
-//! One-time codes (SPEC section 6) through the PIN reset routes: generation, expiry, tries,
+//! One-time codes (docs/api.md section 6) through the PIN reset routes: generation, expiry, tries,
 //! replacement, the request limit and its reset, single use under races, delivery requests.
 
 use futures::future::join_all;

@@ -1,4 +1,4 @@
-//! Password routes (SPEC section 4): validate, change, set, the OTP reset, the policy, the
+//! Password routes (docs/api.md section 4): validate, change, set, the OTP reset, the policy, the
 //! shared throttle, rehashing, and imported Django hashes.
 
 use futures::future::join_all;

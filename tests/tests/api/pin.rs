@@ -1,4 +1,4 @@
-//! PIN routes (SPEC section 5): formats, confirmation, lockout, unblock, resets, races, and
+//! PIN routes (docs/api.md section 5): formats, confirmation, lockout, unblock, resets, races, and
 //! the storage round trips each route documents.
 
 use futures::future::join_all;

@@ -105,3 +105,28 @@ async fn bearer_tokens_cost_no_call_and_api_keys_one_read() {
     assert_eq!(response.status, 200);
     assert_eq!(app.take_calls(), ["GetItem"]);
 }
+
+/// The check behind every DynamoDB test of a route (`moto::CallCounter`): a table call beyond
+/// its route's declared actions and partitions is caught, as IAM would deny it deployed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_call_beyond_the_route_table_is_caught() {
+    use integration_tests::moto::{SERVING, dynamo_store_counted};
+    use shared::http::routes;
+    use shared::store::prelude::*;
+    let (store, calls) = dynamo_store_counted().await;
+    // token-verify declares no table access; pin-validate declares customers, not app keys, and
+    // no deletes.
+    SERVING.scope(&routes::TOKEN_VERIFY, store.customer(1, 2)).await.expect("read");
+    SERVING.scope(&routes::PIN_VALIDATE, store.app_key("ab")).await.expect("read");
+    SERVING.scope(&routes::PIN_VALIDATE, store.clear_counter("otpreq#1#2")).await.expect("delete");
+    SERVING.scope(&routes::PIN_VALIDATE, store.customer(1, 2)).await.expect("read");
+    store.app_key("ab").await.expect("outside a request: not checked");
+    assert_eq!(
+        calls.take_violations(),
+        [
+            "token-verify: GetItem on CUSTOMER#1#2",
+            "pin-validate: GetItem on APPKEY#ab",
+            "pin-validate: DeleteItem on COUNTER#otpreq#1#2"
+        ]
+    );
+}

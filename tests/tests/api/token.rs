@@ -1,4 +1,4 @@
-//! Token API (SPEC section 3).
+//! Token API (docs/api.md section 3).
 
 use integration_tests::app::{Backend, JWT_KID, JWT_KID_OLD, JWT_SECRET, JWT_SECRET_OLD, START, spawn_app};
 use integration_tests::jwt::{mint, mint_raw};

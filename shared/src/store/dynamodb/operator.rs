@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::{
-    ApiKeyItem, DynamoStore, Item, RACE_TURNS, UniqueClaim, classify, decode, encode, failed_at, key, n, number, pk,
-    s, text,
+    ApiKeyItem, DynamoStore, Item, RACE_TURNS, UniqueClaim, classify, decode, encode, failed_at, key, n, number, pk, s,
+    text,
 };
 use crate::store::{
     Customer, ImportBatching, ImportOutcome, ImportedCustomer, Merchant, MerchantImport, Operator, Sequence,
@@ -83,8 +83,7 @@ impl DynamoStore {
                 .await
                 .map_err(classify)?;
             for item in output.items.unwrap_or_default() {
-                let Some(hash) = text(&item, "sk").and_then(|sk| sk.strip_prefix("APIKEY#").map(str::to_string))
-                else {
+                let Some(hash) = text(&item, "sk").and_then(|sk| sk.strip_prefix("APIKEY#").map(str::to_string)) else {
                     continue;
                 };
                 let expires_at = item.contains_key("expires_at").then(|| number(&item, "expires_at"));
@@ -110,23 +109,15 @@ impl DynamoStore {
                 .consistent_read(true)
                 .build()
                 .map_err(|e| StoreError::Internal(format!("building a batch read: {e}")))?;
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(classify)?;
+            let output =
+                self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(classify)?;
             for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
                 if let Some(pk) = text(&item, "pk") {
                     found.insert(pk, item);
                 }
             }
-            pending = output
-                .unprocessed_keys
-                .and_then(|mut r| r.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
+            pending =
+                output.unprocessed_keys.and_then(|mut r| r.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
         }
         Err(StoreError::Unavailable("a batch read kept coming back unprocessed".into()))
     }
@@ -226,7 +217,9 @@ impl Operator for DynamoStore {
         self.advance_sequence(Sequence::Customer, last_id).await?;
         outcomes
             .into_iter()
-            .map(|outcome| outcome.ok_or_else(|| StoreError::Internal("a customer of the batch was not answered".into())))
+            .map(|outcome| {
+                outcome.ok_or_else(|| StoreError::Internal("a customer of the batch was not answered".into()))
+            })
             .collect()
     }
 
@@ -326,8 +319,9 @@ impl Operator for DynamoStore {
     }
 
     async fn import_merchant(&self, merchant: &Merchant, api_key_hash: &str) -> StoreResult<MerchantImport> {
-        let mut items =
-            vec![self.put(encode(pk::merchant(merchant.id), "MERCHANT", merchant, None)?).only_if_new().into_transact()?];
+        let mut items = vec![
+            self.put(encode(pk::merchant(merchant.id), "MERCHANT", merchant, None)?).only_if_new().into_transact()?,
+        ];
         items.extend(self.api_key_puts(merchant.id, api_key_hash)?);
         let Some(reasons) = self.transact(items).await? else {
             self.advance_sequence(Sequence::Merchant, merchant.id).await?;
@@ -376,7 +370,9 @@ impl Operator for DynamoStore {
                     items.push(self.delete_op(pk::api_key(&hash), "APIKEY").into_transact()?);
                     items.push(self.delete_op(pk::merchant(merchant_id), &key_index_sk(&hash)).into_transact()?);
                 } else if expires_at.is_none_or(|at| at > old_keys_expire_at) {
-                    for (pk, sk) in [(pk::api_key(&hash), "APIKEY".to_string()), (pk::merchant(merchant_id), key_index_sk(&hash))] {
+                    for (pk, sk) in
+                        [(pk::api_key(&hash), "APIKEY".to_string()), (pk::merchant(merchant_id), key_index_sk(&hash))]
+                    {
                         items.push(
                             self.update(pk, &sk, "SET expires_at = :at, #ttl = :at")
                                 .condition("attribute_exists(pk)")
@@ -395,7 +391,12 @@ impl Operator for DynamoStore {
             match self.transact(items).await? {
                 None => return Ok(Some(live)),
                 // Another rotation (or a key expiring) came first: read again.
-                Some(reasons) if failed_at(&reasons, 0) || reasons.iter().skip(3).any(|r| r.code() == Some("ConditionalCheckFailed")) => continue,
+                Some(reasons)
+                    if failed_at(&reasons, 0)
+                        || reasons.iter().skip(3).any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    continue;
+                }
                 Some(reasons) => return Err(StoreError::Internal(format!("key rotation cancelled: {reasons:?}"))),
             }
         }

@@ -4,9 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{
-    CUSTOMER_COLUMNS, SqliteStore, customer_from_row, exists, map_error, to_i64, to_u64, unique_column,
-};
+use super::{CUSTOMER_COLUMNS, SqliteStore, customer_from_row, exists, map_error, to_i64, to_u64, unique_column};
 use crate::store::{
     Customer, ImportBatching, ImportOutcome, ImportedCustomer, Merchant, MerchantImport, Operator, Sequence,
     StoreError, StoreResult, UniqueField,
@@ -65,7 +63,7 @@ impl Operator for SqliteStore {
         self.atomically(move |tx| {
             let mut insert = tx
                 .prepare_cached(&format!(
-                    "INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                    "INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT DO NOTHING"
                 ))
                 .map_err(map_error)?;
@@ -96,7 +94,9 @@ impl Operator for SqliteStore {
                         customer.facebook_id,
                         customer.password_hash,
                         profile,
-                        customer.created_at
+                        customer.created_at,
+                        customer.email_proven_at,
+                        i64::from(customer.key_generation)
                     ])
                     .map_err(map_error)?;
                 if inserted == 0 {
@@ -155,7 +155,8 @@ impl Operator for SqliteStore {
                 })
                 .map_err(map_error)?;
             let page = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_error)?;
-            let next = (page.len() as u64 >= u64::from(limit.max(1))).then(|| page.last().map(|c| c.customer.id.to_string()));
+            let next =
+                (page.len() as u64 >= u64::from(limit.max(1))).then(|| page.last().map(|c| c.customer.id.to_string()));
             Ok((page, next.flatten()))
         })
         .await

@@ -49,16 +49,18 @@ fn args() -> Args {
             "--dynamodb-lines" => args.dynamo_lines = value().parse().expect("a number"),
             "--only" => args.only = Some(value()),
             "--dir" => args.dir = PathBuf::from(value()),
-            other => panic!("unknown option {other}: --sqlite-lines N, --dynamodb-lines N, --only sqlite|dynamodb, --dir D"),
+            other => {
+                panic!("unknown option {other}: --sqlite-lines N, --dynamodb-lines N, --only sqlite|dynamodb, --dir D")
+            }
         }
     }
     args
 }
 
-/// `target/release/stamps-auth`, beside this example's folder.
+/// `target/release/stamps-auth`, beside this binary (bench/ shares the product's target/).
 fn stamps_auth() -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
-    let release = exe.parent().and_then(Path::parent).expect("target/release");
+    let release = exe.parent().expect("target/release");
     let binary = release.join("stamps-auth");
     assert!(binary.exists(), "{} is missing: cargo build --release -p stamps-auth", binary.display());
     binary
@@ -203,16 +205,18 @@ fn sqlite(args: &Args, input: &Path) -> Row {
             let row = format!("({})", vec!["?"; columns].join(","));
             vec![row; n].join(",")
         };
-        let mut full = tx
-            .prepare(&format!("INSERT INTO {table} VALUES {}", placeholders(ROWS_PER_INSERT)))
-            .expect("prepare");
+        let mut full =
+            tx.prepare(&format!("INSERT INTO {table} VALUES {}", placeholders(ROWS_PER_INSERT))).expect("prepare");
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let values = chunk.iter().flatten();
             if chunk.len() == ROWS_PER_INSERT {
                 full.execute(rusqlite::params_from_iter(values)).expect("insert");
             } else {
-                tx.execute(&format!("INSERT INTO {table} VALUES {}", placeholders(chunk.len())), rusqlite::params_from_iter(values))
-                    .expect("insert");
+                tx.execute(
+                    &format!("INSERT INTO {table} VALUES {}", placeholders(chunk.len())),
+                    rusqlite::params_from_iter(values),
+                )
+                .expect("insert");
             }
         }
     }
