@@ -141,7 +141,10 @@ impl Operator for SqliteStore {
             Some(text) => text.parse().map_err(|_| StoreError::Internal(format!("bad export cursor {text:?}")))?,
         };
         self.with(move |conn| {
-            let columns = CUSTOMER_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
+            let columns = CUSTOMER_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>();
+            // The PIN comes after the customer's columns, however many they are.
+            let pin_column = columns.len();
+            let columns = columns.join(", ");
             let mut statement = conn
                 .prepare_cached(&format!(
                     "SELECT {columns}, p.pin_hash FROM customers c
@@ -151,7 +154,7 @@ impl Operator for SqliteStore {
                 .map_err(map_error)?;
             let rows = statement
                 .query_map(params![to_i64(merchant_id)?, after, i64::from(limit.max(1))], |row| {
-                    Ok(ImportedCustomer { customer: customer_from_row(row)?, pin_hash: row.get(10)? })
+                    Ok(ImportedCustomer { customer: customer_from_row(row)?, pin_hash: row.get(pin_column)? })
                 })
                 .map_err(map_error)?;
             let page = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_error)?;
