@@ -310,6 +310,30 @@ mod tests {
     }
 
     #[test]
+    fn the_legacy_key_verifies_only_where_the_route_declares_it() {
+        use crate::domain::jwt::tests::encode_raw;
+        let legacy = "a-short-django-secret";
+        let all = config(&[("STAMPS_JWT_KEYS", JWT), ("STAMPS_HASH_KEY", HASH_KEY), ("STAMPS_JWT_LEGACY_KEY", legacy)]);
+        let now = 1_800_000_000;
+        let claims = serde_json::json!({"token_type": "access", "exp": now + 60, "iat": now, "jti": "00",
+                                        "user_id": 7, "merchant_user_id": 7});
+        let without_kid = encode_raw(&serde_json::json!({"alg": "HS256", "typ": "JWT"}), &claims, legacy.as_bytes());
+
+        let verifying = needs(&[], &[Secret::JwtKeys, Secret::JwtLegacyKey]);
+        let signing = needs(&[], &[Secret::JwtKeys]);
+        let app = App::for_needs("token-verify", &verifying, all.clone(), Ports::default()).expect("app");
+        assert_eq!(app.jwt.verify(&without_kid, now).map(|claims| claims.merchant_user_id), Ok(7));
+        let app = App::for_needs("token", &signing, all.clone(), Ports::default()).expect("app");
+        assert!(!app.config.has(Secret::JwtLegacyKey));
+        assert!(app.jwt.verify(&without_kid, now).is_err());
+
+        // The local server: the same.
+        let full = App::from_config(all, None).expect("app");
+        assert!(full.restricted_to(&verifying).jwt.verify(&without_kid, now).is_ok());
+        assert!(full.restricted_to(&signing).jwt.verify(&without_kid, now).is_err());
+    }
+
+    #[test]
     fn a_function_gets_its_declared_secrets_and_no_other() {
         let all = config(&[("STAMPS_JWT_KEYS", JWT), ("STAMPS_HASH_KEY", HASH_KEY), ("STAMPS_PASSWORD_PEPPER", "p")]);
         let full = App::from_config(all.clone(), None).expect("app");

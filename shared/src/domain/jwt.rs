@@ -298,7 +298,7 @@ pub enum IssueError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -310,7 +310,8 @@ mod tests {
         JwtKeys::parse(spec).expect("valid keys")
     }
 
-    fn encode_raw(header: &serde_json::Value, claims: &serde_json::Value, secret: &[u8]) -> String {
+    /// A token signed as given (any header), for tests of what verification refuses.
+    pub(crate) fn encode_raw(header: &serde_json::Value, claims: &serde_json::Value, secret: &[u8]) -> String {
         let h = base64_url(header.to_string().as_bytes());
         let c = base64_url(claims.to_string().as_bytes());
         let mac = hmac_sha256(secret, format!("{h}.{c}").as_bytes());
