@@ -43,7 +43,7 @@ fn imported(merchant_id: u64, id: u64, email: &str, pin: Option<&str>) -> Import
             profile: Profile::default(),
             created_at: NOW - 86_400,
             // Some proved their email: an export must keep it.
-            email_proven_at: (id % 2 == 0).then_some(NOW - 3_600),
+            email_proven_at: id.is_multiple_of(2).then_some(NOW - 3_600),
             key_generation: 0,
         },
         pin_hash: pin.map(str::to_string),
