@@ -105,7 +105,9 @@ impl App {
         }
         let store = take(needs, ports.store, Port::Store, function)?;
         let publisher = take(needs, ports.publisher, Port::Publisher, function)?;
-        let facebook = take(needs, ports.facebook, Port::Facebook, function)?;
+        // The one optional port: without a Facebook app configured, the function starts and
+        // its Facebook paths answer 503 (its password paths work).
+        let facebook = ports.facebook.filter(|_| needs.has(Port::Facebook));
         let jwt = with_legacy_key(config.jwt_keys.clone().unwrap_or_else(JwtKeys::withheld), &config);
         let hash_key = match &config.hash_key {
             Some(key) => HashKey::new(key.clone()),
@@ -134,6 +136,7 @@ impl App {
         let mut jwt = self.jwt.clone();
         let mut hash_key = self.hash_key.clone();
         let mut hasher = self.hasher.clone();
+        let mut facebook = self.facebook.clone().filter(|_| needs.has(Port::Facebook));
         for secret in Secret::ALL.iter().copied().filter(|secret| !needs.knows(*secret)) {
             config.withhold(secret);
             match secret {
@@ -141,6 +144,7 @@ impl App {
                 Secret::JwtLegacyKey => jwt = jwt.without_legacy_key(),
                 Secret::HashKey => hash_key = self.hash_key.withheld_here(),
                 Secret::PasswordPepper => hasher = self.hasher.withheld(),
+                Secret::FacebookAppSecret => facebook = None,
             }
         }
         App {
@@ -150,7 +154,7 @@ impl App {
             setup: None,
             operator: None,
             publisher: self.publisher.clone().filter(|_| needs.has(Port::Publisher)),
-            facebook: self.facebook.clone().filter(|_| needs.has(Port::Facebook)),
+            facebook,
             jwt,
             hash_key,
             hasher,
@@ -184,6 +188,14 @@ impl App {
 
     pub fn with_facebook(mut self, facebook: Arc<dyn crate::facebook::FacebookVerifier>) -> App {
         self.facebook = Some(facebook);
+        self
+    }
+
+    /// Facebook's Graph API as configured; no verifier when no Facebook app is configured.
+    #[cfg(feature = "facebook")]
+    pub fn with_graph_api(mut self) -> App {
+        self.facebook = crate::facebook::GraphApi::from_config(&self.config)
+            .map(|graph| Arc::new(graph) as Arc<dyn crate::facebook::FacebookVerifier>);
         self
     }
 

@@ -23,6 +23,7 @@ macro_rules! both_stores {
 mod conventions;
 mod cutover;
 mod delivery;
+mod identifiers;
 mod otp;
 mod password;
 mod pin;
