@@ -178,15 +178,17 @@ fn sqlite(args: &Args, input: &Path) -> Row {
 
     // The ceiling: the same rows, read back, into a fresh database of the same schema.
     let source = rusqlite::Connection::open(&db).expect("open");
-    let read = |sql: &str, columns: usize| -> Vec<Vec<rusqlite::types::Value>> {
+    // Every column of the table, however many the schema has: (rows, column count).
+    let read = |sql: &str| -> (Vec<Vec<rusqlite::types::Value>>, usize) {
         let mut statement = source.prepare(sql).expect("prepare");
+        let columns = statement.column_count();
         let rows = statement
             .query_map([], |row| (0..columns).map(|i| row.get(i)).collect::<rusqlite::Result<Vec<_>>>())
             .expect("query");
-        rows.collect::<rusqlite::Result<Vec<_>>>().expect("rows")
+        (rows.collect::<rusqlite::Result<Vec<_>>>().expect("rows"), columns)
     };
-    let customers = read("SELECT * FROM customers", 10);
-    let pins = read("SELECT * FROM pins", 5);
+    let (customers, customer_columns) = read("SELECT * FROM customers");
+    let (pins, pin_columns) = read("SELECT * FROM pins");
     assert_eq!(customers.len(), args.sqlite_lines);
     let fresh = args.dir.join("ceiling.db");
     for suffix in ["", "-wal", "-shm"] {
@@ -199,7 +201,7 @@ fn sqlite(args: &Args, input: &Path) -> Row {
     target.pragma_update(None, "synchronous", "NORMAL").expect("pragma");
     let started = Instant::now();
     let tx = target.transaction().expect("begin");
-    for (table, rows, columns) in [("customers", &customers, 10), ("pins", &pins, 5)] {
+    for (table, rows, columns) in [("customers", &customers, customer_columns), ("pins", &pins, pin_columns)] {
         const ROWS_PER_INSERT: usize = 500;
         let placeholders = |n: usize| {
             let row = format!("({})", vec!["?"; columns].join(","));
