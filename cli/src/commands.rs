@@ -1,9 +1,12 @@
 //! The operator's commands. Each prints one JSON object on success, or returns a one-line
 //! reason that `main` prints before exiting non-zero.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal as _, Write};
 use std::path::Path;
 use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use serde_json::json;
 use shared::App;
@@ -55,23 +58,131 @@ pub async fn create_customer(store_url: &str, input: CustomerInput) -> Result<()
     Ok(())
 }
 
-/// Prints one line per rejected record, then the summary; exits non-zero when any line was
-/// rejected (the others are imported all the same).
-pub async fn import_customers(store_url: &str, merchant: u64, file: &Path) -> Result<(), String> {
-    let mut text = String::new();
-    let read = if file == Path::new("-") {
-        std::io::stdin().read_to_string(&mut text)
-    } else {
-        std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text))
-    };
-    read.map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let app = app(store_url).await?;
-    let report = admin::import_customers(&app, merchant, &text).await.map_err(|e| e.to_string())?;
-    for (line, reason) in &report.rejected {
-        println!("{}", json!({"line": line, "status": "rejected", "reason": reason}));
+/// The file to read, or standard input for `-`.
+fn reader(file: &Path) -> Result<(Box<dyn BufRead + Send>, Option<u64>), String> {
+    if file == Path::new("-") {
+        return Ok((Box::new(BufReader::new(std::io::stdin())), None));
     }
-    println!("{}", report.summary());
-    if report.rejected.is_empty() { Ok(()) } else { Err(format!("{} line(s) rejected", report.rejected.len())) }
+    let opened = File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let size = opened.metadata().ok().map(|m| m.len());
+    Ok((Box::new(BufReader::with_capacity(1 << 20, opened)), size))
+}
+
+/// Reports an import: each rejected line as a JSON line on stdout as it is found, and a
+/// progress bar on stderr when stderr is a terminal.
+struct Report {
+    bar: Option<ProgressBar>,
+    out: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl Report {
+    fn new(size: Option<u64>) -> Report {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = match size {
+                Some(size) => ProgressBar::new(size).with_style(
+                    ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ),
+                None => ProgressBar::new_spinner(),
+            };
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar
+        });
+        Report { bar, out: std::io::BufWriter::new(std::io::stdout()) }
+    }
+
+    /// The summary line; `Err` when any line was rejected (the others are imported all the same).
+    fn finish(mut self, summary: &admin::ImportSummary, dry_run: bool) -> Result<(), String> {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let mut line = json!(summary);
+        line["dry_run"] = json!(dry_run);
+        let _ = writeln!(self.out, "{line}");
+        let _ = self.out.flush();
+        if summary.rejected == 0 { Ok(()) } else { Err(format!("{} line(s) rejected", summary.rejected)) }
+    }
+}
+
+impl admin::ImportProgress for Report {
+    fn rejected(&mut self, line: usize, reason: &str) {
+        let _ = writeln!(self.out, "{}", json!({"line": line, "status": "rejected", "reason": reason}));
+    }
+
+    fn advanced(&mut self, bytes: u64, summary: &admin::ImportSummary) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(bytes);
+            bar.set_message(format!(
+                "{} imported, {} skipped, {} rejected",
+                summary.imported, summary.skipped, summary.rejected
+            ));
+        }
+    }
+}
+
+/// Prints one line per rejected record as it is found, then the summary; exits non-zero when
+/// any line was rejected (the others are imported all the same).
+pub async fn import_customers(store_url: &str, merchant: u64, file: &Path, dry_run: bool) -> Result<(), String> {
+    let (input, size) = reader(file)?;
+    let app = app(store_url).await?;
+    let mut report = Report::new(size);
+    let options = admin::ImportOptions { dry_run };
+    let summary =
+        admin::import_customers_from(&app, merchant, input, options, &mut report).await.map_err(|e| e.to_string())?;
+    report.finish(&summary, dry_run)
+}
+
+pub async fn import_merchants(store_url: &str, file: &Path) -> Result<(), String> {
+    let (input, size) = reader(file)?;
+    let app = app(store_url).await?;
+    let mut report = Report::new(size);
+    let summary = admin::import_merchants_from(&app, input, &mut report).await.map_err(|e| e.to_string())?;
+    report.finish(&summary, false)
+}
+
+/// Streams the export to `output` (stdout when `None`); the count goes to stderr.
+pub async fn export_customers(store_url: &str, merchant: u64, output: Option<&Path>) -> Result<(), String> {
+    let app = app(store_url).await?;
+    let mut out: Box<dyn Write> = match output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let written = admin::export_customers(&app, merchant, &mut out).await.map_err(|e| e.to_string())?;
+    eprintln!("{}", json!({"merchant_id": merchant, "exported": written}));
+    Ok(())
+}
+
+pub async fn rotate_key(store_url: &str, merchant: u64, grace_secs: i64) -> Result<(), String> {
+    let app = app(store_url).await?;
+    let rotated = admin::rotate_api_key(&app, merchant, grace_secs).await.map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        json!({
+            "merchant_id": merchant,
+            "api_key": rotated.api_key,
+            "old_keys": rotated.old_keys,
+            "old_keys_expire_at": rotated.old_keys_expire_at,
+        })
+    );
+    Ok(())
+}
+
+/// A duration in seconds: a number, or a number with `s`, `m`, `h` or `d`.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    digits.parse::<i64>().ok().filter(|_| scale > 0).and_then(|n| n.checked_mul(scale)).ok_or_else(|| {
+        format!("{text:?} is not a duration: seconds, or a number with s, m, h or d (90s, 30m, 24h, 7d)")
+    })
 }
 
 pub async fn put_template(store_url: &str, input: TemplateInput) -> Result<(), String> {
@@ -90,4 +201,19 @@ pub async fn list_templates(store_url: &str, merchant: u64) -> Result<(), String
         .collect();
     println!("{}", json!({"merchant_id": merchant, "templates": list}));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_are_seconds_or_a_number_with_a_unit() {
+        for (text, seconds) in [("0", 0), ("90", 90), ("90s", 90), ("30m", 1800), ("24h", 86_400), ("7d", 604_800)] {
+            assert_eq!(parse_duration(text), Ok(seconds), "{text}");
+        }
+        for text in ["", "h", "-5", "1.5h", "3w", "soon", "99999999999999999999d"] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
+    }
 }

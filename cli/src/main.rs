@@ -58,6 +58,22 @@ enum MerchantCommand {
         #[arg(long)]
         name: String,
     },
+    /// Import merchants from the system being replaced: JSON lines of merchant_id, name and
+    /// api_key (the key as clients send it, e.g. a 40-hex REST-framework token). Keeps the IDs
+    /// and keys (stored as keyed hashes only); safe to run again.
+    Import {
+        /// The JSON-lines file (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Issue a new API key for a merchant (shown only this once) and end its current keys.
+    RotateKey {
+        #[arg(long)]
+        merchant: u64,
+        /// How long the old keys keep working: 0 (at once, the default), or e.g. 90s, 30m,
+        /// 24h, 7d.
+        #[arg(long, default_value = "0", value_parser = commands::parse_duration)]
+        grace: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -77,13 +93,26 @@ enum CustomerCommand {
         #[arg(long)]
         password: Option<String>,
     },
-    /// Import customers from a Django deployment: JSON lines of id, email, mobile, member_id,
-    /// name and password (Django's hash string). Keeps IDs; safe to run again.
+    /// Import customers: JSON lines of id, email, mobile, member_id, name, password and pin
+    /// (hashes: any Django hasher's string, or argon2id PHC as `export` writes them),
+    /// facebook_id, profile, created_at. Keeps IDs; streams any size; safe to run again.
     Import {
         #[arg(long)]
         merchant: u64,
+        /// Check every line against the file and the store; write nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// The JSON-lines file (`-` for standard input).
         file: PathBuf,
+    },
+    /// Write a merchant's customers as JSON lines that `import` reads back unchanged (hashes
+    /// included: keep the file as safe as the database).
+    Export {
+        #[arg(long)]
+        merchant: u64,
+        /// Where to write (standard output when absent).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -129,9 +158,11 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve { addr, outbox } => serve::run(store, addr, outbox).await,
         Command::Init => commands::init(store).await,
-        Command::Merchant { command: MerchantCommand::Create { name } } => {
-            commands::create_merchant(store, &name).await
-        }
+        Command::Merchant { command } => match command {
+            MerchantCommand::Create { name } => commands::create_merchant(store, &name).await,
+            MerchantCommand::Import { file } => commands::import_merchants(store, &file).await,
+            MerchantCommand::RotateKey { merchant, grace } => commands::rotate_key(store, merchant, grace).await,
+        },
         Command::Customer { command } => match command {
             CustomerCommand::Create { merchant, email, mobile, member_id, name, password } => {
                 let input = shared::admin::CustomerInput {
@@ -145,7 +176,12 @@ async fn main() -> ExitCode {
                 };
                 commands::create_customer(store, input).await
             }
-            CustomerCommand::Import { merchant, file } => commands::import_customers(store, merchant, &file).await,
+            CustomerCommand::Import { merchant, dry_run, file } => {
+                commands::import_customers(store, merchant, &file, dry_run).await
+            }
+            CustomerCommand::Export { merchant, output } => {
+                commands::export_customers(store, merchant, output.as_deref()).await
+            }
         },
         Command::Template { command } => match command {
             TemplateCommand::Put { merchant, code, subject, text, html, sms } => {

@@ -78,7 +78,9 @@ macro_rules! both_stores {
 both_stores!(
     init_is_idempotent,
     merchant_create_prints_id_and_key,
-    duplicate_customer_exits_non_zero_and_creates_nothing
+    duplicate_customer_exits_non_zero_and_creates_nothing,
+    merchants_import_and_rotate_their_keys,
+    customers_import_with_a_dry_run_first_and_export_back_unchanged,
 );
 
 async fn init_is_idempotent(env: Env) {
@@ -250,4 +252,116 @@ async fn local_server_generates_a_key_once_keeps_it_across_restarts_and_stops_on
         .await
         .expect("sent");
     assert_eq!(verified.status(), 200, "a token survives a restart");
+}
+
+/// Writes `lines` to a file of the test's folder.
+fn file(env: &Env, name: &str, lines: &[Value]) -> String {
+    let path = env.dir.path().join(name);
+    let text: Vec<String> =
+        lines.iter().map(|line| line.as_str().map_or_else(|| line.to_string(), str::to_string)).collect();
+    std::fs::write(&path, text.join("\n")).expect("write");
+    path.display().to_string()
+}
+
+/// The JSON lines of a command's stdout.
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout).lines().map(|line| serde_json::from_str(line).expect("JSON line")).collect()
+}
+
+async fn merchants_import_and_rotate_their_keys(env: Env) {
+    let merchants = file(
+        &env,
+        "merchants.jsonl",
+        &[
+            json!({"merchant_id": 5, "name": "Kopi", "api_key": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"}),
+            json!({"merchant_id": 6, "name": "Roti", "api_key": "short"}),
+        ],
+    );
+    let output = run(&env, &["merchant", "import", &merchants]);
+    assert!(!output.status.success(), "a rejected line exits non-zero");
+    let lines = json_lines(&output);
+    assert_eq!(lines[0]["line"], 2, "{lines:?}");
+    assert!(lines[0]["reason"].as_str().is_some_and(|r| r.contains("api_key")), "{lines:?}");
+    assert_eq!(lines[1], json!({"imported": 1, "skipped": 0, "rejected": 1, "dry_run": false}));
+    let again = json_lines(&run(&env, &["merchant", "import", &merchants]));
+    assert_eq!(again.last().map(|s| s["skipped"].clone()), Some(json!(1)));
+    // New merchants come after the imported ID.
+    assert_eq!(json_out(&run(&env, &["merchant", "create", "--name", "Teh"]))["merchant_id"], 6);
+
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    let rotated = json_out(&run(&env, &["merchant", "rotate-key", "--merchant", "5", "--grace", "24h"]));
+    assert_eq!((rotated["merchant_id"].clone(), rotated["old_keys"].clone()), (json!(5), json!(1)));
+    assert!(rotated["api_key"].as_str().is_some_and(|key| key.starts_with("5.")), "{rotated}");
+    let ends = rotated["old_keys_expire_at"].as_i64().expect("old_keys_expire_at");
+    assert!((before + 86_400..before + 86_400 + 60).contains(&ends), "{rotated}");
+    let at_once = json_out(&run(&env, &["merchant", "rotate-key", "--merchant", "5"]));
+    assert_eq!(at_once["old_keys"], 2, "the imported key (in its grace period) and the first new one");
+    for (args, says) in [
+        (vec!["merchant", "rotate-key", "--merchant", "5", "--grace", "soon"], "not a duration"),
+        (vec!["merchant", "rotate-key", "--merchant", "5", "--grace", "3w"], "not a duration"),
+        (vec!["merchant", "rotate-key", "--merchant", "99"], "merchant 99 does not exist"),
+    ] {
+        let output = run(&env, &args);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(says),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+async fn customers_import_with_a_dry_run_first_and_export_back_unchanged(env: Env) {
+    json_out(&run(&env, &["merchant", "create", "--name", "Kopi"]));
+    let customers = file(
+        &env,
+        "customers.jsonl",
+        &[
+            json!({"id": 10, "email": "ann@example.com", "mobile": "081234567890", "name": "Ann",
+                   "password": "md5$0PxfM7FS0dOxtjvhrA2e1n$29d1d27cfd6ece0c2323698fc46dd7e2"}),
+            Value::String("{broken".into()),
+            json!({"id": 11, "email": "bob@example.com", "pin": "sha1$gJTTXeDkmpCB1cg6rxVTo1$2e95a149e5f5577dd7f70252af6c4495d4fbc1f3"}),
+        ],
+    );
+    let dry = run(&env, &["customer", "import", "--merchant", "1", "--dry-run", &customers]);
+    assert!(!dry.status.success());
+    let lines = json_lines(&dry);
+    assert_eq!((lines[0]["line"].clone(), lines[0]["status"].clone()), (json!(2), json!("rejected")), "{lines:?}");
+    assert_eq!(lines[1], json!({"imported": 2, "skipped": 0, "rejected": 1, "dry_run": true}));
+    let nothing = run(&env, &["customer", "export", "--merchant", "1"]);
+    assert!(nothing.status.success());
+    assert!(nothing.stdout.is_empty(), "the dry run wrote nothing");
+
+    let imported = json_lines(&run(&env, &["customer", "import", "--merchant", "1", &customers]));
+    assert_eq!(imported.last(), Some(&json!({"imported": 2, "skipped": 0, "rejected": 1, "dry_run": false})));
+    let exported = run(&env, &["customer", "export", "--merchant", "1"]);
+    assert!(exported.status.success());
+    assert!(String::from_utf8_lossy(&exported.stderr).contains("\"exported\":2"));
+    let to_file = env.dir.path().join("export.jsonl");
+    let output = run(&env, &["customer", "export", "--merchant", "1", "-o", to_file.to_str().expect("path")]);
+    assert!(output.status.success());
+    let text = std::fs::read_to_string(&to_file).expect("export file");
+    assert_eq!(text.as_bytes(), exported.stdout.as_slice());
+    let sorted = |text: &str| {
+        let mut lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+        lines.sort_by_key(|line| line["id"].as_u64());
+        lines
+    };
+    let lines = sorted(&text);
+    assert_eq!(lines[0]["mobile"], "+6281234567890");
+    assert!(lines[1]["pin"].as_str().is_some_and(|pin| pin.starts_with("sha1$")));
+
+    // Into another store: the same lines come back out.
+    let other = Env {
+        store: format!("sqlite:{}", env.dir.path().join("other.db").display()),
+        vars: Vec::new(),
+        dir: tempfile::tempdir().expect("dir"),
+    };
+    json_out(&run(&other, &["merchant", "create", "--name", "Kopi"]));
+    let round = json_lines(&run(&other, &["customer", "import", "--merchant", "1", to_file.to_str().expect("path")]));
+    assert_eq!(round.last(), Some(&json!({"imported": 2, "skipped": 0, "rejected": 0, "dry_run": false})));
+    let back = run(&other, &["customer", "export", "--merchant", "1"]);
+    assert_eq!(sorted(&String::from_utf8_lossy(&back.stdout)), lines);
+    let unknown = run(&env, &["customer", "export", "--merchant", "99"]);
+    assert!(!unknown.status.success());
 }

@@ -1,17 +1,23 @@
-//! Operator actions shared by the CLI and the tests: merchants, customers (one at a time or
-//! imported from a Django deployment), and message templates, with the same validation the
-//! API applies.
+//! Operator actions shared by the CLI and the tests: merchants (created, imported with their
+//! keys, keys rotated), customers (one at a time, imported at scale, exported), and message
+//! templates, with the same validation the API applies.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+mod import;
+mod merchants;
+
+pub use import::{
+    CustomerLine, ImportOptions, ImportProgress, ImportReport, ImportSummary, MAX_LINE_BYTES, export_customers,
+    import_customers, import_customers_from, import_customers_with,
+};
+pub use merchants::{MIN_IMPORTED_KEY_BYTES, RotatedKey, import_merchants_from, rotate_api_key};
 
 use crate::App;
 use crate::domain::identifier::normalize_email;
-use crate::domain::legacy_hash::is_django_hash;
+use crate::domain::legacy_hash;
 use crate::domain::mobile::parse_mobile;
 use crate::domain::name::{BadName, MAX_NAME_CHARS, check_name};
 use crate::domain::secrets::ApiKey;
-use crate::store::{Customer, Merchant, NewCustomer, Sequence, StoreError, Template, UniqueField};
+use crate::store::{Customer, Merchant, NewCustomer, Sequence, StoreError, Template};
 
 /// Why an operator action was refused, in one line.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +70,7 @@ pub struct CustomerInput {
     pub name: Option<String>,
     /// A password in clear, hashed here.
     pub password: Option<String>,
-    /// A hash to keep as it is (import): Django's formats or an argon2 PHC string.
+    /// A hash to keep as it is: Django's formats or an argon2id PHC string.
     pub password_hash: Option<String>,
 }
 
@@ -98,11 +104,9 @@ async fn new_customer(app: &App, input: CustomerInput) -> Result<NewCustomer, Ad
     let password_hash = match (input.password, present(input.password_hash)) {
         (Some(_), Some(_)) => return Err(AdminError::Invalid("give a password or a password hash, not both".into())),
         (Some(password), None) => Some(app.hasher.hash_blocking(password).await.map_err(failed)?),
-        (None, Some(hash)) if is_django_hash(&hash) || hash.starts_with("$argon2id$") => Some(hash),
-        (None, Some(_)) => {
-            return Err(AdminError::Invalid(
-                "the password is not a Django pbkdf2_sha256, argon2 or bcrypt_sha256 hash".into(),
-            ));
+        (None, Some(hash)) => {
+            legacy_hash::check_importable(&hash).map_err(|e| AdminError::Invalid(format!("password: {e}")))?;
+            Some(hash)
         }
         (None, None) => None,
     };
@@ -132,115 +136,6 @@ pub async fn create_customer(app: &App, input: CustomerInput) -> Result<Customer
     let (merchant, id) = (input.merchant, input.id);
     let new = new_customer(app, input).await?;
     app.store().map_err(failed)?.create_customer(new, None).await.map_err(|e| creation_error(e, merchant, id))
-}
-
-/// One line of a Django export.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportLine {
-    id: u64,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    mobile: Option<String>,
-    #[serde(default)]
-    member_id: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    /// Django's encoded hash, e.g. `pbkdf2_sha256$600000$salt$hash`.
-    #[serde(default)]
-    password: Option<String>,
-}
-
-/// What an import did, line by line.
-#[derive(Debug, Default)]
-pub struct ImportReport {
-    pub imported: u64,
-    /// Lines whose customer was already there, identical (a re-run).
-    pub skipped: u64,
-    /// `(line number, reason)` of every refused line.
-    pub rejected: Vec<(usize, String)>,
-}
-
-impl ImportReport {
-    pub fn summary(&self) -> Value {
-        json!({"imported": self.imported, "skipped": self.skipped, "rejected": self.rejected.len()})
-    }
-}
-
-/// Imports customers of `merchant` from JSON lines, keeping their IDs and their Django
-/// password hashes (rehashed to argon2id at each customer's first successful check).
-/// Idempotent: a line whose customer already exists with the same fields is skipped; one
-/// that conflicts with another customer is rejected with the reason, and nothing of it is
-/// written.
-pub async fn import_customers(app: &App, merchant: u64, lines: &str) -> Result<ImportReport, AdminError> {
-    require_merchant(app, merchant).await?;
-    let store = app.store().map_err(failed)?;
-    let mut report = ImportReport::default();
-    for (index, line) in lines.lines().enumerate() {
-        let number = index + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: ImportLine = match serde_json::from_str(line) {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                report.rejected.push((number, format!("not a customer record: {error}")));
-                continue;
-            }
-        };
-        if parsed.id == 0 {
-            report.rejected.push((number, "id must be a positive integer".into()));
-            continue;
-        }
-        let input = CustomerInput {
-            id: Some(parsed.id),
-            merchant,
-            email: parsed.email,
-            mobile: parsed.mobile,
-            member_id: parsed.member_id,
-            name: parsed.name,
-            password: None,
-            password_hash: parsed.password,
-        };
-        let new = match new_customer(app, input).await {
-            Ok(new) => new,
-            Err(error) => {
-                report.rejected.push((number, error.to_string()));
-                continue;
-            }
-        };
-        let refusal = match store.create_customer(new.clone(), None).await {
-            Ok(_) => {
-                report.imported += 1;
-                continue;
-            }
-            Err(StoreError::AlreadyExists) => format!("customer ID {} is taken by a different customer", parsed.id),
-            Err(StoreError::Duplicate(field)) => format!("another customer already has this {}", field.as_str()),
-            Err(error) => return Err(failed(error)),
-        };
-        // A re-run finds its own customer under the ID (the store may name the clashing
-        // email or mobile first): skip it. Anything else is a real conflict.
-        match store.customer(merchant, parsed.id).await.map_err(failed)? {
-            Some(existing) if same_customer(&existing, &new) => report.skipped += 1,
-            _ => report.rejected.push((number, refusal)),
-        }
-    }
-    Ok(report)
-}
-
-/// Whether `existing` is what `new` would have created (its password may since have been
-/// rehashed or changed, so it is not compared).
-fn same_customer(existing: &Customer, new: &NewCustomer) -> bool {
-    existing.name == new.name
-        && [UniqueField::Email, UniqueField::Mobile, UniqueField::MemberId].iter().all(|field| {
-            let wanted = match field {
-                UniqueField::Email => new.email.as_deref(),
-                UniqueField::Mobile => new.mobile.as_deref(),
-                _ => new.member_id.as_deref(),
-            };
-            existing.unique_value(*field) == wanted
-        })
 }
 
 /// A template as an operator gives it; absent parts stay absent.

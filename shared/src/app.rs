@@ -16,7 +16,7 @@ use crate::domain::secrets::{HashKey, RandomUnavailable, random_hex};
 use crate::error::ApiError;
 use crate::facebook::FacebookVerifier;
 use crate::needs::{Needs, Port, Presence, Secret};
-use crate::store::{AdminStore, Setup, Store, StoreError};
+use crate::store::{AdminStore, Operator, Setup, Store, StoreError};
 
 pub struct App {
     pub config: Config,
@@ -25,6 +25,8 @@ pub struct App {
     pub store: Option<Arc<dyn Store>>,
     /// Schema and sequences, for operator commands; `None` in a Lambda function.
     pub setup: Option<Arc<dyn Setup>>,
+    /// Imports, exports and key rotation, for operator commands; `None` in a Lambda function.
+    pub operator: Option<Arc<dyn Operator>>,
     /// Where OTP events go; `None` for functions that publish none.
     pub publisher: Option<Arc<dyn EventPublisher>>,
     /// Checks Facebook tokens (mobile app API v2 only).
@@ -74,11 +76,13 @@ impl App {
             .hash_key
             .clone()
             .ok_or_else(|| ConfigError("STAMPS_HASH_KEY is not set: the service needs the hashing key".into()))?;
+        let jwt = with_legacy_key(jwt, &config);
         let hasher = SecretHasher::new(config.password_pepper.clone())?;
         Ok(App {
             config,
             clock: Arc::new(SystemClock),
             setup: store.clone().map(|store| store as Arc<dyn Setup>),
+            operator: store.clone().map(|store| store as Arc<dyn Operator>),
             store: store.map(|store| store as Arc<dyn Store>),
             publisher: None,
             facebook: None,
@@ -104,14 +108,25 @@ impl App {
         // The one optional port: without a Facebook app configured, the function starts and
         // its Facebook paths answer 503 (its password paths work).
         let facebook = ports.facebook.filter(|_| needs.has(Port::Facebook));
-        let jwt = config.jwt_keys.clone().unwrap_or_else(JwtKeys::withheld);
+        let jwt = with_legacy_key(config.jwt_keys.clone().unwrap_or_else(JwtKeys::withheld), &config);
         let hash_key = match &config.hash_key {
             Some(key) => HashKey::new(key.clone()),
             None => HashKey::withheld()?,
         };
         let hasher = SecretHasher::new(config.password_pepper.clone())?;
         let hasher = if needs.knows(Secret::PasswordPepper) { hasher } else { hasher.withheld() };
-        Ok(App { config, clock: Arc::new(SystemClock), store, setup: None, publisher, facebook, jwt, hash_key, hasher })
+        Ok(App {
+            config,
+            clock: Arc::new(SystemClock),
+            store,
+            setup: None,
+            operator: None,
+            publisher,
+            facebook,
+            jwt,
+            hash_key,
+            hasher,
+        })
     }
 
     /// This `App` with only what `needs` declares, as a Lambda function of that route would have
@@ -126,6 +141,7 @@ impl App {
             config.withhold(secret);
             match secret {
                 Secret::JwtKeys => jwt = JwtKeys::withheld(),
+                Secret::JwtLegacyKey => jwt = jwt.without_legacy_key(),
                 Secret::HashKey => hash_key = self.hash_key.withheld_here(),
                 Secret::PasswordPepper => hasher = self.hasher.withheld(),
                 Secret::FacebookAppSecret => facebook = None,
@@ -136,6 +152,7 @@ impl App {
             clock: Arc::clone(&self.clock),
             store: self.store.clone().filter(|_| needs.has(Port::Store)),
             setup: None,
+            operator: None,
             publisher: self.publisher.clone().filter(|_| needs.has(Port::Publisher)),
             facebook,
             jwt,
@@ -198,12 +215,32 @@ impl App {
         })
     }
 
+    /// Imports, exports and key rotation, for operator commands.
+    pub fn operator(&self) -> Result<Arc<dyn Operator>, ApiError> {
+        self.operator.clone().ok_or_else(|| {
+            tracing::error!("an operator command runs on an App without the store's bulk calls");
+            ApiError::internal()
+        })
+    }
+
     /// The event publisher, for routes that deliver OTPs.
     pub fn publisher(&self) -> Result<&dyn EventPublisher, ApiError> {
         self.publisher.as_deref().ok_or_else(|| {
             tracing::error!("a handler publishes OTP events, which its route does not declare (Port::Publisher)");
             ApiError::service_unavailable()
         })
+    }
+}
+
+/// `jwt` verifying tokens without `kid` with the legacy key, when one is configured (and not
+/// withheld); a weak setting is warned about here, at start-up.
+fn with_legacy_key(jwt: JwtKeys, config: &Config) -> JwtKeys {
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    match &config.jwt_legacy_key {
+        Some(legacy) => jwt.with_legacy_key(legacy),
+        None => jwt,
     }
 }
 
@@ -282,6 +319,30 @@ mod tests {
 
     fn needs(ports: &'static [Port], secrets: &'static [Secret]) -> Needs {
         Needs { ports, secrets, table: TableAccess::NONE }
+    }
+
+    #[test]
+    fn the_legacy_key_verifies_only_where_the_route_declares_it() {
+        use crate::domain::jwt::tests::encode_raw;
+        let legacy = "a-short-django-secret";
+        let all = config(&[("STAMPS_JWT_KEYS", JWT), ("STAMPS_HASH_KEY", HASH_KEY), ("STAMPS_JWT_LEGACY_KEY", legacy)]);
+        let now = 1_800_000_000;
+        let claims = serde_json::json!({"token_type": "access", "exp": now + 60, "iat": now, "jti": "00",
+                                        "user_id": 7, "merchant_user_id": 7});
+        let without_kid = encode_raw(&serde_json::json!({"alg": "HS256", "typ": "JWT"}), &claims, legacy.as_bytes());
+
+        let verifying = needs(&[], &[Secret::JwtKeys, Secret::JwtLegacyKey]);
+        let signing = needs(&[], &[Secret::JwtKeys]);
+        let app = App::for_needs("token-verify", &verifying, all.clone(), Ports::default()).expect("app");
+        assert_eq!(app.jwt.verify(&without_kid, now).map(|claims| claims.merchant_user_id), Ok(7));
+        let app = App::for_needs("token", &signing, all.clone(), Ports::default()).expect("app");
+        assert!(!app.config.has(Secret::JwtLegacyKey));
+        assert!(app.jwt.verify(&without_kid, now).is_err());
+
+        // The local server: the same.
+        let full = App::from_config(all, None).expect("app");
+        assert!(full.restricted_to(&verifying).jwt.verify(&without_kid, now).is_ok());
+        assert!(full.restricted_to(&signing).jwt.verify(&without_kid, now).is_err());
     }
 
     #[test]

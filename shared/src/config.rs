@@ -19,6 +19,9 @@ pub struct Config {
     pub store_url: String,
     /// Signing keys (`STAMPS_JWT_KEYS=kid:secret,...`); `None` when not configured.
     pub jwt_keys: Option<JwtKeys>,
+    /// The replaced system's token secret (`STAMPS_JWT_LEGACY_KEY`, raw, any length): verifies
+    /// tokens without `kid`, never signs. `None`: such tokens are refused.
+    pub jwt_legacy_key: Option<Vec<u8>>,
     /// Key of the keyed hashes of API keys, OTPs and tokens (`STAMPS_HASH_KEY`, >= 32 bytes).
     pub hash_key: Option<Vec<u8>>,
     /// Optional server-side pepper mixed into password hashes (`STAMPS_PASSWORD_PEPPER`).
@@ -93,6 +96,7 @@ impl Config {
     pub fn has(&self, secret: Secret) -> bool {
         match secret {
             Secret::JwtKeys => self.jwt_keys.is_some(),
+            Secret::JwtLegacyKey => self.jwt_legacy_key.is_some(),
             Secret::HashKey => self.hash_key.is_some(),
             Secret::PasswordPepper => self.password_pepper.is_some(),
             Secret::FacebookAppSecret => self.facebook_app.is_some(),
@@ -103,6 +107,7 @@ impl Config {
     pub fn withhold(&mut self, secret: Secret) {
         match secret {
             Secret::JwtKeys => self.jwt_keys = None,
+            Secret::JwtLegacyKey => self.jwt_legacy_key = None,
             Secret::HashKey => self.hash_key = None,
             Secret::PasswordPepper => self.password_pepper = None,
             Secret::FacebookAppSecret => self.facebook_app = None,
@@ -133,6 +138,9 @@ impl Config {
                 Some(JwtKeys::parse(&spec).map_err(|e: KeyError| ConfigError(format!("STAMPS_JWT_KEYS: {e}")))?)
             }
         };
+        // Raw: a secret's spaces are part of it. All blank counts as unset.
+        let jwt_legacy_key =
+            lookup("STAMPS_JWT_LEGACY_KEY").filter(|key| !key.trim().is_empty()).map(String::into_bytes);
         let hash_key = match get("STAMPS_HASH_KEY") {
             None => None,
             Some(key) if key.len() < 32 => {
@@ -175,6 +183,7 @@ impl Config {
         Ok(Config {
             store_url: get("STAMPS_STORE").unwrap_or_else(|| DEFAULT_STORE.to_string()),
             jwt_keys,
+            jwt_legacy_key,
             hash_key,
             password_pepper: get("STAMPS_PASSWORD_PEPPER").map(String::into_bytes),
             jwt_ttl_secs: number("STAMPS_JWT_TTL_SECS", 86_400)?,
@@ -214,6 +223,24 @@ impl Config {
     }
 }
 
+impl Config {
+    /// What start-up should warn about: settings that work but are weak.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Some(key) = &self.jwt_legacy_key
+            && key.len() < crate::domain::jwt::MIN_SECRET_BYTES
+        {
+            warnings.push(format!(
+                "STAMPS_JWT_LEGACY_KEY is {} bytes (under {}): tokens signed with it are easier to forge; \
+                 unset it once the old system's tokens have expired",
+                key.len(),
+                crate::domain::jwt::MIN_SECRET_BYTES
+            ));
+        }
+        warnings
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +271,20 @@ mod tests {
     fn short_jwt_secret_stops_start_up_with_a_clear_message() {
         let error = config(&[("STAMPS_JWT_KEYS", "k1:tooshort")]).err().expect("refused");
         assert!(error.to_string().contains("at least 32"), "{error}");
+    }
+
+    #[test]
+    fn a_legacy_jwt_key_of_any_length_is_taken_raw_and_a_short_one_warned_about() {
+        let config = config(&[("STAMPS_JWT_LEGACY_KEY", " old-short-secret")]).expect("any length");
+        assert_eq!(config.jwt_legacy_key.as_deref(), Some(&b" old-short-secret"[..]));
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("STAMPS_JWT_LEGACY_KEY is 17 bytes"), "{warnings:?}");
+        let long = "django-insecure-7r$w!x0q@c2m#v9k^p3z&b5n*h8j(l1d)f4g";
+        let config = self::config(&[("STAMPS_JWT_LEGACY_KEY", long)]).expect("valid");
+        assert!(config.warnings().is_empty());
+        assert!(self::config(&[("STAMPS_JWT_LEGACY_KEY", "  ")]).expect("blank").jwt_legacy_key.is_none());
+        assert!(self::config(&[]).expect("unset").jwt_legacy_key.is_none());
     }
 
     #[test]

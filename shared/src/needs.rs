@@ -91,6 +91,10 @@ secrets! {
     /// The HS256 keys of access tokens (`kid:secret,...`): issuing them, and merchant
     /// authentication by Bearer token.
     JwtKeys = "STAMPS_JWT_KEYS", Required;
+    /// The replaced system's token key (the raw secret, e.g. Django's `SECRET_KEY`): verifies
+    /// tokens without `kid` until they expire, never signs. Declared by every route that
+    /// verifies tokens; off when unset.
+    JwtLegacyKey = "STAMPS_JWT_LEGACY_KEY", Optional;
     /// The key of every keyed hash: API keys (also their storage-free check), OTPs, app keys,
     /// reset tokens, unknown-identifier counters.
     HashKey = "STAMPS_HASH_KEY", Required;

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod fault_proxy;
+pub mod fixtures;
 pub mod graph;
 pub mod jwt;
 pub mod moto;

@@ -433,3 +433,57 @@ async fn functions_reach_dynamodb_over_verified_tls() {
     assert_eq!(after, completed, "a handshake completed with an untrusted certificate");
     assert!(refused >= 1, "the untrusting function never tried the proxy");
 }
+
+/// The deployed `validate-mobile-number` checks an API key as every other route does: a key
+/// written with its merchant ID zero-padded is not the key that was issued; a rotated or
+/// revoked key is refused (not accepted on its MAC tag alone); a key imported from the old
+/// system (no tag) is accepted.
+#[tokio::test]
+async fn validate_mobile_number_refuses_padded_rotated_and_revoked_keys_and_takes_imported_ones() {
+    let world = world().await;
+    let mut mobile = function(&world, "validate-mobile-number").await;
+    let path = "/api/auth/validate-mobile-number";
+    let body = json!({"mobile_number": "081234567890"});
+    let mut answer_to = async |key: &str| {
+        let auth = format!("Token {key}");
+        let event = http_event(path, "application/json", &body.to_string(), &[("authorization", &auth)]);
+        let (status, answer) = http_answer(&invoke(&mut mobile, event).await);
+        (status, answer["error_code"].as_str().unwrap_or_default().to_string())
+    };
+    let refused = (401, "authentication_failed".to_string());
+    assert_eq!(answer_to(&world.api_key).await.0, 200);
+    assert_eq!(answer_to(&format!("00{}", world.api_key)).await, refused, "zero-padded merchant ID");
+
+    // A key of the old system, imported: no tag, known by its record.
+    let legacy = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b";
+    let line = json!({"merchant_id": 900, "name": "Old Shop", "api_key": legacy}).to_string();
+    let mut rejected = Vec::new();
+    let summary = admin::import_merchants_from(&world.app, Box::new(std::io::Cursor::new(line)), &mut rejected)
+        .await
+        .expect("import");
+    assert_eq!((summary.imported, rejected.len()), (1, 0), "{rejected:?}");
+    assert_eq!(answer_to(legacy).await.0, 200);
+    assert_eq!(answer_to("9944b09199c62bcf9418ad846dd0e4bbdfc6ee4c").await, refused);
+
+    // Rotated at once: the old key is refused, the new one works.
+    let rotated = admin::rotate_api_key(&world.app, world.merchant_id, 0).await.expect("rotate");
+    assert_eq!(answer_to(&world.api_key).await, refused, "rotated key");
+    assert_eq!(answer_to(&rotated.api_key).await.0, 200);
+
+    // Revoked: the key's record deleted from the table.
+    let hash = shared::domain::secrets::ApiKey::stored_hash(
+        &shared::domain::secrets::HashKey::new(HASH_KEY.as_bytes().to_vec()),
+        &rotated.api_key,
+    );
+    let table = world.env.iter().find(|(k, _)| k == "STAMPS_STORE").map(|(_, v)| v.trim_start_matches("dynamodb:"));
+    let client = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
+    client
+        .delete_item()
+        .table_name(table.expect("table"))
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("APIKEY#{hash}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("APIKEY".into()))
+        .send()
+        .await
+        .expect("delete the key record");
+    assert_eq!(answer_to(&rotated.api_key).await, refused, "revoked key");
+}

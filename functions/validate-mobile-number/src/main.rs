@@ -1,4 +1,5 @@
-//! `POST /api/auth/validate-mobile-number`: the E.164 form of a mobile number. Links no AWS client.
+//! `POST /api/auth/validate-mobile-number`: the E.164 form of a mobile number. Reads DynamoDB to
+//! check an API key (revoked, rotated and imported keys); a Bearer token needs no read.
 
 // One request at a time per Lambda environment: a single-threaded runtime starts fastest.
 #[tokio::main(flavor = "current_thread")]

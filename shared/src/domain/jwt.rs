@@ -30,9 +30,11 @@ struct SigningKey {
     decoding: DecodingKey,
 }
 
-/// The configured keys, in order. Never printed.
+/// The configured keys, in order, and the legacy verification key. Never printed.
 pub struct JwtKeys {
     keys: Vec<SigningKey>,
+    /// Verifies tokens without `kid`: those the replaced system issued (see `with_legacy_key`).
+    legacy: Option<DecodingKey>,
 }
 
 impl Clone for JwtKeys {
@@ -43,6 +45,7 @@ impl Clone for JwtKeys {
                 .iter()
                 .map(|k| SigningKey { kid: k.kid.clone(), encoding: k.encoding.clone(), decoding: k.decoding.clone() })
                 .collect(),
+            legacy: self.legacy.clone(),
         }
     }
 }
@@ -50,7 +53,7 @@ impl Clone for JwtKeys {
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
-        write!(f, "JwtKeys({kids:?})")
+        write!(f, "JwtKeys({kids:?}, legacy: {})", self.legacy.is_some())
     }
 }
 
@@ -124,12 +127,27 @@ impl JwtKeys {
             });
         }
         hs256::install();
-        Ok(JwtKeys { keys })
+        Ok(JwtKeys { keys, legacy: None })
+    }
+
+    /// Also verifies HS256 tokens whose header has no `kid` with `secret`: those of the system
+    /// being replaced (djangorestframework-simplejwt signs with Django's `SECRET_KEY` and names
+    /// no key), so they keep working until they expire. Any length, since that secret is
+    /// whatever the old deployment had; it never signs.
+    pub fn with_legacy_key(mut self, secret: &[u8]) -> JwtKeys {
+        self.legacy = Some(DecodingKey::from_secret(secret));
+        self
+    }
+
+    /// These keys without the legacy one: a function whose route does not declare it.
+    pub fn without_legacy_key(mut self) -> JwtKeys {
+        self.legacy = None;
+        self
     }
 
     /// No keys: a function whose route does not declare them. It issues and accepts nothing.
     pub fn withheld() -> JwtKeys {
-        JwtKeys { keys: Vec::new() }
+        JwtKeys { keys: Vec::new(), legacy: None }
     }
 
     pub fn signing_kid(&self) -> &str {
@@ -154,7 +172,8 @@ impl JwtKeys {
         jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(|_| IssueError::Encode)
     }
 
-    /// Verifies signature, algorithm, `kid`, `exp` (30 s leeway), `iat` and `token_type`.
+    /// Verifies signature, algorithm, `kid` (none: the legacy key), `exp` (30 s leeway), `iat`
+    /// and `token_type`.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenRejected> {
         if self.keys.is_empty() {
             return Err(TokenRejected::Withheld);
@@ -167,17 +186,19 @@ impl JwtKeys {
         if header.alg != Algorithm::HS256 {
             return Err(TokenRejected::Algorithm);
         }
-        let kid = header.kid.as_deref().ok_or(TokenRejected::UnknownKid)?;
-        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(TokenRejected::UnknownKid)?;
+        let key = match header.kid.as_deref() {
+            Some(kid) => &self.keys.iter().find(|k| k.kid == kid).ok_or(TokenRejected::UnknownKid)?.decoding,
+            // Only the replaced system's tokens have no `kid`; without its key they are refused.
+            None => self.legacy.as_ref().ok_or(TokenRejected::UnknownKid)?,
+        };
 
         let mut validation = Validation::new(Algorithm::HS256);
         // Claims are checked below against the injected clock, not the library's.
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.required_spec_claims.clear();
-        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
-            .map_err(|_| TokenRejected::Signature)?
-            .claims;
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|_| TokenRejected::Signature)?.claims;
 
         if now > claims.exp.saturating_add(LEEWAY_SECS) {
             return Err(TokenRejected::Expired);
@@ -277,7 +298,7 @@ pub enum IssueError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -289,7 +310,8 @@ mod tests {
         JwtKeys::parse(spec).expect("valid keys")
     }
 
-    fn encode_raw(header: &serde_json::Value, claims: &serde_json::Value, secret: &[u8]) -> String {
+    /// A token signed as given (any header), for tests of what verification refuses.
+    pub(crate) fn encode_raw(header: &serde_json::Value, claims: &serde_json::Value, secret: &[u8]) -> String {
         let h = base64_url(header.to_string().as_bytes());
         let c = base64_url(claims.to_string().as_bytes());
         let mac = hmac_sha256(secret, format!("{h}.{c}").as_bytes());
@@ -393,6 +415,33 @@ mod tests {
         assert!(keys.verify(&tampered, NOW).is_err());
         assert!(keys.verify(&good[..good.len() / 2], NOW).is_err());
         assert!(keys.verify("", NOW).is_err());
+    }
+
+    #[test]
+    fn a_token_without_kid_verifies_with_the_legacy_key_only() {
+        let legacy_secret = b"short-old-secret";
+        let without_kid = encode_raw(&json!({"alg":"HS256","typ":"JWT"}), &claims(NOW + 100), legacy_secret);
+        let keys = keys(&format!("k1:{SECRET_A}"));
+        assert_eq!(keys.verify(&without_kid, NOW), Err(TokenRejected::UnknownKid), "no legacy key configured");
+        let keys = keys.with_legacy_key(legacy_secret);
+        assert_eq!(keys.verify(&without_kid, NOW).map(|c| c.merchant_user_id), Ok(7));
+        // The same claim checks.
+        assert_eq!(keys.verify(&without_kid, NOW + 131), Err(TokenRejected::Expired));
+        let mut refresh = claims(NOW + 100);
+        refresh["token_type"] = json!("refresh");
+        let refresh = encode_raw(&json!({"alg":"HS256","typ":"JWT"}), &refresh, legacy_secret);
+        assert_eq!(keys.verify(&refresh, NOW), Err(TokenRejected::WrongType));
+        // Another secret, or the legacy secret behind a kid, is refused.
+        let forged = encode_raw(&json!({"alg":"HS256"}), &claims(NOW + 100), SECRET_A.as_bytes());
+        assert_eq!(keys.verify(&forged, NOW), Err(TokenRejected::Signature));
+        let with_kid = encode_raw(&json!({"alg":"HS256","kid":"k1"}), &claims(NOW + 100), legacy_secret);
+        assert_eq!(keys.verify(&with_kid, NOW), Err(TokenRejected::Signature));
+        let none =
+            format!("{}.{}.", base64_url(br#"{"alg":"none"}"#), base64_url(claims(NOW + 100).to_string().as_bytes()));
+        assert!(keys.verify(&none, NOW).is_err());
+        // It never signs: issued tokens carry the first key's kid.
+        let issued = keys.issue(7, NOW, 100).expect("issued");
+        assert_eq!(jsonwebtoken::decode_header(&issued).expect("header").kid.as_deref(), Some("k1"));
     }
 
     #[test]

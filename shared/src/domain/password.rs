@@ -143,11 +143,27 @@ impl SecretHasher {
         }
         self.verifications.fetch_add(1, Ordering::Relaxed);
         if let Some(matched) = legacy_hash::verify_django(secret, stored) {
+            if legacy_hash::is_unparameterised(stored) {
+                // A salted digest answers in microseconds: spend an argon2 check's time too, or
+                // the speed of a wrong password would tell an imported customer apart.
+                let _ = self.check(secret, self.dummy());
+            }
             return if matched { Verdict::MatchNeedsRehash } else { Verdict::Mismatch };
         }
+        self.check(secret, stored)
+    }
+
+    /// The argon2 check of `verify`.
+    fn check(&self, secret: &str, stored: &str) -> Verdict {
         let Ok(parsed) = PasswordHash::new(stored) else {
             return Verdict::Mismatch;
         };
+        // Parameters beyond what an import accepts never come from this service: refused
+        // unchecked, so no stored string can stall a login.
+        if !legacy_hash::argon2_within_bounds(&parsed) {
+            tracing::warn!("a stored argon2 hash is beyond the accepted costs: refused unchecked");
+            return Verdict::Mismatch;
+        }
         let Ok(params) = Params::try_from(&parsed) else {
             return Verdict::Mismatch;
         };
@@ -190,12 +206,16 @@ impl SecretHasher {
 
     /// Spends the time of a real check, for a user that has no hash (always a mismatch).
     pub fn verify_dummy(&self, secret: &str) -> Verdict {
-        let dummy = self.dummy.get_or_init(|| {
+        let _ = self.verify(secret, self.dummy());
+        Verdict::Mismatch
+    }
+
+    /// A hash of a random value, made on first use.
+    fn dummy(&self) -> &str {
+        self.dummy.get_or_init(|| {
             let random = random_bytes::<16>().map(hex::encode).unwrap_or_default();
             self.hash(&random).unwrap_or_default()
-        });
-        let _ = self.verify(secret, dummy);
-        Verdict::Mismatch
+        })
     }
 
     pub async fn hash_blocking(&self, secret: String) -> Result<String, HashError> {
@@ -536,6 +556,25 @@ mod tests {
         let hasher = SecretHasher::with_params(Some(b"pepper".to_vec()), 8, 1, 1).expect("hasher");
         assert_eq!(hasher.verify("correct horse battery", django), Verdict::MatchNeedsRehash);
         assert_eq!(hasher.verify("correct horse", django), Verdict::Mismatch);
+    }
+
+    #[test]
+    fn a_salted_digest_is_checked_once_and_costs_an_argon2_check() {
+        // Made by Django 5.2's MD5PasswordHasher (tests/fixtures/django/hashes.json).
+        let md5 = "md5$0PxfM7FS0dOxtjvhrA2e1n$29d1d27cfd6ece0c2323698fc46dd7e2";
+        let hasher = SecretHasher::with_params(None, 8, 1, 1).expect("hasher");
+        assert_eq!(hasher.verify("correct horse battery", md5), Verdict::MatchNeedsRehash);
+        assert_eq!(hasher.verify("correct horse", md5), Verdict::Mismatch);
+        assert_eq!(hasher.verifications(), 2, "the padding check is not a check of its own");
+        assert!(hasher.dummy.get().is_some(), "an argon2 check ran beside the digest");
+    }
+
+    #[test]
+    fn a_stored_argon2_hash_beyond_the_import_bounds_is_refused_unchecked() {
+        let hasher = SecretHasher::with_params(None, 8, 1, 1).expect("hasher");
+        // 4 GiB: checking it would allocate that much.
+        let huge = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert_eq!(hasher.verify("anything", huge), Verdict::Mismatch);
     }
 
     #[test]

@@ -124,9 +124,13 @@ impl HashKey {
     }
 }
 
+/// The longest API key looked at: ours are 85 characters, an imported REST-framework token 40.
+pub const MAX_API_KEY_BYTES: usize = 256;
+
 /// An API key: `<merchant id>.<32 hex nonce>.<32 hex tag>`. The tag is a MAC of the merchant ID
-/// and the nonce, so a function without storage (`validate-mobile-number`) can authenticate a
-/// key; functions with storage also require the key's hash to be on record (revocation).
+/// and the nonce, so a forged key of this shape is refused before any storage is read; every
+/// key, of this shape or imported from the old system, must also have its keyed hash on record
+/// (revocation, rotation).
 pub struct ApiKey;
 
 impl ApiKey {
@@ -141,14 +145,29 @@ impl ApiKey {
         hex::encode(&mac[..16])
     }
 
+    /// Whether `api_key` has this service's shape (three dot-separated parts, the last two of
+    /// 32 hex digits): such a key is checked by its tag.
+    pub fn is_tagged(api_key: &str) -> bool {
+        let mut parts = api_key.split('.');
+        let (Some(merchant), Some(nonce), Some(tag), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let hex32 = |part: &str| part.len() == 32 && part.bytes().all(|b| b.is_ascii_hexdigit());
+        !merchant.is_empty() && hex32(nonce) && hex32(tag)
+    }
+
     /// The merchant this key was issued to, if the key is well formed and its tag checks out.
+    /// The merchant ID must be written as it was issued: a leading zero (or sign) would name
+    /// the same merchant with a different key string, one the store has never seen.
     pub fn verify(key: &HashKey, api_key: &str) -> Option<u64> {
         let mut parts = api_key.split('.');
         let (merchant, nonce, tag) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() || nonce.len() != 32 || tag.len() != 32 {
             return None;
         }
-        if !merchant.bytes().all(|b| b.is_ascii_digit()) || merchant.len() > 19 {
+        let canonical = merchant.bytes().all(|b| b.is_ascii_digit()) && !merchant.starts_with('0');
+        if !canonical || merchant.len() > 19 {
             return None;
         }
         let merchant_id: u64 = merchant.parse().ok()?;
@@ -198,6 +217,24 @@ mod tests {
         assert_eq!(ApiKey::verify(&other_key, &api_key), None);
         assert_eq!(ApiKey::verify(&key(), "garbage"), None);
         assert_eq!(ApiKey::verify(&key(), ""), None);
+    }
+
+    #[test]
+    fn an_api_key_with_its_merchant_id_zero_padded_is_refused() {
+        let api_key = ApiKey::generate(&key(), 42).expect("random");
+        assert_eq!(ApiKey::verify(&key(), &format!("0{api_key}")), None);
+        assert_eq!(ApiKey::verify(&key(), &format!("000{api_key}")), None);
+        assert_eq!(ApiKey::verify(&key(), &format!("+{api_key}")), None);
+        assert!(ApiKey::is_tagged(&format!("0{api_key}")), "still checked as one of ours, and refused");
+    }
+
+    #[test]
+    fn only_keys_of_this_shape_are_tagged() {
+        let api_key = ApiKey::generate(&key(), 42).expect("random");
+        assert!(ApiKey::is_tagged(&api_key));
+        for other in ["9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", "", "a.b.c", &format!("{api_key}.x"), ".x.y"] {
+            assert!(!ApiKey::is_tagged(other), "{other}");
+        }
     }
 
     #[test]

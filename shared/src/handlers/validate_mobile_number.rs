@@ -1,5 +1,6 @@
 //! `POST /api/auth/validate-mobile-number` `{mobile_number}`: the E.164 form of a valid mobile
-//! number (docs/api.md section 6.4). No storage: merchant credentials are checked statelessly.
+//! number (docs/api.md section 6.4). Storage: 1 read with an API key (its record: revoked,
+//! rotated and imported keys are known only there), none with a Bearer token.
 
 use serde_json::json;
 

@@ -92,28 +92,31 @@ macro_rules! routes {
 const MERCHANT_LOOKUP: [Partition; 3] = [ApiKey, Customer, Unique];
 
 routes! {
+    // Signs tokens, verifies none: no legacy key.
     TOKEN: "/api/token/", "token", Api, handlers::token::handle, Needs {
         ports: &[Store],
         secrets: &[JwtKeys, HashKey],
         table: TableAccess { actions: &[GetItem], partitions: &[ApiKey] },
     };
-    // No merchant credentials and no storage: the token's signature and claims only.
+    // No merchant credentials and no storage: the token's signature and claims only (a token
+    // without `kid`, of the replaced system, with the legacy key).
     TOKEN_VERIFY: "/api/token/verify/", "token-verify", Api, handlers::token_verify::handle, Needs {
         ports: &[],
-        secrets: &[JwtKeys],
+        secrets: &[JwtKeys, JwtLegacyKey],
         table: TableAccess::NONE,
     };
-    // Storage-free: an API key is checked by its MAC, without reading its record.
+    // An API key is checked by its MAC (a forged one costs no read), then by its record: revoked,
+    // rotated and imported keys are known only there. A Bearer token needs no read.
     VALIDATE_MOBILE_NUMBER: "/api/auth/validate-mobile-number", "validate-mobile-number", ApiWithStatus,
         handlers::validate_mobile_number::handle, Needs {
-        ports: &[],
-        secrets: &[JwtKeys, HashKey],
-        table: TableAccess::NONE,
+        ports: &[Store],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey],
+        table: TableAccess { actions: &[GetItem], partitions: &[ApiKey] },
     };
     // Deletes the OTP request counter.
     RESET_OTP_LIMIT: "/api/auth/reset-otp-limit", "reset-otp-limit", ApiWithStatus, handlers::otp_limit::handle, Needs {
         ports: &[Store],
-        secrets: &[JwtKeys, HashKey],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey],
         table: TableAccess {
             actions: &[GetItem, DeleteItem],
             partitions: &[ApiKey, Customer, Unique, Counter(OtpRequests)],
@@ -123,7 +126,7 @@ routes! {
     // the password and deletes reset codes in one transaction.
     VALIDATE_PASSWORD: "/api/auth/validate-password", "validate-password", Api, handlers::password::validate, Needs {
         ports: &[Store],
-        secrets: &[JwtKeys, HashKey, PasswordPepper],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess {
             actions: &[GetItem, PutItem, UpdateItem, DeleteItem],
             partitions: &[ApiKey, Customer, Unique, Counter(PasswordFailures)],
@@ -132,7 +135,7 @@ routes! {
     // As validate-password, then the new hash with reset codes deleted, in one transaction.
     CHANGE_PASSWORD: "/api/auth/change-password", "change-password", Api, handlers::password::change, Needs {
         ports: &[Store],
-        secrets: &[JwtKeys, HashKey, PasswordPepper],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess {
             actions: &[GetItem, PutItem, UpdateItem, DeleteItem],
             partitions: &[ApiKey, Customer, Unique, Counter(PasswordFailures)],
@@ -140,7 +143,7 @@ routes! {
     };
     SET_PASSWORD: "/api/auth/set-password", "set-password", Api, handlers::password::set, Needs {
         ports: &[Store],
-        secrets: &[JwtKeys, HashKey, PasswordPepper],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, UpdateItem, DeleteItem], partitions: &MERCHANT_LOOKUP },
     };
     // Reads the template; counts the request and puts the code in one transaction; gives the
@@ -148,7 +151,7 @@ routes! {
     REQUEST_OTP_FOR_PASSWORD_RESET: "/api/auth/request-otp-for-password-reset", "request-otp-for-password-reset",
         Api, handlers::password::request_otp_for_reset, Needs {
         ports: &[Store, Publisher],
-        secrets: &[JwtKeys, HashKey],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey],
         table: TableAccess {
             actions: &[GetItem, PutItem, UpdateItem],
             partitions: &[ApiKey, Merchant, Customer, Unique, Counter(OtpRequests)],
@@ -159,35 +162,35 @@ routes! {
     RESET_PASSWORD_WITH_OTP: "/api/auth/reset-password-with-otp", "reset-password-with-otp", Api,
         handlers::password::reset_with_otp, Needs {
         ports: &[Store],
-        secrets: &[JwtKeys, HashKey, PasswordPepper],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, UpdateItem, DeleteItem], partitions: &MERCHANT_LOOKUP },
     };
     PIN_SET: "/api/pin/set", "pin-set", Api, handlers::pin::set, Needs {
         ports: &[Store],
-        secrets: &[JwtKeys, HashKey, PasswordPepper],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem], partitions: &MERCHANT_LOOKUP },
     };
     // Reserves an attempt and clears failures (updates); puts the new PIN.
     PIN_CHANGE: "/api/pin/change", "pin-change", Api, handlers::pin::change, Needs {
         ports: &[Store],
-        secrets: &[JwtKeys, HashKey, PasswordPepper],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem, UpdateItem], partitions: &MERCHANT_LOOKUP },
     };
     // Reserves an attempt and clears failures (updates); a rehash puts the PIN.
     PIN_VALIDATE: "/api/pin/validate", "pin-validate", Api, handlers::pin::validate, Needs {
         ports: &[Store],
-        secrets: &[JwtKeys, HashKey, PasswordPepper],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem, UpdateItem], partitions: &MERCHANT_LOOKUP },
     };
     PIN_UNBLOCK: "/api/pin/unblock", "pin-unblock", Api, handlers::pin::unblock, Needs {
         ports: &[Store],
-        secrets: &[JwtKeys, HashKey],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey],
         table: TableAccess { actions: &[GetItem, UpdateItem], partitions: &MERCHANT_LOOKUP },
     };
     PIN_REQUEST_OTP_FOR_RESET: "/api/pin/request-otp-for-reset", "pin-request-otp-for-reset", Api,
         handlers::pin::request_otp_for_reset, Needs {
         ports: &[Store, Publisher],
-        secrets: &[JwtKeys, HashKey],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey],
         table: TableAccess {
             actions: &[GetItem, PutItem, UpdateItem],
             partitions: &[ApiKey, Merchant, Customer, Unique, Counter(OtpRequests)],
@@ -196,14 +199,14 @@ routes! {
     // Uses a try of the code (update); deletes the code and puts the PIN in one transaction.
     PIN_RESET: "/api/pin/reset", "pin-reset", Api, handlers::pin::reset, Needs {
         ports: &[Store],
-        secrets: &[JwtKeys, HashKey, PasswordPepper],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem, UpdateItem, DeleteItem], partitions: &MERCHANT_LOOKUP },
     };
     // The password check of validate-password, then puts the PIN.
     PIN_RESET_WITH_PASSWORD: "/api/pin/reset-with-password", "pin-reset-with-password", Api,
         handlers::pin::reset_with_password, Needs {
         ports: &[Store],
-        secrets: &[JwtKeys, HashKey, PasswordPepper],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess {
             actions: &[GetItem, PutItem, UpdateItem, DeleteItem],
             partitions: &[ApiKey, Customer, Unique, Counter(PasswordFailures)],
@@ -317,6 +320,16 @@ mod tests {
                 assert!(!needs.secrets[i + 1..].contains(secret), "{function}: {secret:?} twice");
             }
         }
+    }
+
+    #[test]
+    fn every_route_that_verifies_tokens_knows_the_legacy_key_and_no_other() {
+        for route in ROUTES {
+            // Every route given the JWT keys verifies Bearer tokens, except the one that signs.
+            let verifies = route.needs.knows(JwtKeys) && route.function != "token";
+            assert_eq!(route.needs.knows(JwtLegacyKey), verifies, "{}", route.function);
+        }
+        assert!(!OTP_DISPATCH.needs.knows(JwtLegacyKey));
     }
 
     #[test]

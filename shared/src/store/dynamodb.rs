@@ -7,6 +7,7 @@
 //! | merchant          | `MERCHANT#{id}`               | `MERCHANT`        |
 //! | template          | `MERCHANT#{id}`               | `TEMPLATE#{code}` |
 //! | API key           | `APIKEY#{hash}`               | `APIKEY`          |
+//! | a merchant's key  | `MERCHANT#{id}`               | `APIKEY#{hash}`   |
 //! | customer          | `CUSTOMER#{merchant}#{id}`    | `CUSTOMER`        |
 //! | PIN + failures    | `CUSTOMER#{merchant}#{id}`    | `PIN`             |
 //! | OTP / reset token | `CUSTOMER#{merchant}#{id}`    | `OTP#{purpose}`   |
@@ -53,6 +54,8 @@ use super::{
     StoreResult, Template, Templates, UniqueField, Window,
 };
 use crate::domain::otp::OtpPurpose;
+
+mod operator;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -464,9 +467,12 @@ struct UniqueClaim {
     customer_id: u64,
 }
 
+/// An API key's record; a rotated key with a grace period ends at `expires_at` (also its `ttl`).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ApiKeyItem {
     merchant_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -640,12 +646,10 @@ impl Setup for DynamoStore {
 #[async_trait]
 impl Merchants for DynamoStore {
     async fn create_merchant(&self, merchant: &Merchant, api_key_hash: &str) -> StoreResult<()> {
-        let items = vec![
+        let mut items = vec![
             self.put(encode(pk::merchant(merchant.id), "MERCHANT", merchant, None)?).only_if_new().into_transact()?,
-            self.put(encode(pk::api_key(api_key_hash), "APIKEY", &ApiKeyItem { merchant_id: merchant.id }, None)?)
-                .only_if_new()
-                .into_transact()?,
         ];
+        items.extend(self.api_key_puts(merchant.id, api_key_hash)?);
         match self.transact(items).await? {
             None => Ok(()),
             Some(_) => Err(StoreError::AlreadyExists),
@@ -656,9 +660,9 @@ impl Merchants for DynamoStore {
         self.get_as(pk::merchant(id), "MERCHANT").await
     }
 
-    async fn merchant_id_by_api_key(&self, api_key_hash: &str) -> StoreResult<Option<u64>> {
+    async fn merchant_id_by_api_key(&self, api_key_hash: &str, now: i64) -> StoreResult<Option<u64>> {
         let item: Option<ApiKeyItem> = self.get_as(pk::api_key(api_key_hash), "APIKEY").await?;
-        Ok(item.map(|item| item.merchant_id))
+        Ok(item.filter(|item| item.expires_at.is_none_or(|at| at > now)).map(|item| item.merchant_id))
     }
 }
 

@@ -65,8 +65,9 @@ pub trait Merchants: Send + Sync {
 
     async fn merchant(&self, id: u64) -> StoreResult<Option<Merchant>>;
 
-    /// The merchant an API key (by its keyed hash) belongs to.
-    async fn merchant_id_by_api_key(&self, api_key_hash: &str) -> StoreResult<Option<u64>>;
+    /// The merchant an API key (by its keyed hash) belongs to, while the key has not ended
+    /// (a rotated key with a grace period ends at its expiry, checked against `now`).
+    async fn merchant_id_by_api_key(&self, api_key_hash: &str, now: i64) -> StoreResult<Option<u64>>;
 }
 
 /// Customers, their unique fields and their passwords.
@@ -234,22 +235,67 @@ pub trait Deliveries: Send + Sync {
     async fn release_delivery(&self, event_id: &str) -> StoreResult<()>;
 }
 
+/// What only operator commands do — imports, exports, key rotation — so no Lambda function
+/// links it.
+#[async_trait]
+pub trait Operator: Send + Sync {
+    /// How many customers one `import_customers` call should carry, and how many calls may
+    /// run at once, for this store's best throughput.
+    fn import_batching(&self) -> ImportBatching;
+
+    /// Creates each customer of `batch` that is new — its record, its unique claims and its
+    /// PIN, keeping its ID — and answers for each what it did. A customer whose ID or unique
+    /// value is taken is left out whole. The customers of one batch must not share an ID or a
+    /// unique value (the caller splits them). Afterwards the customer-ID sequence is past
+    /// every ID written.
+    async fn import_customers(&self, batch: &[ImportedCustomer]) -> StoreResult<Vec<ImportOutcome>>;
+
+    /// What `import_customers` would answer now, writing nothing.
+    async fn check_import(&self, batch: &[ImportedCustomer]) -> StoreResult<Vec<ImportOutcome>>;
+
+    /// A page of the merchant's customers with their PIN hashes, from `cursor` (`None`: the
+    /// start), and the cursor of the next page (`None` after the last). `limit` bounds the
+    /// page: customers on SQLite, items looked at on DynamoDB (a page may then be empty).
+    async fn export_page(
+        &self,
+        merchant_id: u64,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> StoreResult<(Vec<ImportedCustomer>, Option<String>)>;
+
+    /// Creates a merchant with its ID and the keyed hash of its API key, both or neither;
+    /// the merchant-ID sequence moves past the ID.
+    async fn import_merchant(&self, merchant: &Merchant, api_key_hash: &str) -> StoreResult<MerchantImport>;
+
+    /// Gives the merchant a new API key (by its keyed hash) and ends its current keys: at
+    /// once when `old_keys_expire_at <= now`, else at that time (a key due to end sooner
+    /// keeps its time). One atomic change; concurrent rotations take turns. `None`: no such
+    /// merchant; else how many keys were live before.
+    async fn rotate_api_key(
+        &self,
+        merchant_id: u64,
+        new_hash: &str,
+        old_keys_expire_at: i64,
+        now: i64,
+    ) -> StoreResult<Option<u32>>;
+}
+
 /// What the handlers use: what an `App` holds. A Lambda function holds only this, so the
 /// table creation of `Setup` is not linked into it.
 pub trait Store: Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
 
 impl<T> Store for T where T: Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
 
-/// Everything a store offers, schema and sequences included (the CLI, the local server, the
-/// tests); each adapter implements all of it.
-pub trait AdminStore: Store + Setup {}
+/// Everything a store offers, schema, sequences and the operator's bulk calls included (the
+/// CLI, the local server, the tests); each adapter implements all of it.
+pub trait AdminStore: Store + Setup + Operator {}
 
-impl<T> AdminStore for T where T: Store + Setup {}
+impl<T> AdminStore for T where T: Store + Setup + Operator {}
 
 /// Every store trait, for callers that use many: `use shared::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AdminStore, AppKeys, Counters, Customers, Deliveries, Merchants, Otps, Pins, Setup, Store, Templates,
+        AdminStore, AppKeys, Counters, Customers, Deliveries, Merchants, Operator, Otps, Pins, Setup, Store, Templates,
     };
 }
 

@@ -287,3 +287,40 @@ pub struct Template {
     pub sms: Option<String>,
     pub updated_at: i64,
 }
+
+/// A customer as an import writes it (its ID kept) and an export reads it: the record and its
+/// PIN hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedCustomer {
+    pub customer: Customer,
+    pub pin_hash: Option<String>,
+}
+
+/// What the store did, or would do, with one customer of an import.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportOutcome {
+    /// Written (checking: would be).
+    Created,
+    /// The merchant already has a customer with this ID: here it is, so the caller can tell
+    /// a re-run (the same customer) from a clash. Nothing written.
+    Exists(Box<Customer>),
+    /// Another customer of the merchant holds this unique value. Nothing written.
+    Duplicate(UniqueField),
+}
+
+/// How a store takes imports best: customers per call, calls at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportBatching {
+    pub customers: usize,
+    pub in_flight: usize,
+}
+
+/// What importing a merchant did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MerchantImport {
+    Created,
+    /// A merchant with this ID exists (returned); nothing written.
+    Exists(Merchant),
+    /// The API key is already another merchant's (its ID); nothing written.
+    KeyTaken(u64),
+}

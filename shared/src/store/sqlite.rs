@@ -20,13 +20,16 @@ use super::{
 };
 use crate::domain::otp::OtpPurpose;
 
+mod operator;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, last INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS merchants (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS api_keys (
-    hash TEXT PRIMARY KEY, merchant_id INTEGER NOT NULL REFERENCES merchants(id));
+    hash TEXT PRIMARY KEY, merchant_id INTEGER NOT NULL REFERENCES merchants(id), expires_at INTEGER);
+CREATE INDEX IF NOT EXISTS api_keys_merchant ON api_keys(merchant_id);
 CREATE TABLE IF NOT EXISTS customers (
     merchant_id INTEGER NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL,
     email TEXT, mobile TEXT, member_id TEXT, facebook_id TEXT, password_hash TEXT,
@@ -61,6 +64,8 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("customers", "email_proven_at", "INTEGER"),
     ("customers", "key_generation", "INTEGER NOT NULL DEFAULT 0"),
     ("app_keys", "generation", "INTEGER NOT NULL DEFAULT 0"),
+    // A database made before keys could expire (rotation with a grace period).
+    ("api_keys", "expires_at", "INTEGER"),
 ];
 
 const CUSTOMER_COLUMNS: &str = "id, merchant_id, name, email, mobile, member_id, facebook_id, password_hash, profile, \
@@ -306,12 +311,16 @@ impl Merchants for SqliteStore {
         .await
     }
 
-    async fn merchant_id_by_api_key(&self, api_key_hash: &str) -> StoreResult<Option<u64>> {
+    async fn merchant_id_by_api_key(&self, api_key_hash: &str, now: i64) -> StoreResult<Option<u64>> {
         let hash = api_key_hash.to_string();
         self.with(move |conn| {
-            conn.query_row("SELECT merchant_id FROM api_keys WHERE hash = ?1", params![hash], |row| to_u64(row.get(0)?))
-                .optional()
-                .map_err(map_error)
+            conn.query_row(
+                "SELECT merchant_id FROM api_keys WHERE hash = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+                params![hash, now],
+                |row| to_u64(row.get(0)?),
+            )
+            .optional()
+            .map_err(map_error)
         })
         .await
     }

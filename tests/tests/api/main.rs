@@ -21,6 +21,7 @@ macro_rules! both_stores {
 }
 
 mod conventions;
+mod cutover;
 mod delivery;
 mod identifiers;
 mod otp;
@@ -30,6 +31,7 @@ mod races;
 mod round_trips;
 mod rules_model;
 mod store_contract;
+mod store_operator;
 mod token;
 mod token_attacks;
 mod v2;

@@ -87,8 +87,10 @@ async fn pin_routes_cost_what_their_doc_comments_say() {
     assert_eq!(app.take_calls(), ["GetItem", "UpdateItem", "UpdateItem"]);
 }
 
+/// A Bearer token is checked without storage; an API key costs one read everywhere, on
+/// `validate-mobile-number` too (its record says whether it was revoked, rotated or imported).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storage_free_routes_make_no_call() {
+async fn bearer_tokens_cost_no_call_and_api_keys_one_read() {
     let app = spawn_app(Backend::DynamoDb).await;
     let merchant = app.create_merchant("Kopi").await;
     let token = app.access_token(&merchant).await;
@@ -97,6 +99,11 @@ async fn storage_free_routes_make_no_call() {
     let mobile =
         calls(&app, &token, "/api/auth/validate-mobile-number", json!({"mobile_number": "081234567890"}), 200).await;
     assert!(mobile.is_empty(), "{mobile:?}");
+    app.take_calls();
+    let response =
+        app.post_as(&merchant, "/api/auth/validate-mobile-number", &json!({"mobile_number": "081234567890"})).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(app.take_calls(), ["GetItem"]);
 }
 
 /// The check behind every DynamoDB test of a route (`moto::CallCounter`): a table call beyond

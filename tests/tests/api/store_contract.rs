@@ -82,10 +82,10 @@ async fn merchant_and_api_key_round_trip(backend: Backend) {
     store.create_merchant(&merchant, "hash-7").await.expect("created");
     assert_eq!(store.merchant(7).await.expect("read"), Some(merchant.clone()));
     assert_eq!(store.merchant(8).await.expect("read"), None);
-    assert_eq!(store.merchant_id_by_api_key("hash-7").await.expect("read"), Some(7));
-    assert_eq!(store.merchant_id_by_api_key("hash-8").await.expect("read"), None);
+    assert_eq!(store.merchant_id_by_api_key("hash-7", NOW).await.expect("read"), Some(7));
+    assert_eq!(store.merchant_id_by_api_key("hash-8", NOW).await.expect("read"), None);
     assert!(matches!(store.create_merchant(&merchant, "hash-7b").await, Err(StoreError::AlreadyExists)));
-    assert_eq!(store.merchant_id_by_api_key("hash-7b").await.expect("read"), None, "nothing half written");
+    assert_eq!(store.merchant_id_by_api_key("hash-7b", NOW).await.expect("read"), None, "nothing half written");
 }
 
 async fn fifty_concurrent_creations_of_one_email_create_exactly_one(backend: Backend) {
