@@ -1,5 +1,6 @@
 //! `stamps-auth serve`: the local server. OTP messages are dispatched in-process after the
-//! answer and written to the outbox folder. Stops cleanly on Ctrl-C or SIGTERM.
+//! answer and written to the outbox folder; metrics are served at `GET /metrics`. Stops cleanly
+//! on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +11,8 @@ use shared::clock::SystemClock;
 use shared::delivery::outbox::{LocalPublisher, Outbox};
 use shared::facebook::GraphApi;
 use shared::http::routes;
+use shared::metrics::Sink;
+use shared::metrics::registry::Registry;
 
 pub async fn run(store_url: &str, addr: SocketAddr, outbox: PathBuf) -> Result<(), String> {
     let (config, store) = crate::commands::open(store_url).await?;
@@ -24,7 +27,8 @@ pub async fn run(store_url: &str, addr: SocketAddr, outbox: PathBuf) -> Result<(
         .await
         .map_err(|e| e.to_string())?
         .with_publisher(publisher.clone())
-        .with_facebook(graph);
+        .with_facebook(graph)
+        .with_metrics(Sink::Registry(Arc::new(Registry::new())));
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(addr = %local, store = store_url, outbox = %outbox.display(), routes = routes::ROUTES.len(), "listening");

@@ -27,6 +27,9 @@ pub struct App {
     pub jwt: JwtKeys,
     pub hash_key: HashKey,
     pub hasher: SecretHasher,
+    /// Where each answer's metrics go: EMF on standard output in a function, the local
+    /// server's registry, or nowhere (operator commands).
+    pub metrics: crate::metrics::Sink,
 }
 
 /// Why the service could not start.
@@ -47,14 +50,16 @@ const LOCAL_HASH_KEY_SETTING: &str = "local_hash_key";
 const LOCAL_KID: &str = "local";
 
 impl App {
-    /// With every store operation (the CLI, the tests); keys as for `for_function`.
+    /// With every store operation (the CLI, the tests); keys as for `for_function`. Metrics
+    /// go nowhere until `with_metrics`.
     pub fn from_config(config: Config, store: Option<Arc<dyn AdminStore>>) -> Result<App, StartError> {
         let setup = store.clone().map(|store| store as Arc<dyn Setup>);
         let app = App::for_function(config, store.map(|store| store as Arc<dyn Store>))?;
-        Ok(App { setup, ..app })
+        Ok(App { setup, metrics: crate::metrics::Sink::Discard, ..app })
     }
 
-    /// For a Lambda function: `STAMPS_JWT_KEYS` and `STAMPS_HASH_KEY` must be configured.
+    /// For a Lambda function: `STAMPS_JWT_KEYS` and `STAMPS_HASH_KEY` must be configured;
+    /// metrics are written as EMF records on standard output.
     pub fn for_function(config: Config, store: Option<Arc<dyn Store>>) -> Result<App, StartError> {
         let jwt = config.jwt_keys.clone().ok_or_else(|| {
             ConfigError("STAMPS_JWT_KEYS is not set: a function needs its signing keys (kid:secret,...)".into())
@@ -74,6 +79,7 @@ impl App {
             jwt,
             hash_key: HashKey::new(hash_key),
             hasher,
+            metrics: crate::metrics::Sink::Emf,
         })
     }
 
@@ -99,6 +105,11 @@ impl App {
 
     pub fn with_publisher(mut self, publisher: Arc<dyn EventPublisher>) -> App {
         self.publisher = Some(publisher);
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: crate::metrics::Sink) -> App {
+        self.metrics = metrics;
         self
     }
 

@@ -34,6 +34,8 @@ pub struct Config {
     pub password_max_failures: u32,
     pub password_failure_window_secs: i64,
     pub v2_merchant: Option<u64>,
+    /// How long a customer's security events are kept (`STAMPS_HISTORY_RETENTION_DAYS`).
+    pub history_retention_secs: i64,
     /// Base URL of Facebook's Graph API (`STAMPS_FACEBOOK_GRAPH_URL`).
     pub facebook_graph_url: String,
 }
@@ -106,6 +108,7 @@ impl Config {
             password_max_failures: count("STAMPS_PASSWORD_MAX_FAILURES", 10)?,
             password_failure_window_secs: number("STAMPS_PASSWORD_FAILURE_WINDOW_SECS", 900)?,
             v2_merchant,
+            history_retention_secs: number("STAMPS_HISTORY_RETENTION_DAYS", 90)?.saturating_mul(86_400),
             facebook_graph_url: get("STAMPS_FACEBOOK_GRAPH_URL")
                 .unwrap_or_else(|| DEFAULT_FACEBOOK_GRAPH_URL.to_string()),
         })
@@ -131,6 +134,7 @@ mod tests {
         assert_eq!(config.pin_failure_reset_secs, 604_800);
         assert_eq!(config.otp_ttl_secs, 600);
         assert_eq!(config.otp_requests_per_window, 5);
+        assert_eq!(config.history_retention_secs, 90 * 86_400);
         assert!(config.jwt_keys.is_none());
     }
 

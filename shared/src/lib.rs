@@ -7,6 +7,8 @@
 //!   local outbox), and the dispatch rules.
 //! - `http`: body parsing, credentials, the route table and the error mapping.
 //! - `handlers`: the routes.
+//! - `metrics`, `history`, `status`: what operators and support see (EMF metrics, a customer's
+//!   security history and state).
 //!
 //! Each adapter is behind a cargo feature, so a function links only the clients it uses.
 
@@ -16,11 +18,13 @@ pub mod app;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod facebook;
 pub mod handlers;
+pub mod history;
 pub mod http;
 #[cfg(feature = "https")]
 pub mod https;
@@ -29,8 +33,10 @@ pub mod lambda;
 #[cfg(all(feature = "lambda-sqs", feature = "render"))]
 pub mod lambda_sqs;
 pub mod logging;
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod status;
 pub mod store;
 
 pub use app::App;

@@ -17,6 +17,9 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
+    if request.uri().path() == METRICS_PATH {
+        return metrics(&app, request.method());
+    }
     let Some(route) = routes::find(request.uri().path()) else {
         return not_found().map(Body::from);
     };
@@ -28,6 +31,29 @@ async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     let api_request = ApiRequest { method: parts.method, headers: parts.headers, body };
     respond(&app, route, api_request).await.map(Body::from)
+}
+
+/// Where the local server serves its metrics (not an API route: no function serves it).
+pub const METRICS_PATH: &str = "/metrics";
+
+/// `GET /metrics`: the counters of `App::metrics` as Prometheus text, when the server keeps a
+/// registry.
+fn metrics(app: &App, method: &http::Method) -> Response {
+    let crate::metrics::Sink::Registry(registry) = &app.metrics else {
+        return not_found().map(Body::from);
+    };
+    if method != http::Method::GET {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+        response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+        return response;
+    }
+    let mut response = Response::new(Body::from(registry.render()));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(crate::metrics::registry::CONTENT_TYPE),
+    );
+    response
 }
 
 /// Serves `router` on `listener` until the listener fails.

@@ -146,7 +146,8 @@ async fn spawn_on_with(
         .expect("app")
         .with_clock(clock.clone())
         .with_publisher(events.unwrap_or_else(|| publisher.clone()))
-        .with_facebook(graph);
+        .with_facebook(graph)
+        .with_metrics(shared::metrics::Sink::Registry(Arc::new(shared::metrics::registry::Registry::new())));
     let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));

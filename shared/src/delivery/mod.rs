@@ -27,7 +27,7 @@ pub const EVENT_TYPE: &str = "otp.requested";
 pub const EVENT_VERSION: u32 = 1;
 
 /// How a code reaches the customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Email,

@@ -20,9 +20,10 @@ use crate::error::{ApiError, ErrorCode};
 use crate::facebook::{FacebookError, FacebookUser};
 use crate::handlers::otp;
 use crate::handlers::password::{self, CheckFailure};
+use crate::history;
 use crate::http::body::Fields;
 use crate::http::{ApiRequest, Reply};
-use crate::store::{AppKey, Customer, NewCustomer, OtpEffect, Profile, StoreError, UniqueField};
+use crate::store::{AppKey, Customer, EventKind, NewCustomer, OtpEffect, Profile, StoreError, UniqueField};
 
 /// A reset token from the `forgot_password` email works for one hour.
 pub const RESET_TOKEN_TTL_SECS: i64 = 3_600;
@@ -148,7 +149,11 @@ pub async fn login(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
         password_login(app, merchant_id, &fields).await?
     };
     let (key, record) = new_key(app, merchant_id, customer.id, gcm_id)?;
-    app.store()?.put_app_key(&record).await?;
+    let outcome = if by_facebook { "facebook" } else { history::OK };
+    let event = history::event(app, merchant_id, customer.id, EventKind::V2Login, outcome);
+    // The event beside the last write, not after it.
+    let (stored, ()) = tokio::join!(app.store()?.put_app_key(&record), history::record(app, [event]));
+    stored?;
     tracing::info!(merchant = merchant_id, customer = customer.id, by_facebook, "v2 login");
     Ok(key_reply(&key))
 }
@@ -162,7 +167,7 @@ async fn password_login(app: &App, merchant_id: u64, fields: &Fields) -> Result<
         password::unknown_identifier_failure(app, merchant_id, &email, &password).await?;
         return Err(wrong_password());
     };
-    password::check(app, &customer, &password).await.map_err(|failure| match failure {
+    password::check(app, &customer, &password, None).await.map_err(|failure| match failure {
         CheckFailure::WrongPassword | CheckFailure::NotSet => wrong_password(),
         CheckFailure::Throttled => password::too_many_attempts(),
         CheckFailure::Other(error) => error,
@@ -250,6 +255,7 @@ pub async fn register(app: &App, request: ApiRequest) -> Result<Reply, ApiError>
         StoreError::Duplicate(_) => conflict("fb_token", "This Facebook account is already registered."),
         other => ApiError::from(other),
     })?;
+    history::record(app, [history::event(app, merchant_id, customer.id, EventKind::V2Register, history::OK)]).await;
     tracing::info!(merchant = merchant_id, customer = customer.id, "v2 registration");
     Ok(key_reply(&key))
 }
@@ -302,7 +308,14 @@ async fn send_reset_token(app: &App, customer: &Customer, email: String) -> Resu
         expires_at,
         requested_at: now,
     })?;
-    otp::publish(app, &event, customer.merchant_id, customer.id).await
+    otp::publish(app, &event, customer.merchant_id, customer.id).await?;
+    let mut requested =
+        history::event(app, customer.merchant_id, customer.id, EventKind::OtpRequested, history::OK);
+    requested.purpose = Some(OtpPurpose::PasswordResetLink);
+    requested.channel = Some(Channel::Email);
+    requested.message_id = Some(event.event_id);
+    history::record(app, [requested]).await;
+    Ok(())
 }
 
 /// `POST /api/v2/auth/reset_password` `{token, password}`: consumes the token and sets the
@@ -330,8 +343,10 @@ pub async fn reset_password(app: &App, request: ApiRequest) -> Result<Reply, Api
     let effect = OtpEffect::SetPassword(hash);
     let now = app.clock.now();
     if !store.consume_otp(merchant_id, customer_id, OtpPurpose::PasswordResetLink, &token_hash, now, effect).await? {
+        crate::metrics::count(crate::metrics::Metric::OtpRejected);
         return Err(invalid_reset_token());
     }
+    otp::used(app, &customer, OtpPurpose::PasswordResetLink, EventKind::PasswordReset).await;
     Ok(Reply::ok(json!({"status": 1, "message": "Password has been reset."})))
 }
 

@@ -83,6 +83,8 @@ routes! {
     V2_FORGOT_PASSWORD: "/api/v2/auth/forgot_password", "v2-forgot-password", V2, handlers::v2::forgot_password;
     V2_RESET_PASSWORD: "/api/v2/auth/reset_password", "v2-reset-password", V2, handlers::v2::reset_password;
     V2_LOGOUT: "/api/v2/auth/logout", "v2-logout", V2, handlers::v2::logout;
+    CUSTOMER_STATUS: "/api/auth/customer-status", "customer-status", Api, handlers::support::customer_status;
+    CUSTOMER_EVENTS: "/api/auth/customer-events", "customer-events", Api, handlers::support::customer_events;
 }
 
 /// The route with exactly this path.

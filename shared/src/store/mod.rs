@@ -80,6 +80,17 @@ pub trait Customers: Send + Sync {
 
     async fn customer_by(&self, merchant_id: u64, field: UniqueField, value: &str) -> StoreResult<Option<Customer>>;
 
+    /// Changes the customer's email and mobile as `change` says, moving their unique claims,
+    /// and lifts the delivery suppressions of the channels it names (a merchant correcting an
+    /// address that bounced), in one atomic write. `Duplicate` when a new value is another
+    /// customer's; `None` when there is no such customer.
+    async fn update_contact(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        change: &ContactChange,
+    ) -> StoreResult<Option<Customer>>;
+
     /// Stores a new password hash and removes every outstanding password-reset code, in one
     /// atomic write. With `current: Some(hash)` it writes only while that hash is still the
     /// stored one (a rehash must not undo a concurrent change). `false`: nothing changed
@@ -139,6 +150,10 @@ pub trait Pins: Send + Sync {
 
     /// Failures back to zero (a right PIN, an unblock). Nothing happens when no PIN is set.
     async fn clear_pin_failures(&self, merchant_id: u64, customer_id: u64) -> StoreResult<()>;
+
+    /// The stored failure count, without reserving anything (`None`: no PIN is set). The
+    /// caller reads it against the clock (an expired count is zero).
+    async fn pin_state(&self, merchant_id: u64, customer_id: u64) -> StoreResult<Option<PinState>>;
 }
 
 /// One-time codes and v2 reset tokens: one live record per customer and purpose.
@@ -215,11 +230,66 @@ pub trait Deliveries: Send + Sync {
     async fn release_delivery(&self, event_id: &str) -> StoreResult<()>;
 }
 
+/// A customer's security history: append-only events under the customer, each forgotten after
+/// the retention (a DynamoDB TTL; every read also filters by `expires_at`, since TTL deletes
+/// late).
+#[async_trait]
+pub trait History: Send + Sync {
+    /// Stores `events` (idempotent: an event written again under the same ID replaces itself).
+    async fn record_events(&self, events: &[SecurityEvent]) -> StoreResult<()>;
+
+    /// The customer's events that happened at `since` or later and have not expired at `now`,
+    /// with an ID below `before` (all when `None`), newest first, at most `limit`; `next` is set
+    /// when older ones remain.
+    async fn events(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        before: Option<&str>,
+        limit: u32,
+        since: i64,
+        now: i64,
+    ) -> StoreResult<EventPage>;
+}
+
+/// A page of `limit` from `events` (newest first, possibly one more than `limit`, which says
+/// that older ones remain).
+pub(crate) fn page_of(mut events: Vec<SecurityEvent>, limit: u32) -> EventPage {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = events.len() > limit;
+    events.truncate(limit);
+    let next = if more { events.last().map(|event| event.id.clone()) } else { None };
+    EventPage { events, next }
+}
+
+/// What became of the deliveries to a customer: the last outcome, and the addresses not to
+/// send to again.
+#[async_trait]
+pub trait DeliveryOutcomes: Send + Sync {
+    /// Keeps `outcome` as the customer's last unless a later one is already kept (outcomes can
+    /// arrive out of order), and adds `suppress` whatever the order.
+    async fn record_delivery(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        outcome: &DeliveryOutcome,
+        suppress: Option<&Suppression>,
+    ) -> StoreResult<()>;
+
+    async fn delivery_state(&self, merchant_id: u64, customer_id: u64) -> StoreResult<DeliveryState>;
+}
+
 /// What the handlers use: what an `App` holds. A Lambda function holds only this, so the
 /// table creation of `Setup` is not linked into it.
-pub trait Store: Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
+pub trait Store:
+    Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries + History + DeliveryOutcomes
+{
+}
 
-impl<T> Store for T where T: Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
+impl<T> Store for T where
+    T: Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries + History + DeliveryOutcomes
+{
+}
 
 /// Everything a store offers, schema and sequences included (the CLI, the local server, the
 /// tests); each adapter implements all of it.
@@ -230,7 +300,8 @@ impl<T> AdminStore for T where T: Store + Setup {}
 /// Every store trait, for callers that use many: `use shared::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AdminStore, AppKeys, Counters, Customers, Deliveries, Merchants, Otps, Pins, Setup, Store, Templates,
+        AdminStore, AppKeys, Counters, Customers, Deliveries, DeliveryOutcomes, History, Merchants, Otps, Pins, Setup,
+        Store, Templates,
     };
 }
 

@@ -14,9 +14,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{
-    AppKey, AppKeys, CounterPolicy, CounterState, Counters, Customer, Customers, Deliveries, Merchant, Merchants,
-    NewCustomer, OtpEffect, OtpRecord, Otps, PinAttempt, PinCondition, Pins, Reservation, Sequence, Setup, StoreError,
-    StoreResult, Template, Templates, UniqueField,
+    AppKey, AppKeys, ContactChange, CounterPolicy, CounterState, Counters, Customer, Customers, Deliveries,
+    DeliveryOutcome, DeliveryOutcomes, DeliveryState, EventPage, History, Merchant, Merchants, NewCustomer, OtpEffect,
+    OtpRecord, Otps, PinAttempt, PinCondition, PinState, Pins, Reservation, SecurityEvent, Sequence, Setup, StoreError,
+    StoreResult, Suppression, Template, Templates, UniqueField,
 };
 use crate::domain::otp::OtpPurpose;
 
@@ -53,6 +54,15 @@ CREATE TABLE IF NOT EXISTS templates (
     merchant_id INTEGER NOT NULL, code TEXT NOT NULL, subject TEXT, text TEXT, html TEXT, sms TEXT,
     updated_at INTEGER NOT NULL, PRIMARY KEY (merchant_id, code));
 CREATE TABLE IF NOT EXISTS deliveries (event_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS security_events (
+    merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (merchant_id, customer_id, id));
+CREATE TABLE IF NOT EXISTS delivery_states (
+    merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL, last TEXT NOT NULL, last_at INTEGER NOT NULL,
+    PRIMARY KEY (merchant_id, customer_id));
+CREATE TABLE IF NOT EXISTS suppressions (
+    merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL, channel TEXT NOT NULL, suppression TEXT NOT NULL,
+    PRIMARY KEY (merchant_id, customer_id, channel));
 ";
 
 const CUSTOMER_COLUMNS: &str =
@@ -378,6 +388,59 @@ impl Customers for SqliteStore {
         .await
     }
 
+    async fn update_contact(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        change: &ContactChange,
+    ) -> StoreResult<Option<Customer>> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        let change = change.clone();
+        self.atomically(move |tx| {
+            let current = tx
+                .query_row(
+                    &format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE merchant_id = ?1 AND id = ?2"),
+                    params![m, c],
+                    customer_from_row,
+                )
+                .optional()
+                .map_err(map_error)?;
+            let Some(mut customer) = current else {
+                return Ok(None);
+            };
+            for (field, value) in [(UniqueField::Email, &change.email), (UniqueField::Mobile, &change.mobile)] {
+                let Some(value) = value else { continue };
+                if let Some(new) = value {
+                    let sql = format!(
+                        "SELECT 1 FROM customers WHERE merchant_id = ?1 AND {} = ?2 AND id != ?3",
+                        unique_column(field)
+                    );
+                    if exists(tx, &sql, params![m, new, c])? {
+                        return Err(StoreError::Duplicate(field));
+                    }
+                }
+                tx.execute(
+                    &format!("UPDATE customers SET {} = ?3 WHERE merchant_id = ?1 AND id = ?2", unique_column(field)),
+                    params![m, c, value],
+                )
+                .map_err(map_error)?;
+                match field {
+                    UniqueField::Email => customer.email = value.clone(),
+                    _ => customer.mobile = value.clone(),
+                }
+            }
+            for channel in change.channels() {
+                tx.execute(
+                    "DELETE FROM suppressions WHERE merchant_id = ?1 AND customer_id = ?2 AND channel = ?3",
+                    params![m, c, channel.as_str()],
+                )
+                .map_err(map_error)?;
+            }
+            Ok(Some(customer))
+        })
+        .await
+    }
+
     async fn set_password(
         &self,
         merchant_id: u64,
@@ -540,6 +603,20 @@ impl Pins for SqliteStore {
             )
             .map_err(map_error)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn pin_state(&self, merchant_id: u64, customer_id: u64) -> StoreResult<Option<PinState>> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT failures, failures_expire_at FROM pins WHERE merchant_id = ?1 AND customer_id = ?2",
+                params![m, c],
+                |row| Ok(PinState { failures: to_u32(row.get(0)?), failures_expire_at: row.get(1)? }),
+            )
+            .optional()
+            .map_err(map_error)
         })
         .await
     }
@@ -801,6 +878,131 @@ impl Deliveries for SqliteStore {
         self.with(move |conn| {
             conn.execute("DELETE FROM deliveries WHERE event_id = ?1", params![event_id]).map_err(map_error)?;
             Ok(())
+        })
+        .await
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("encoding a record: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Internal(format!("decoding a record: {e}")))
+}
+
+#[async_trait]
+impl History for SqliteStore {
+    /// Also deletes the customer's expired events: SQLite has no TTL.
+    async fn record_events(&self, events: &[SecurityEvent]) -> StoreResult<()> {
+        let events = events.to_vec();
+        self.atomically(move |tx| {
+            for event in &events {
+                let (m, c) = (to_i64(event.merchant_id)?, to_i64(event.customer_id)?);
+                tx.execute(
+                    "DELETE FROM security_events WHERE merchant_id = ?1 AND customer_id = ?2 AND expires_at <= ?3",
+                    params![m, c, event.at],
+                )
+                .map_err(map_error)?;
+                tx.execute(
+                    "INSERT INTO security_events (merchant_id, customer_id, id, at, expires_at, event)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(merchant_id, customer_id, id) DO UPDATE SET event = excluded.event",
+                    params![m, c, event.id, event.at, event.expires_at, to_json(event)?],
+                )
+                .map_err(map_error)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn events(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        before: Option<&str>,
+        limit: u32,
+        since: i64,
+        now: i64,
+    ) -> StoreResult<EventPage> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        let before = before.map(str::to_string);
+        self.with(move |conn| {
+            let mut statement = conn
+                .prepare(
+                    "SELECT event FROM security_events
+                     WHERE merchant_id = ?1 AND customer_id = ?2 AND at >= ?3 AND expires_at > ?4
+                       AND (?5 IS NULL OR id < ?5)
+                     ORDER BY id DESC LIMIT ?6",
+                )
+                .map_err(map_error)?;
+            let rows = statement
+                .query_map(params![m, c, since, now, before, i64::from(limit) + 1], |row| row.get::<_, String>(0))
+                .map_err(map_error)?;
+            let mut events = Vec::new();
+            for row in rows {
+                events.push(from_json::<SecurityEvent>(&row.map_err(map_error)?)?);
+            }
+            Ok(super::page_of(events, limit))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl DeliveryOutcomes for SqliteStore {
+    async fn record_delivery(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        outcome: &DeliveryOutcome,
+        suppress: Option<&Suppression>,
+    ) -> StoreResult<()> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        let (last, at) = (to_json(outcome)?, outcome.at);
+        let suppression = suppress.map(|s| to_json(s).map(|text| (s.channel.as_str(), text))).transpose()?;
+        self.atomically(move |tx| {
+            tx.execute(
+                "INSERT INTO delivery_states (merchant_id, customer_id, last, last_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(merchant_id, customer_id) DO UPDATE SET last = excluded.last, last_at = excluded.last_at
+                 WHERE delivery_states.last_at <= excluded.last_at",
+                params![m, c, last, at],
+            )
+            .map_err(map_error)?;
+            if let Some((channel, suppression)) = suppression {
+                tx.execute(
+                    "INSERT INTO suppressions (merchant_id, customer_id, channel, suppression) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(merchant_id, customer_id, channel) DO UPDATE SET suppression = excluded.suppression",
+                    params![m, c, channel, suppression],
+                )
+                .map_err(map_error)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delivery_state(&self, merchant_id: u64, customer_id: u64) -> StoreResult<DeliveryState> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        self.with(move |conn| {
+            let last: Option<String> = conn
+                .query_row(
+                    "SELECT last FROM delivery_states WHERE merchant_id = ?1 AND customer_id = ?2",
+                    params![m, c],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(map_error)?;
+            let mut statement = conn
+                .prepare("SELECT suppression FROM suppressions WHERE merchant_id = ?1 AND customer_id = ?2 ORDER BY channel")
+                .map_err(map_error)?;
+            let rows = statement.query_map(params![m, c], |row| row.get::<_, String>(0)).map_err(map_error)?;
+            let mut suppressed = Vec::new();
+            for row in rows {
+                suppressed.push(from_json::<Suppression>(&row.map_err(map_error)?)?);
+            }
+            Ok(DeliveryState { last: last.as_deref().map(from_json).transpose()?, suppressed })
         })
         .await
     }
