@@ -41,6 +41,8 @@ pub struct Config {
 }
 
 pub const DEFAULT_STORE: &str = "sqlite:stamps-auth.db";
+/// How long a customer's security events are kept unless `STAMPS_HISTORY_RETENTION_DAYS` says.
+pub const DEFAULT_HISTORY_RETENTION_DAYS: i64 = 90;
 pub const DEFAULT_FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com";
 
 impl Config {
@@ -108,7 +110,7 @@ impl Config {
             password_max_failures: count("STAMPS_PASSWORD_MAX_FAILURES", 10)?,
             password_failure_window_secs: number("STAMPS_PASSWORD_FAILURE_WINDOW_SECS", 900)?,
             v2_merchant,
-            history_retention_secs: number("STAMPS_HISTORY_RETENTION_DAYS", 90)?.saturating_mul(86_400),
+            history_retention_secs: number("STAMPS_HISTORY_RETENTION_DAYS", DEFAULT_HISTORY_RETENTION_DAYS)?.saturating_mul(86_400),
             facebook_graph_url: get("STAMPS_FACEBOOK_GRAPH_URL")
                 .unwrap_or_else(|| DEFAULT_FACEBOOK_GRAPH_URL.to_string()),
         })

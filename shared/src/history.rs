@@ -55,7 +55,19 @@ pub fn is_id(text: &str) -> bool {
 
 /// An event of `kind` for the customer, now, by the current route from the current client.
 pub fn event(app: &App, merchant_id: u64, customer_id: u64, kind: EventKind, outcome: &str) -> SecurityEvent {
-    let at = app.clock.now();
+    new_event(merchant_id, customer_id, kind, outcome, app.clock.now(), app.config.history_retention_secs)
+}
+
+/// An event of `kind` at `at`, kept `retention_secs`, by the current route from the current
+/// client (for callers without an `App`: the queue workers).
+pub fn new_event(
+    merchant_id: u64,
+    customer_id: u64,
+    kind: EventKind,
+    outcome: &str,
+    at: i64,
+    retention_secs: i64,
+) -> SecurityEvent {
     SecurityEvent {
         merchant_id,
         customer_id,
@@ -69,18 +81,24 @@ pub fn event(app: &App, merchant_id: u64, customer_id: u64, kind: EventKind, out
         failures: None,
         message_id: None,
         purpose: None,
-        expires_at: at.saturating_add(app.config.history_retention_secs),
+        expires_at: at.saturating_add(retention_secs),
     }
 }
 
 /// Stores `events` (none: no call). A failure is logged, not answered: what the events
 /// describe has happened.
 pub async fn record(app: &App, events: impl IntoIterator<Item = SecurityEvent>) {
+    if let Some(store) = app.store.as_deref() {
+        record_in(store, events).await;
+    }
+}
+
+/// `record` into `store`.
+pub async fn record_in(store: &dyn crate::store::History, events: impl IntoIterator<Item = SecurityEvent>) {
     let events: Vec<SecurityEvent> = events.into_iter().collect();
     if events.is_empty() {
         return;
     }
-    let Some(store) = app.store.as_deref() else { return };
     if let Err(error) = store.record_events(&events).await {
         let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
         tracing::warn!(%error, ?kinds, merchant = events[0].merchant_id, customer = events[0].customer_id,

@@ -6,13 +6,18 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::clock::{Clock, SystemClock};
-use crate::delivery::dispatch::{DispatchError, Dispatcher, describe, parse_event};
+use crate::delivery::dispatch::{DispatchError, Dispatcher, describe, parse_event, recorded};
+use crate::delivery::outcomes::{Dispatched, record_dispatch};
 use crate::delivery::{EmailSender, SmsSender};
+use crate::metrics::{self, Metric, Sink};
 use crate::store::Store;
+
+/// The function's name, in its metrics and in the history events it records.
+pub const FUNCTION: &str = "otp-dispatch";
 
 /// What the dispatch function works with, built once per process.
 pub struct DispatchDeps {
@@ -20,40 +25,69 @@ pub struct DispatchDeps {
     pub email: Arc<dyn EmailSender>,
     pub sms: Arc<dyn SmsSender>,
     pub clock: Arc<dyn Clock>,
+    /// The queue's `maxReceiveCount` (`STAMPS_DISPATCH_MAX_RECEIVES`): a message that fails on
+    /// that receive goes to the dead-letter queue.
+    pub max_receives: u32,
+    /// How long the outcomes' history events are kept.
+    pub retention_secs: i64,
+    pub metrics: Sink,
 }
 
-/// Sends every message of the batch; the answer lists the ones to deliver again.
+/// How many times the queue has handed `record` over, this time included.
+fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1)
+}
+
+/// Sends every message of the batch; the answer lists the ones to deliver again. Each message's
+/// outcome is counted (per channel) and recorded for its customer; the batch's metrics are
+/// written once.
 pub async fn handle_batch(deps: &DispatchDeps, event: SqsEvent) -> SqsBatchResponse {
+    let (response, counts) = crate::context::scope(FUNCTION, None, dispatch_batch(deps, event)).await;
+    deps.metrics.invocation(FUNCTION, &counts);
+    response
+}
+
+async fn dispatch_batch(deps: &DispatchDeps, event: SqsEvent) -> SqsBatchResponse {
     let dispatcher = Dispatcher {
         templates: deps.store.as_ref(),
         deliveries: deps.store.as_ref(),
+        outcomes: deps.store.as_ref(),
         email: deps.email.as_ref(),
         sms: deps.sms.as_ref(),
     };
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
-        let outcome = match parse_event(record.body.as_deref().unwrap_or_default()) {
-            Ok(event) => {
-                let about = describe(&event);
-                let outcome = dispatcher.dispatch(&event, deps.clock.now()).await;
-                if let Ok(outcome) = &outcome {
-                    tracing::info!(message_id, ?outcome, "{about}");
-                }
-                outcome.map_err(|error| (error, about))
+        let last_receive = receive_count(&record) >= deps.max_receives;
+        let event = match parse_event(record.body.as_deref().unwrap_or_default()) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(message_id, %error, "unreadable message, bound for the dead-letter queue");
+                metrics::count(if last_receive { Metric::DeliveriesDeadLettered } else { Metric::DeliveriesFailed });
+                response.add_failure(message_id);
+                continue;
             }
-            Err(error) => Err((error, "unreadable message".to_string())),
         };
-        match outcome {
-            Ok(_) => {}
-            Err((DispatchError::Retry(reason), about)) => {
-                tracing::warn!(message_id, %reason, "will be retried: {about}");
-                response.add_failure(message_id);
+        let about = describe(&event);
+        let now = deps.clock.now();
+        let dispatched = match dispatcher.dispatch(&event, now).await {
+            Ok(outcome) => {
+                tracing::info!(message_id, ?outcome, "{about}");
+                recorded(outcome)
             }
-            Err((DispatchError::Permanent(reason), about)) => {
-                tracing::error!(message_id, %reason, "cannot be sent, bound for the dead-letter queue: {about}");
+            Err(error) => {
+                match &error {
+                    DispatchError::Retry(reason) => tracing::warn!(message_id, %reason, last_receive, "not sent: {about}"),
+                    DispatchError::Permanent(reason) => {
+                        tracing::error!(message_id, %reason, last_receive, "cannot be sent: {about}")
+                    }
+                }
                 response.add_failure(message_id);
+                Some(if last_receive { Dispatched::DeadLettered } else { Dispatched::Failed })
             }
+        };
+        if let Some(dispatched) = dispatched {
+            record_dispatch(deps.store.as_ref(), &event, dispatched, now, deps.retention_secs).await;
         }
     }
     response
@@ -69,9 +103,14 @@ pub async fn run(deps: DispatchDeps) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The dispatch function's dependencies from the environment: DynamoDB (templates and
-/// delivery marks), SES from `STAMPS_EMAIL_FROM`, SNS for SMS (`STAMPS_SMS_SENDER_ID`
-/// optional).
+/// The queue's `maxReceiveCount` in `template.yaml`, when `STAMPS_DISPATCH_MAX_RECEIVES` does
+/// not say.
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+
+/// The dispatch function's dependencies from the environment: DynamoDB (templates, delivery
+/// marks and outcomes), SES from `STAMPS_EMAIL_FROM` through `STAMPS_SES_CONFIGURATION_SET`
+/// (optional), SNS for SMS (`STAMPS_SMS_SENDER_ID` optional), the queue's
+/// `STAMPS_DISPATCH_MAX_RECEIVES`.
 #[cfg(all(feature = "dynamodb", feature = "ses", feature = "sns"))]
 pub async fn deps_from_env() -> Result<DispatchDeps, lambda_runtime::Error> {
     use crate::config::Config;
@@ -88,11 +127,22 @@ pub async fn deps_from_env() -> Result<DispatchDeps, lambda_runtime::Error> {
     };
     let env = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let from = env("STAMPS_EMAIL_FROM").ok_or_else(|| fail("STAMPS_EMAIL_FROM is not set".into()))?;
+    let max_receives = match env("STAMPS_DISPATCH_MAX_RECEIVES") {
+        None => DEFAULT_MAX_RECEIVES,
+        Some(text) => text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            fail(format!("STAMPS_DISPATCH_MAX_RECEIVES must be the queue's maxReceiveCount, got {text:?}"))
+        })?,
+    };
     let sdk = crate::aws::lambda_sdk_config(config.aws_timeout).map_err(fail)?;
+    let email = crate::delivery::ses::SesEmail::new(aws_sdk_sesv2::Client::new(&sdk), from)
+        .with_configuration_set(env("STAMPS_SES_CONFIGURATION_SET"));
     Ok(DispatchDeps {
         store: Arc::new(crate::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
-        email: Arc::new(crate::delivery::ses::SesEmail::new(aws_sdk_sesv2::Client::new(&sdk), from)),
+        email: Arc::new(email),
         sms: Arc::new(crate::delivery::sns::SnsSms::new(aws_sdk_sns::Client::new(&sdk), env("STAMPS_SMS_SENDER_ID"))),
         clock: Arc::new(SystemClock),
+        max_receives,
+        retention_secs: config.history_retention_secs,
+        metrics: Sink::Emf,
     })
 }

@@ -30,6 +30,8 @@ pub mod http;
 pub mod https;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+#[cfg(all(feature = "lambda-sqs", feature = "aws"))]
+pub mod lambda_ses;
 #[cfg(all(feature = "lambda-sqs", feature = "render"))]
 pub mod lambda_sqs;
 pub mod logging;

@@ -8,7 +8,7 @@ use serde_json::Value;
 #[cfg(feature = "render")]
 use super::DeliveryError;
 use super::{Channel, EVENT_TYPE, EVENT_VERSION, EmailSender, OtpRequested, SmsSender};
-use crate::store::{Deliveries, Templates};
+use crate::store::{Deliveries, DeliveryOutcomes, Templates};
 
 /// How long a delivery mark outlives the code it delivered: a duplicate can arrive late.
 pub const DEDUP_MARGIN_SECS: i64 = 86_400;
@@ -21,6 +21,8 @@ pub enum Outcome {
     Duplicate,
     /// The code had expired before it could be sent: sending it would only confuse.
     Expired,
+    /// The address bounced or complained before (since the code was requested): not sent.
+    Suppressed,
 }
 
 /// Why an event was not sent.
@@ -62,6 +64,8 @@ fn safe_reason(error: &serde_json::Error) -> String {
 pub struct Dispatcher<'a> {
     pub templates: &'a dyn Templates,
     pub deliveries: &'a dyn Deliveries,
+    /// The customer's suppressed addresses.
+    pub outcomes: &'a dyn DeliveryOutcomes,
     pub email: &'a dyn EmailSender,
     pub sms: &'a dyn SmsSender,
 }
@@ -76,7 +80,15 @@ impl Dispatcher<'_> {
         if event.expires_at <= now {
             return Ok(Outcome::Expired);
         }
-        let stored = self.templates.template(event.merchant_id, &event.template_code).await.map_err(retry_store)?;
+        // The address may have bounced since the code was requested: read both at once.
+        let (stored, state) = tokio::join!(
+            self.templates.template(event.merchant_id, &event.template_code),
+            self.outcomes.delivery_state(event.merchant_id, event.customer_id)
+        );
+        if super::outcomes::suppressed(&state.map_err(retry_store)?, event).is_some() {
+            return Ok(Outcome::Suppressed);
+        }
+        let stored = stored.map_err(retry_store)?;
         let template = stored.or_else(|| builtin(&event.template_code)).ok_or_else(|| {
             DispatchError::Permanent(format!(
                 "merchant {} has no template {:?}",
@@ -109,6 +121,16 @@ impl Dispatcher<'_> {
                 })
             }
         }
+    }
+}
+
+/// What of a dispatch that needs no retry is recorded (duplicates and expired codes are not:
+/// nothing was sent, and the first delivery of a duplicate was recorded).
+pub fn recorded(outcome: Outcome) -> Option<super::outcomes::Dispatched> {
+    match outcome {
+        Outcome::Sent => Some(super::outcomes::Dispatched::Sent),
+        Outcome::Suppressed => Some(super::outcomes::Dispatched::Suppressed),
+        Outcome::Duplicate | Outcome::Expired => None,
     }
 }
 

@@ -15,11 +15,14 @@ use crate::domain::secrets::{RandomUnavailable, random_hex};
 use crate::store::Template;
 
 pub mod dispatch;
+pub mod outcomes;
 pub mod outbox;
 #[cfg(feature = "render")]
 pub mod render;
 #[cfg(feature = "ses")]
 pub mod ses;
+#[cfg(feature = "aws")]
+pub mod ses_events;
 #[cfg(feature = "sns")]
 pub mod sns;
 
@@ -141,6 +144,10 @@ pub struct EmailMessage {
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
+    /// Sent as SES message tags, which SES's delivery, bounce and complaint events carry back:
+    /// they say which customer and which delivery an outcome is about (`outcomes::tags`).
+    #[serde(skip)]
+    pub tags: Vec<(&'static str, String)>,
 }
 
 #[async_trait]

@@ -79,12 +79,21 @@ pub struct LocalPublisher {
     pub clock: Arc<dyn Clock>,
     /// Dispatches still running, so tests and shutdown can wait for them.
     pub pending: Pending,
+    /// How long the delivery outcomes' history events are kept.
+    pub retention_secs: i64,
 }
 
 #[cfg(feature = "render")]
 impl LocalPublisher {
     pub fn new(store: Arc<dyn crate::store::Store>, outbox: Arc<Outbox>, clock: Arc<dyn Clock>) -> LocalPublisher {
-        LocalPublisher { store, outbox, clock, pending: Pending::default() }
+        let retention_secs = crate::config::DEFAULT_HISTORY_RETENTION_DAYS * 86_400;
+        LocalPublisher { store, outbox, clock, pending: Pending::default(), retention_secs }
+    }
+
+    /// Keeps the outcomes' history events `retention_secs` (`STAMPS_HISTORY_RETENTION_DAYS`).
+    pub fn with_retention(mut self, retention_secs: i64) -> LocalPublisher {
+        self.retention_secs = retention_secs;
+        self
     }
 
     /// Waits until every dispatch started so far has finished.
@@ -100,20 +109,33 @@ impl super::EventPublisher for LocalPublisher {
         let (store, outbox, clock) = (Arc::clone(&self.store), Arc::clone(&self.outbox), Arc::clone(&self.clock));
         let event = event.clone();
         let guard = self.pending.start();
-        tokio::spawn(async move {
+        let retention_secs = self.retention_secs;
+        tokio::spawn(crate::context::scope("otp-dispatch", None, async move {
             let _guard = guard;
             let dispatcher = super::dispatch::Dispatcher {
                 templates: store.as_ref(),
                 deliveries: store.as_ref(),
+                outcomes: store.as_ref(),
                 email: outbox.as_ref(),
                 sms: outbox.as_ref(),
             };
             let about = super::dispatch::describe(&event);
-            match dispatcher.dispatch(&event, clock.now()).await {
-                Ok(outcome) => tracing::info!(?outcome, "{about}"),
-                Err(error) => tracing::warn!(%error, "{about}"),
+            let now = clock.now();
+            // One attempt, no queue to retry it: a failure is final.
+            let dispatched = match dispatcher.dispatch(&event, now).await {
+                Ok(outcome) => {
+                    tracing::info!(?outcome, "{about}");
+                    super::dispatch::recorded(outcome)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "{about}");
+                    Some(super::outcomes::Dispatched::DeadLettered)
+                }
+            };
+            if let Some(dispatched) = dispatched {
+                super::outcomes::record_dispatch(store.as_ref(), &event, dispatched, now, retention_secs).await;
             }
-        });
+        }));
         Ok(())
     }
 }
