@@ -168,6 +168,12 @@ impl TestApp {
         self.calls.as_ref().map(CallCounter::take).unwrap_or_default()
     }
 
+    /// The DynamoDB operations sent since the last call, and the round trips they took in
+    /// sequence (operations in parallel share one).
+    pub fn take_calls_with_rounds(&self) -> (Vec<String>, usize) {
+        self.calls.as_ref().map(CallCounter::take_with_rounds).unwrap_or_default()
+    }
+
     /// The messages delivered to the local outbox so far, oldest first, once every dispatch
     /// started has finished.
     pub async fn outbox_messages(&self) -> Vec<Value> {

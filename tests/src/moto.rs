@@ -60,14 +60,37 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{}-{random}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Counts the DynamoDB operations a client sends, by name.
+/// Counts the DynamoDB operations a client sends, by name, and the round trips they took in
+/// sequence: a round starts when an operation starts while none is in flight, so operations
+/// sent in parallel share one.
 #[derive(Debug, Clone, Default)]
-pub struct CallCounter(Arc<Mutex<Vec<String>>>);
+pub struct CallCounter(Arc<Mutex<Calls>>);
+
+#[derive(Debug, Default)]
+struct Calls {
+    operations: Vec<String>,
+    in_flight: usize,
+    rounds: usize,
+}
 
 impl CallCounter {
+    fn calls(&self) -> std::sync::MutexGuard<'_, Calls> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The operations sent since the last `take`.
     pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        let mut calls = self.calls();
+        calls.rounds = 0;
+        std::mem::take(&mut calls.operations)
+    }
+
+    /// The operations sent since the last `take`, and how many round trips in sequence they
+    /// took.
+    pub fn take_with_rounds(&self) -> (Vec<String>, usize) {
+        let mut calls = self.calls();
+        let rounds = std::mem::take(&mut calls.rounds);
+        (std::mem::take(&mut calls.operations), rounds)
     }
 }
 
@@ -84,7 +107,24 @@ impl Intercept for CallCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let operation = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(operation);
+        let mut calls = self.calls();
+        calls.operations.push(operation);
+        if calls.in_flight == 0 {
+            calls.rounds += 1;
+        }
+        calls.in_flight += 1;
+        Ok(())
+    }
+
+    // Once per operation, when it has finished (answered or failed).
+    fn read_after_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut calls = self.calls();
+        calls.in_flight = calls.in_flight.saturating_sub(1);
         Ok(())
     }
 }

@@ -58,6 +58,9 @@ async fn aws_app(rig: &DeliveryRig) -> (TestApp, DispatchDeps) {
         email: Arc::new(SesEmail::new(rig.ses.clone(), rig.sender.clone())),
         sms: Arc::new(SnsSms::new(rig.sns.clone(), None)),
         clock: app.clock.clone(),
+        max_receives: shared::lambda_sqs::DEFAULT_MAX_RECEIVES,
+        retention_secs: app.app.config.history_retention_secs,
+        metrics: shared::metrics::Sink::Discard,
     };
     (app, deps)
 }
@@ -254,6 +257,9 @@ async fn the_local_outbox_sends_once_and_refuses_poison() {
         email: outbox.clone(),
         sms: outbox,
         clock: app.clock.clone(),
+        max_receives: shared::lambda_sqs::DEFAULT_MAX_RECEIVES,
+        retention_secs: app.app.config.history_retention_secs,
+        metrics: shared::metrics::Sink::Discard,
     };
     let good = serde_json::to_string(&event(&ann, Channel::Email, "reset", app.clock.now())).expect("json");
     let batch = json!({"Records": [

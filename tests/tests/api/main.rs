@@ -22,6 +22,8 @@ macro_rules! both_stores {
 
 mod conventions;
 mod delivery;
+mod history;
+mod metrics;
 mod otp;
 mod password;
 mod pin;
