@@ -11,8 +11,10 @@ use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 use shared::http::ROUTES;
 
-/// The one function with no HTTP route: it consumes the OTP queue.
+/// The functions with no HTTP route: one consumes the OTP queue, the other SES's delivery
+/// events.
 const DISPATCH: &str = "otp-dispatch";
+const RECORDER: &str = "delivery-events";
 
 /// The DynamoDB actions each function needs, from the store calls its handler makes (see
 /// `shared/src/store/dynamodb.rs`: a read is `GetItem`; a transaction needs the action of each
@@ -23,25 +25,32 @@ const DYNAMODB_ACTIONS: &[(&str, &[&str])] = &[
     ("token-verify", &[]),
     ("validate-mobile-number", &[]),
     ("reset-otp-limit", &["GetItem", "DeleteItem"]),
+    // Routes that record a customer's security event put it (docs/api.md section 11.3); the
+    // resets put two at once (BatchWriteItem).
     ("validate-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
     ("change-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
-    ("set-password", &["GetItem", "UpdateItem", "DeleteItem"]),
+    ("set-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
     ("request-otp-for-password-reset", &["GetItem", "PutItem", "UpdateItem"]),
-    ("reset-password-with-otp", &["GetItem", "UpdateItem", "DeleteItem"]),
+    ("reset-password-with-otp", &["GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]),
     ("pin-set", &["GetItem", "PutItem"]),
     ("pin-change", &["GetItem", "PutItem", "UpdateItem"]),
     ("pin-validate", &["GetItem", "PutItem", "UpdateItem"]),
-    ("pin-unblock", &["GetItem", "UpdateItem"]),
+    ("pin-unblock", &["GetItem", "PutItem", "UpdateItem"]),
     ("pin-request-otp-for-reset", &["GetItem", "PutItem", "UpdateItem"]),
-    ("pin-reset", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
+    ("pin-reset", &["GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]),
     ("pin-reset-with-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
     ("v2-login", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
     ("v2-register", &["GetItem", "PutItem", "UpdateItem"]),
     ("v2-forgot-password", &["GetItem", "PutItem", "UpdateItem"]),
-    ("v2-reset-password", &["GetItem", "UpdateItem", "DeleteItem"]),
+    ("v2-reset-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]),
     ("v2-logout", &["DeleteItem"]),
-    // Templates read; delivery marks claimed (conditional put) and given back (delete).
-    (DISPATCH, &["GetItem", "PutItem", "DeleteItem"]),
+    ("customer-status", &["GetItem"]),
+    ("customer-events", &["GetItem", "Query"]),
+    // Templates and deliveries read; delivery marks claimed (conditional put) and given back
+    // (delete); the outcome's event put and the customer's deliveries updated.
+    (DISPATCH, &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
+    // The event put, the customer's deliveries updated.
+    (RECORDER, &["PutItem", "UpdateItem"]),
 ];
 
 fn root() -> PathBuf {
@@ -169,6 +178,7 @@ fn main_rs(function: &str) -> String {
 fn every_function_folder_is_a_route_or_the_dispatcher_and_nothing_else() {
     let mut expected = route_functions();
     expected.insert(DISPATCH.to_string());
+    expected.insert(RECORDER.to_string());
     assert_eq!(function_folders(), expected);
 }
 
@@ -195,10 +205,14 @@ fn the_template_has_exactly_the_route_table() {
                     http_routes.insert((path, function.binary.clone()));
                 }
                 Some("SQS") => {
-                    assert_eq!(function.binary, DISPATCH, "{id}");
+                    let expected_queue = match function.binary.as_str() {
+                        DISPATCH => "OtpQueue.Arn",
+                        RECORDER => "DeliveryEventsQueue.Arn",
+                        other => panic!("{id}: {other} has a queue"),
+                    };
                     let properties = event.get("Properties").expect("Properties");
                     let queue = properties.get("Queue").expect("Queue");
-                    assert_eq!(intrinsic_str(queue, "GetAtt"), Some("OtpQueue.Arn"), "{id}");
+                    assert_eq!(intrinsic_str(queue, "GetAtt"), Some(expected_queue), "{id}");
                     let types = properties.get("FunctionResponseTypes").and_then(Yaml::as_sequence);
                     assert_eq!(
                         types.map(|s| s.iter().filter_map(Yaml::as_str).collect::<Vec<_>>()),
@@ -409,6 +423,9 @@ fn the_otp_queue_outlasts_the_dispatch_function_and_parks_failures() {
     assert_eq!(intrinsic_str(dlq, "GetAtt"), Some("OtpDeadLetterQueue.Arn"));
     let receives = redrive.get("maxReceiveCount").and_then(Yaml::as_u64).expect("maxReceiveCount");
     assert!((2..=10).contains(&receives), "maxReceiveCount {receives}");
+    // The dispatcher tells a failure on the last receive (dead-lettered) from one to retry.
+    let told = dispatch.env("STAMPS_DISPATCH_MAX_RECEIVES").and_then(Yaml::as_str).and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(told, Some(receives), "STAMPS_DISPATCH_MAX_RECEIVES is the queue's maxReceiveCount");
 
     let subscription = resource(&template, "OtpSubscription").get("Properties").expect("Properties");
     assert_eq!(subscription.get("TopicArn").and_then(|v| intrinsic_str(v, "Ref")), Some("OtpTopic"));
@@ -445,6 +462,70 @@ fn events_has_one_valid_sample_per_function() {
         assert_eq!(record["eventSource"], "aws:sqs");
         let body = record["body"].as_str().expect("body");
         shared::delivery::dispatch::parse_event(body).expect("the body is an otp.requested event");
+    }
+    let text = std::fs::read_to_string(root().join("events/delivery-events.json")).expect("event");
+    let event: Json = serde_json::from_str(&text).expect("delivery-events.json");
+    let records = event["Records"].as_array().expect("Records");
+    assert!(!records.is_empty());
+    for record in records {
+        let body = record["body"].as_str().expect("body");
+        let outcome = shared::delivery::ses_events::parse(body).expect("an SES event");
+        assert!(outcome.is_some(), "the sample is about one of our codes: {body}");
+    }
+}
+
+/// The SES events reach the recorder: the dispatcher sends through the configuration set, whose
+/// destination is the topic that feeds the recorder's queue (raw), whose failures are parked.
+#[test]
+fn ses_events_reach_the_delivery_events_function() {
+    let template = yaml("template.yaml");
+    let dispatch = template_functions().into_iter().find(|f| f.binary == DISPATCH).expect("otp-dispatch");
+    let set = dispatch.env("STAMPS_SES_CONFIGURATION_SET").expect("STAMPS_SES_CONFIGURATION_SET");
+    assert_eq!(intrinsic_str(set, "Ref"), Some("SesConfigurationSet"));
+    assert_eq!(str_at(resource(&template, "SesConfigurationSet"), &["Type"]), Some("AWS::SES::ConfigurationSet"));
+    let sends = serde_yaml_ng::to_string(&dispatch.properties).expect("yaml");
+    assert!(sends.contains("configuration-set/${SesConfigurationSet}"), "SendEmail allowed on the set");
+
+    let destination = resource(&template, "SesEventDestination").get("Properties").expect("Properties");
+    assert_eq!(destination.get("ConfigurationSetName").and_then(|v| intrinsic_str(v, "Ref")), Some("SesConfigurationSet"));
+    let event_destination = destination.get("EventDestination").expect("EventDestination");
+    let types: BTreeSet<&str> = event_destination
+        .get("MatchingEventTypes")
+        .and_then(Yaml::as_sequence)
+        .expect("MatchingEventTypes")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(types, BTreeSet::from(["delivery", "bounce", "complaint"]));
+    let topic = event_destination.get("SnsDestination").and_then(|d| d.get("TopicARN")).expect("TopicARN");
+    assert_eq!(intrinsic_str(topic, "Ref"), Some("DeliveryEventsTopic"));
+    let policy = serde_yaml_ng::to_string(resource(&template, "DeliveryEventsTopicPolicy")).expect("yaml");
+    assert!(policy.contains("ses.amazonaws.com") && policy.contains("sns:Publish"), "{policy}");
+
+    let subscription = resource(&template, "DeliveryEventsSubscription").get("Properties").expect("Properties");
+    assert_eq!(subscription.get("TopicArn").and_then(|v| intrinsic_str(v, "Ref")), Some("DeliveryEventsTopic"));
+    assert_eq!(subscription.get("Endpoint").and_then(|v| intrinsic_str(v, "GetAtt")), Some("DeliveryEventsQueue.Arn"));
+    let queue = resource(&template, "DeliveryEventsQueue").get("Properties").expect("Properties");
+    let dlq = queue.get("RedrivePolicy").and_then(|r| r.get("deadLetterTargetArn")).expect("deadLetterTargetArn");
+    assert_eq!(intrinsic_str(dlq, "GetAtt"), Some("DeliveryEventsDeadLetterQueue.Arn"));
+    let recorder = template_functions().into_iter().find(|f| f.binary == RECORDER).expect("delivery-events");
+    let timeout = recorder.properties.get("Timeout").and_then(Yaml::as_u64).expect("Timeout");
+    let visibility = queue.get("VisibilityTimeout").and_then(Yaml::as_u64).expect("VisibilityTimeout");
+    assert!(visibility >= 6 * timeout, "visibility {visibility} s < 6 x {timeout} s");
+}
+
+/// The functions' EMF metric records are INFO lines of Lambda's JSON log format
+/// (shared/src/metrics/emf.rs): a stricter application log level would drop them.
+#[test]
+fn no_log_level_drops_the_metric_records() {
+    let template = yaml("template.yaml");
+    let logging = template.get("Globals").and_then(|g| g.get("Function")).and_then(|f| f.get("LoggingConfig"));
+    assert_eq!(logging.and_then(|l| l.get("LogFormat")).and_then(Yaml::as_str), Some("JSON"));
+    let level = logging.and_then(|l| l.get("ApplicationLogLevel")).and_then(Yaml::as_str);
+    assert!(matches!(level, None | Some("TRACE" | "DEBUG" | "INFO")), "ApplicationLogLevel {level:?}");
+    for function in template_functions() {
+        let level = function.properties.get("LoggingConfig").and_then(|l| l.get("ApplicationLogLevel"));
+        assert!(level.and_then(Yaml::as_str).is_none_or(|l| matches!(l, "TRACE" | "DEBUG" | "INFO")), "{}", function.id);
     }
 }
 
