@@ -190,12 +190,48 @@ impl DeliveryRig {
 
     /// Everything waiting in the queue, as the Lambda service would hand it over.
     pub async fn receive_batch(&self) -> serde_json::Value {
+        self.receive_batch_from(&self.queue_url).await
+    }
+
+    /// A new topic feeding a new queue by raw delivery (as template.yaml subscribes the
+    /// delivery-events queue to the SES events topic): the topic's ARN and the queue's URL.
+    pub async fn topic_to_queue(&self, name: &str) -> (String, String) {
+        let name = unique_name(name);
+        let topic_arn =
+            self.sns.create_topic().name(&name).send().await.expect("topic").topic_arn.expect("topic ARN");
+        let queue_url =
+            self.sqs.create_queue().queue_name(&name).send().await.expect("queue").queue_url.expect("queue URL");
+        let queue_arn = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+            .expect("queue ARN");
+        self.sns
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("subscription");
+        (topic_arn, queue_url)
+    }
+
+    /// Everything waiting in `queue_url`, as the Lambda service would hand it over.
+    pub async fn receive_batch_from(&self, queue_url: &str) -> serde_json::Value {
         let mut records = Vec::new();
         loop {
             let output = self
                 .sqs
                 .receive_message()
-                .queue_url(&self.queue_url)
+                .queue_url(queue_url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(0)
                 .send()
