@@ -394,3 +394,29 @@ async fn a_bounced_address_is_not_sent_to_until_the_merchant_updates_it(backend:
     assert_eq!(app.store.customer_by(merchant.id, shared::store::UniqueField::Email, "bob@example.com").await.expect("read").map(|c| c.id), Some(bob.id));
     assert!(app.store.update_contact(merchant.id, 999_999, &change).await.expect("no error").is_none());
 }
+
+/// DynamoDB forgets an event by its TTL: each event item carries `ttl`, the end of its
+/// retention, under its customer's partition (`CUSTOMER#...`, `EVENT#{id}`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_event_items_carry_their_ttl_under_the_customer() {
+    let (store, _) = integration_tests::moto::dynamo_store_counted().await;
+    let event = shared::history::new_event(7, 42, shared::store::EventKind::PinFailed, "invalid_pin", 1_800_000_000, 3_600);
+    shared::store::History::record_events(store.as_ref(), std::slice::from_ref(&event)).await.expect("recorded");
+    let client = aws_sdk_dynamodb::Client::new(&integration_tests::moto::sdk_config().await);
+    let item = client
+        .get_item()
+        .table_name(store.table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("CUSTOMER#7#42".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#{}", event.id)))
+        .send()
+        .await
+        .expect("read")
+        .item
+        .expect("the event item");
+    assert_eq!(item.get("ttl"), Some(&aws_sdk_dynamodb::types::AttributeValue::N("1800003600".into())));
+    // Read back at its last live second, and not after.
+    let page = shared::store::History::events(store.as_ref(), 7, 42, None, 10, 1_800_000_000, 1_800_003_599).await.expect("page");
+    assert_eq!(page.events, [event]);
+    let page = shared::store::History::events(store.as_ref(), 7, 42, None, 10, 1_800_000_000, 1_800_003_600).await.expect("page");
+    assert!(page.events.is_empty());
+}
