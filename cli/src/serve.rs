@@ -9,6 +9,7 @@ use std::sync::Arc;
 use shared::App;
 use shared::clock::SystemClock;
 use shared::delivery::outbox::{LocalPublisher, Outbox};
+use shared::delivery::reset_link::ResetLinks;
 use shared::facebook::GraphApi;
 use shared::http::routes;
 use shared::metrics::Sink;
@@ -17,22 +18,26 @@ use shared::metrics::registry::Registry;
 pub async fn run(store_url: &str, addr: SocketAddr, outbox: PathBuf) -> Result<(), String> {
     let (config, store) = crate::commands::open(store_url).await?;
     let clock = Arc::new(SystemClock);
+    let graph = Arc::new(GraphApi::new(&config.facebook_graph_url, config.aws_timeout));
+    let app = App::local(config, Arc::clone(&store)).await.map_err(|e| e.to_string())?;
+    // The reset tokens are hashed with the server's key (generated and kept by `App::local`
+    // when none is configured).
+    let reset_links = ResetLinks::new(app.hash_key.clone(), app.config.v2_reset_emails.into());
     let publisher = Arc::new(LocalPublisher::new(
-        Arc::clone(&store) as Arc<dyn shared::store::Store>,
+        store as Arc<dyn shared::store::Store>,
         Arc::new(Outbox::new(&outbox, clock.clone())),
         clock,
-    ));
-    let graph = Arc::new(GraphApi::new(&config.facebook_graph_url, config.aws_timeout));
-    let app = App::local(config, store)
-        .await
-        .map_err(|e| e.to_string())?
+        reset_links,
+    )
+    .with_retention(app.config.history_retention_secs));
+    let app = app
         .with_publisher(publisher.clone())
         .with_facebook(graph)
         .with_metrics(Sink::Registry(Arc::new(Registry::new())));
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(addr = %local, store = store_url, outbox = %outbox.display(), routes = routes::ROUTES.len(), "listening");
-    axum::serve(listener, shared::server::router(Arc::new(app)))
+    axum::serve(listener, shared::server::with_peer_addresses(shared::server::router(Arc::new(app))))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

@@ -9,6 +9,7 @@ use crate::App;
 use crate::domain::identifier::normalize_email;
 use crate::domain::legacy_hash::is_django_hash;
 use crate::domain::mobile::parse_mobile;
+use crate::domain::name::{BadName, MAX_NAME_CHARS, check_name};
 use crate::domain::secrets::ApiKey;
 use crate::store::{Customer, Merchant, NewCustomer, Sequence, StoreError, Template, UniqueField};
 
@@ -71,9 +72,16 @@ fn present(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
-/// The customer `input` describes, validated as the API would: email shape, mobile number
-/// (stored in E.164), password hash format.
+/// The customer `input` describes, validated as the API would: name (bounded: it is
+/// rendered into messages), email shape, mobile number (stored in E.164), password hash format.
 async fn new_customer(app: &App, input: CustomerInput) -> Result<NewCustomer, AdminError> {
+    let name = present(input.name).unwrap_or_default();
+    check_name(&name).map_err(|bad| {
+        AdminError::Invalid(match bad {
+            BadName::TooLong => format!("the name is longer than {MAX_NAME_CHARS} characters"),
+            BadName::ControlCharacter => "the name contains control characters".to_string(),
+        })
+    })?;
     let email = present(input.email).map(|email| normalize_email(&email));
     if let Some(email) = &email
         && !looks_like_email(email)
@@ -101,7 +109,7 @@ async fn new_customer(app: &App, input: CustomerInput) -> Result<NewCustomer, Ad
     Ok(NewCustomer {
         id: input.id,
         merchant_id: input.merchant,
-        name: present(input.name).unwrap_or_default(),
+        name,
         email,
         mobile,
         member_id: present(input.member_id),

@@ -1,6 +1,9 @@
-//! `App`: everything a handler needs, built once at start-up. Lambda functions take their keys
-//! from configuration and refuse to start without them; the local server generates missing
-//! keys once and keeps them in its store so tokens survive a restart.
+//! `App`: everything a handler needs, built once at start-up. A Lambda function's `App` holds
+//! exactly what its route declares (`needs`): the declared ports, always present, and the
+//! declared secrets, taken from configuration (start-up stops when a required one is missing);
+//! secrets it does not declare are withheld (unusable, see `needs::Secret`). The local server
+//! holds everything, generates missing keys once and keeps them in its store so tokens survive a
+//! restart, and runs each route on `restricted_to` its needs.
 
 use std::sync::Arc;
 
@@ -11,24 +14,26 @@ use crate::domain::jwt::JwtKeys;
 use crate::domain::password::{HashError, SecretHasher};
 use crate::domain::secrets::{HashKey, RandomUnavailable, random_hex};
 use crate::error::ApiError;
+use crate::facebook::FacebookVerifier;
+use crate::needs::{Needs, Port, Presence, Secret};
 use crate::store::{AdminStore, Setup, Store, StoreError};
 
 pub struct App {
     pub config: Config,
     pub clock: Arc<dyn Clock>,
-    /// `None` for functions that touch no storage.
+    /// Present exactly when the route declares `Port::Store` (the ports below likewise).
     pub store: Option<Arc<dyn Store>>,
     /// Schema and sequences, for operator commands; `None` in a Lambda function.
     pub setup: Option<Arc<dyn Setup>>,
     /// Where OTP events go; `None` for functions that publish none.
     pub publisher: Option<Arc<dyn EventPublisher>>,
     /// Checks Facebook tokens (mobile app API v2 only).
-    pub facebook: Option<Arc<dyn crate::facebook::FacebookVerifier>>,
+    pub facebook: Option<Arc<dyn FacebookVerifier>>,
     pub jwt: JwtKeys,
     pub hash_key: HashKey,
     pub hasher: SecretHasher,
     /// Where each answer's metrics go: EMF on standard output in a function, the local
-    /// server's registry, or nowhere (operator commands).
+    /// server's registry, or nowhere (operator commands, until `with_metrics`).
     pub metrics: crate::metrics::Sink,
 }
 
@@ -43,6 +48,18 @@ pub enum StartError {
     Random(#[from] RandomUnavailable),
     #[error(transparent)]
     Hash(#[from] HashError),
+    /// A declared port could not be built.
+    #[error("{0}")]
+    Port(String),
+}
+
+/// The adapters a function's start-up built, before `App::for_needs` checks them against its
+/// route.
+#[derive(Default)]
+pub struct Ports {
+    pub store: Option<Arc<dyn Store>>,
+    pub publisher: Option<Arc<dyn EventPublisher>>,
+    pub facebook: Option<Arc<dyn FacebookVerifier>>,
 }
 
 const LOCAL_JWT_SETTING: &str = "local_jwt_secret";
@@ -50,37 +67,93 @@ const LOCAL_HASH_KEY_SETTING: &str = "local_hash_key";
 const LOCAL_KID: &str = "local";
 
 impl App {
-    /// With every store operation (the CLI, the tests); keys as for `for_function`. Metrics
-    /// go nowhere until `with_metrics`.
+    /// With every store operation and every secret (the CLI, the tests): the JWT keys and the
+    /// hash key must be configured.
     pub fn from_config(config: Config, store: Option<Arc<dyn AdminStore>>) -> Result<App, StartError> {
-        let setup = store.clone().map(|store| store as Arc<dyn Setup>);
-        let app = App::for_function(config, store.map(|store| store as Arc<dyn Store>))?;
-        Ok(App { setup, metrics: crate::metrics::Sink::Discard, ..app })
-    }
-
-    /// For a Lambda function: `STAMPS_JWT_KEYS` and `STAMPS_HASH_KEY` must be configured;
-    /// metrics are written as EMF records on standard output.
-    pub fn for_function(config: Config, store: Option<Arc<dyn Store>>) -> Result<App, StartError> {
         let jwt = config.jwt_keys.clone().ok_or_else(|| {
-            ConfigError("STAMPS_JWT_KEYS is not set: a function needs its signing keys (kid:secret,...)".into())
+            ConfigError("STAMPS_JWT_KEYS is not set: the service needs its signing keys (kid:secret,...)".into())
         })?;
         let hash_key = config
             .hash_key
             .clone()
-            .ok_or_else(|| ConfigError("STAMPS_HASH_KEY is not set: a function needs the hashing key".into()))?;
+            .ok_or_else(|| ConfigError("STAMPS_HASH_KEY is not set: the service needs the hashing key".into()))?;
         let hasher = SecretHasher::new(config.password_pepper.clone())?;
         Ok(App {
             config,
             clock: Arc::new(SystemClock),
-            store,
-            setup: None,
+            setup: store.clone().map(|store| store as Arc<dyn Setup>),
+            store: store.map(|store| store as Arc<dyn Store>),
             publisher: None,
             facebook: None,
             jwt,
             hash_key: HashKey::new(hash_key),
             hasher,
+            metrics: crate::metrics::Sink::Discard,
+        })
+    }
+
+    /// A Lambda function's `App`: exactly the ports and secrets its route declares. A declared
+    /// port missing from `ports`, or a required secret missing from `config`, stops start-up;
+    /// ports and secrets it does not declare are dropped and withheld.
+    pub fn for_needs(function: &str, needs: &Needs, mut config: Config, ports: Ports) -> Result<App, StartError> {
+        for secret in Secret::ALL.iter().copied() {
+            if !needs.knows(secret) {
+                config.withhold(secret);
+            } else if secret.presence() == Presence::Required && !config.has(secret) {
+                return Err(not_set(secret, function).into());
+            }
+        }
+        let store = take(needs, ports.store, Port::Store, function)?;
+        let publisher = take(needs, ports.publisher, Port::Publisher, function)?;
+        let facebook = take(needs, ports.facebook, Port::Facebook, function)?;
+        let jwt = config.jwt_keys.clone().unwrap_or_else(JwtKeys::withheld);
+        let hash_key = match &config.hash_key {
+            Some(key) => HashKey::new(key.clone()),
+            None => HashKey::withheld()?,
+        };
+        let hasher = SecretHasher::new(config.password_pepper.clone())?;
+        let hasher = if needs.knows(Secret::PasswordPepper) { hasher } else { hasher.withheld() };
+        Ok(App {
+            config,
+            clock: Arc::new(SystemClock),
+            store,
+            setup: None,
+            publisher,
+            facebook,
+            jwt,
+            hash_key,
+            hasher,
             metrics: crate::metrics::Sink::Emf,
         })
+    }
+
+    /// This `App` with only what `needs` declares, as a Lambda function of that route would have
+    /// it: for the local server, which runs every route in one process.
+    pub fn restricted_to(&self, needs: &Needs) -> App {
+        let mut config = self.config.clone();
+        let mut jwt = self.jwt.clone();
+        let mut hash_key = self.hash_key.clone();
+        let mut hasher = self.hasher.clone();
+        for secret in Secret::ALL.iter().copied().filter(|secret| !needs.knows(*secret)) {
+            config.withhold(secret);
+            match secret {
+                Secret::JwtKeys => jwt = JwtKeys::withheld(),
+                Secret::HashKey => hash_key = self.hash_key.withheld_here(),
+                Secret::PasswordPepper => hasher = self.hasher.withheld(),
+            }
+        }
+        App {
+            config,
+            clock: Arc::clone(&self.clock),
+            store: self.store.clone().filter(|_| needs.has(Port::Store)),
+            setup: None,
+            publisher: self.publisher.clone().filter(|_| needs.has(Port::Publisher)),
+            facebook: self.facebook.clone().filter(|_| needs.has(Port::Facebook)),
+            jwt,
+            hash_key,
+            hasher,
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// For the local server and the CLI: keys not configured are generated once and kept in
@@ -121,7 +194,7 @@ impl App {
     /// The store, for handlers that need one.
     pub fn store(&self) -> Result<&dyn Store, ApiError> {
         self.store.as_deref().ok_or_else(|| {
-            tracing::error!("a handler that needs storage runs in a function built without it");
+            tracing::error!("a handler uses the store, which its route does not declare (Port::Store)");
             ApiError::internal()
         })
     }
@@ -137,9 +210,31 @@ impl App {
     /// The event publisher, for routes that deliver OTPs.
     pub fn publisher(&self) -> Result<&dyn EventPublisher, ApiError> {
         self.publisher.as_deref().ok_or_else(|| {
-            tracing::error!("a route that publishes OTP events runs without a publisher (STAMPS_OTP_TOPIC_ARN?)");
+            tracing::error!("a handler publishes OTP events, which its route does not declare (Port::Publisher)");
             ApiError::service_unavailable()
         })
+    }
+}
+
+/// A required secret is missing: start-up stops with this message.
+fn not_set(secret: Secret, function: &str) -> ConfigError {
+    ConfigError(format!(
+        "{} is not set: {function} needs it (its route declares {secret:?} in shared/src/http/routes.rs)",
+        secret.env_var()
+    ))
+}
+
+/// The port `port` of `function`: present when declared, which start-up must have built.
+fn take<T: ?Sized>(
+    needs: &Needs,
+    built: Option<Arc<T>>,
+    port: Port,
+    function: &str,
+) -> Result<Option<Arc<T>>, StartError> {
+    match (needs.has(port), built) {
+        (true, None) => Err(StartError::Port(format!("{function} declares {port:?}, which start-up did not build"))),
+        (true, built) => Ok(built),
+        (false, _) => Ok(None),
     }
 }
 
@@ -178,5 +273,59 @@ impl From<RandomUnavailable> for ApiError {
     fn from(error: RandomUnavailable) -> ApiError {
         tracing::error!(%error, "random source failed");
         ApiError::internal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::secrets::Purpose;
+    use crate::needs::TableAccess;
+
+    const JWT: &str = "k1:a-secret-of-at-least-thirty-two-bytes!!";
+    const HASH_KEY: &str = "a-hash-key-of-at-least-thirty-two-bytes";
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).expect("valid")
+    }
+
+    fn needs(ports: &'static [Port], secrets: &'static [Secret]) -> Needs {
+        Needs { ports, secrets, table: TableAccess::NONE }
+    }
+
+    #[test]
+    fn a_function_gets_its_declared_secrets_and_no_other() {
+        let all = config(&[("STAMPS_JWT_KEYS", JWT), ("STAMPS_HASH_KEY", HASH_KEY), ("STAMPS_PASSWORD_PEPPER", "p")]);
+        let full = App::from_config(all.clone(), None).expect("app");
+        let token = full.jwt.issue(7, 1_800_000_000, 60).expect("token");
+
+        let app = App::for_needs("v2-logout", &needs(&[], &[Secret::HashKey]), all, Ports::default()).expect("app");
+        assert!(!app.config.has(Secret::JwtKeys) && !app.config.has(Secret::PasswordPepper));
+        assert_eq!(app.jwt.verify(&token, 1_800_000_000).err(), Some(crate::domain::jwt::TokenRejected::Withheld));
+        assert!(matches!(app.hasher.hash("secret"), Err(HashError::Withheld)));
+        let parts: [&[u8]; 1] = [b"key"];
+        assert_eq!(app.hash_key.hash(Purpose::V2Key, &parts), full.hash_key.hash(Purpose::V2Key, &parts));
+
+        // The same route served locally: the same withholding.
+        let local = full.restricted_to(&needs(&[], &[Secret::HashKey]));
+        assert!(local.jwt.verify(&token, 1_800_000_000).is_err());
+        assert!(matches!(local.hasher.hash("secret"), Err(HashError::Withheld)));
+        let other = full.restricted_to(&needs(&[], &[Secret::JwtKeys]));
+        assert_ne!(other.hash_key.hash(Purpose::V2Key, &parts), full.hash_key.hash(Purpose::V2Key, &parts));
+        assert!(other.jwt.verify(&token, 1_800_000_000).is_ok());
+    }
+
+    #[test]
+    fn a_missing_required_secret_or_declared_port_stops_start_up() {
+        let only_jwt = config(&[("STAMPS_JWT_KEYS", JWT)]);
+        let declared = needs(&[], &[Secret::JwtKeys, Secret::HashKey]);
+        let error = App::for_needs("token", &declared, only_jwt.clone(), Ports::default()).err().expect("refused");
+        assert!(error.to_string().starts_with("configuration: STAMPS_HASH_KEY is not set: token needs it"), "{error}");
+        // An optional secret may be absent.
+        let pepper = needs(&[], &[Secret::JwtKeys, Secret::PasswordPepper]);
+        assert!(App::for_needs("x", &pepper, only_jwt.clone(), Ports::default()).is_ok());
+        let store = needs(&[Port::Store], &[Secret::JwtKeys]);
+        let error = App::for_needs("pin-set", &store, only_jwt, Ports::default()).err().expect("refused");
+        assert!(error.to_string().contains("pin-set declares Store"), "{error}");
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::domain::jwt::{JwtKeys, KeyError};
 use crate::domain::mobile::Region;
+use crate::needs::Secret;
 
 /// What went wrong reading the configuration: start-up stops with this message.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +37,28 @@ pub struct Config {
     pub v2_merchant: Option<u64>,
     /// How long a customer's security events are kept (`STAMPS_HISTORY_RETENTION_DAYS`).
     pub history_retention_secs: i64,
+    /// Reset emails `forgot_password` may send one customer per window: a limit of its own,
+    /// never the merchant's OTP request limit (`STAMPS_V2_RESET_EMAILS_PER_WINDOW`, 3;
+    /// `STAMPS_V2_RESET_EMAIL_WINDOW_SECS`, 3600).
+    pub v2_reset_emails: Limit,
+    /// Per source IP (IPv6 by /64): failed v2 logins (`STAMPS_V2_IP_LOGIN_FAILURES_PER_WINDOW`,
+    /// 100; `STAMPS_V2_IP_LOGIN_FAILURE_WINDOW_SECS`, 900), v2 registrations
+    /// (`STAMPS_V2_IP_REGISTRATIONS_PER_WINDOW`, 20; `..._REGISTRATION_WINDOW_SECS`, 3600) and
+    /// `forgot_password` requests (`STAMPS_V2_IP_RESET_REQUESTS_PER_WINDOW`, 20;
+    /// `..._RESET_REQUEST_WINDOW_SECS`, 3600). Generous: a carrier's NAT puts many phones
+    /// behind one address.
+    pub v2_ip_login_failures: Limit,
+    pub v2_ip_registrations: Limit,
+    pub v2_ip_reset_requests: Limit,
     /// Base URL of Facebook's Graph API (`STAMPS_FACEBOOK_GRAPH_URL`).
     pub facebook_graph_url: String,
+}
+
+/// A number of events per fixed window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub count: u32,
+    pub window_secs: i64,
 }
 
 pub const DEFAULT_STORE: &str = "sqlite:stamps-auth.db";
@@ -48,6 +69,41 @@ pub const DEFAULT_FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com";
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The configuration of a function given only `secrets`: the other secrets' variables are
+    /// not read, even where the environment has them.
+    pub fn from_env_given(secrets: &[Secret]) -> Result<Config, ConfigError> {
+        Config::from_lookup_given(secrets, |name| std::env::var(name).ok())
+    }
+
+    /// `from_env_given` through `lookup`.
+    pub fn from_lookup_given(
+        secrets: &[Secret],
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| match Secret::from_env_var(name) {
+            Some(secret) if !secrets.contains(&secret) => None,
+            _ => lookup(name),
+        })
+    }
+
+    /// Whether `secret` has a value.
+    pub fn has(&self, secret: Secret) -> bool {
+        match secret {
+            Secret::JwtKeys => self.jwt_keys.is_some(),
+            Secret::HashKey => self.hash_key.is_some(),
+            Secret::PasswordPepper => self.password_pepper.is_some(),
+        }
+    }
+
+    /// Forgets `secret`'s value (for a route that does not declare it).
+    pub fn withhold(&mut self, secret: Secret) {
+        match secret {
+            Secret::JwtKeys => self.jwt_keys = None,
+            Secret::HashKey => self.hash_key = None,
+            Secret::PasswordPepper => self.password_pepper = None,
+        }
     }
 
     /// Reads the configuration through `lookup`, so tests need not touch the process env.
@@ -92,6 +148,12 @@ impl Config {
             ),
         };
         let aws_timeout_ms = number("STAMPS_AWS_TIMEOUT_MS", 3000)?;
+        let limit = |count_name: &str, count_default: u32, window_name: &str, window_default: i64| {
+            Ok::<_, ConfigError>(Limit {
+                count: count(count_name, count_default)?,
+                window_secs: number(window_name, window_default)?,
+            })
+        };
 
         Ok(Config {
             store_url: get("STAMPS_STORE").unwrap_or_else(|| DEFAULT_STORE.to_string()),
@@ -111,6 +173,25 @@ impl Config {
             password_failure_window_secs: number("STAMPS_PASSWORD_FAILURE_WINDOW_SECS", 900)?,
             v2_merchant,
             history_retention_secs: number("STAMPS_HISTORY_RETENTION_DAYS", DEFAULT_HISTORY_RETENTION_DAYS)?.saturating_mul(86_400),
+            v2_reset_emails: limit("STAMPS_V2_RESET_EMAILS_PER_WINDOW", 3, "STAMPS_V2_RESET_EMAIL_WINDOW_SECS", 3_600)?,
+            v2_ip_login_failures: limit(
+                "STAMPS_V2_IP_LOGIN_FAILURES_PER_WINDOW",
+                100,
+                "STAMPS_V2_IP_LOGIN_FAILURE_WINDOW_SECS",
+                900,
+            )?,
+            v2_ip_registrations: limit(
+                "STAMPS_V2_IP_REGISTRATIONS_PER_WINDOW",
+                20,
+                "STAMPS_V2_IP_REGISTRATION_WINDOW_SECS",
+                3_600,
+            )?,
+            v2_ip_reset_requests: limit(
+                "STAMPS_V2_IP_RESET_REQUESTS_PER_WINDOW",
+                20,
+                "STAMPS_V2_IP_RESET_REQUEST_WINDOW_SECS",
+                3_600,
+            )?,
             facebook_graph_url: get("STAMPS_FACEBOOK_GRAPH_URL")
                 .unwrap_or_else(|| DEFAULT_FACEBOOK_GRAPH_URL.to_string()),
         })
@@ -138,6 +219,10 @@ mod tests {
         assert_eq!(config.otp_requests_per_window, 5);
         assert_eq!(config.history_retention_secs, 90 * 86_400);
         assert!(config.jwt_keys.is_none());
+        assert_eq!(config.v2_reset_emails, Limit { count: 3, window_secs: 3_600 });
+        assert_eq!(config.v2_ip_login_failures, Limit { count: 100, window_secs: 900 });
+        assert_eq!(config.v2_ip_registrations, Limit { count: 20, window_secs: 3_600 });
+        assert_eq!(config.v2_ip_reset_requests, Limit { count: 20, window_secs: 3_600 });
     }
 
     #[test]
@@ -149,6 +234,21 @@ mod tests {
     #[test]
     fn short_hash_key_is_refused() {
         assert!(config(&[("STAMPS_HASH_KEY", "short")]).is_err());
+    }
+
+    #[test]
+    fn a_secret_not_given_is_not_read_and_can_be_withheld() {
+        let hash_key = "k".repeat(40);
+        let vars =
+            [("STAMPS_HASH_KEY", hash_key.as_str()), ("STAMPS_PASSWORD_PEPPER", "p"), ("STAMPS_JWT_KEYS", "bad")];
+        let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        // The malformed JWT keys are not even parsed: they are not this function's.
+        let mut config = Config::from_lookup_given(&[Secret::HashKey, Secret::PasswordPepper], lookup).expect("valid");
+        assert!(!config.has(Secret::JwtKeys));
+        assert!(config.has(Secret::HashKey) && config.has(Secret::PasswordPepper));
+        config.withhold(Secret::PasswordPepper);
+        assert!(!config.has(Secret::PasswordPepper) && config.has(Secret::HashKey));
+        assert!(Config::from_lookup_given(Secret::ALL, lookup).is_err());
     }
 
     #[test]

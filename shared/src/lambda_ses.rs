@@ -8,12 +8,13 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 
+use crate::app::StartError;
+use crate::config::Config;
 use crate::delivery::ses_events;
+use crate::http::routes::{DELIVERY_EVENTS, Worker};
 use crate::metrics::Sink;
+use crate::needs::Port;
 use crate::store::Store;
-
-/// The function's name, in its metrics and in the history events it records.
-pub const FUNCTION: &str = "delivery-events";
 
 pub struct RecorderDeps {
     pub store: Arc<dyn Store>,
@@ -24,8 +25,9 @@ pub struct RecorderDeps {
 
 /// Records every event of the batch; the answer lists the messages to deliver again.
 pub async fn handle_batch(deps: &RecorderDeps, event: SqsEvent) -> SqsBatchResponse {
-    let (response, counts) = crate::context::scope(FUNCTION, None, record_batch(deps, event)).await;
-    deps.metrics.invocation(FUNCTION, &counts);
+    let function = DELIVERY_EVENTS.function;
+    let (response, counts) = crate::context::scope(function, None, record_batch(deps, event)).await;
+    deps.metrics.invocation(function, &counts);
     response
 }
 
@@ -70,26 +72,25 @@ pub async fn run(deps: RecorderDeps) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The recorder's dependencies from the environment: DynamoDB (`STAMPS_STORE`) and the
-/// history's retention.
-#[cfg(feature = "dynamodb")]
-pub async fn deps_from_env() -> Result<RecorderDeps, lambda_runtime::Error> {
-    use crate::config::Config;
-    use crate::store::StoreUrl;
-
-    let fail = |error: String| -> lambda_runtime::Error {
+/// The recorder's `main`: logging, start-up from `worker`'s declaration (the store), then SQS
+/// batches until the runtime stops the process.
+pub async fn serve(worker: &'static Worker) -> Result<(), lambda_runtime::Error> {
+    crate::logging::init();
+    let deps = deps(worker).map_err(|error| {
         tracing::error!(%error, "start-up failed");
-        format!("start-up failed: {error}").into()
-    };
-    let config = Config::from_env().map_err(|e| fail(e.to_string()))?;
-    let table = match StoreUrl::parse(&config.store_url).map_err(fail)? {
-        StoreUrl::DynamoDb(table) => table,
-        StoreUrl::Sqlite(_) => return Err(fail("the delivery-events function needs STAMPS_STORE=dynamodb:TABLE".into())),
-    };
-    let sdk = crate::aws::lambda_sdk_config(config.aws_timeout).map_err(fail)?;
-    Ok(RecorderDeps {
-        store: Arc::new(crate::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
-        retention_secs: config.history_retention_secs,
-        metrics: Sink::Emf,
-    })
+        lambda_runtime::Error::from(format!("start-up failed: {error}"))
+    })?;
+    run(deps).await
+}
+
+/// The recorder's dependencies, from the process environment: exactly what `worker` declares
+/// (the store), and the history's retention.
+pub fn deps(worker: &Worker) -> Result<RecorderDeps, StartError> {
+    let config = Config::from_env_given(worker.needs.secrets)?;
+    let adapters = crate::startup::adapters(worker.function, &worker.needs, &config)?;
+    let store = adapters
+        .ports
+        .store
+        .ok_or_else(|| StartError::Port(format!("{} must declare {:?}", worker.function, Port::Store)))?;
+    Ok(RecorderDeps { store, retention_secs: config.history_retention_secs, metrics: Sink::Emf })
 }

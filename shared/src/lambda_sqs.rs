@@ -1,6 +1,6 @@
-//! The `otp-dispatch` function: consumes `otp.requested` events from SQS in batches and
-//! reports each failed message (`batchItemFailures`), so one bad message never makes the
-//! queue send the others again. A message that can never be sent (malformed, unknown
+//! The `otp-dispatch` function: consumes `otp.requested` and `password_reset_link.requested`
+//! events from SQS in batches and reports each failed message (`batchItemFailures`), so one
+//! bad message never makes the queue send the others again. A message that can never be sent (malformed, unknown
 //! template, refused address) is reported too: the queue's redrive policy moves it to the
 //! dead-letter queue after a few receives instead of retrying it forever.
 
@@ -9,15 +9,16 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{LambdaEvent, service_fn};
 
+use crate::app::StartError;
 use crate::clock::{Clock, SystemClock};
-use crate::delivery::dispatch::{DispatchError, Dispatcher, describe, parse_event, recorded};
-use crate::delivery::outcomes::{Dispatched, record_dispatch};
+use crate::config::Config;
+use crate::delivery::dispatch::{DispatchError, Dispatcher, describe, parse_event};
+use crate::delivery::reset_link::ResetLinks;
 use crate::delivery::{EmailSender, SmsSender};
+use crate::http::routes::{OTP_DISPATCH, Worker};
 use crate::metrics::{self, Metric, Sink};
+use crate::needs::Port;
 use crate::store::Store;
-
-/// The function's name, in its metrics and in the history events it records.
-pub const FUNCTION: &str = "otp-dispatch";
 
 /// What the dispatch function works with, built once per process.
 pub struct DispatchDeps {
@@ -25,6 +26,8 @@ pub struct DispatchDeps {
     pub email: Arc<dyn EmailSender>,
     pub sms: Arc<dyn SmsSender>,
     pub clock: Arc<dyn Clock>,
+    /// Issues the tokens of v2 reset requests.
+    pub reset_links: ResetLinks,
     /// The queue's `maxReceiveCount` (`STAMPS_DISPATCH_MAX_RECEIVES`): a message that fails on
     /// that receive goes to the dead-letter queue.
     pub max_receives: u32,
@@ -33,27 +36,32 @@ pub struct DispatchDeps {
     pub metrics: Sink,
 }
 
+/// The queue's `maxReceiveCount` in `template.yaml`, when `STAMPS_DISPATCH_MAX_RECEIVES` does
+/// not say.
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+
 /// How many times the queue has handed `record` over, this time included.
 fn receive_count(record: &SqsMessage) -> u32 {
     record.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1)
 }
 
 /// Sends every message of the batch; the answer lists the ones to deliver again. Each message's
-/// outcome is counted (per channel) and recorded for its customer; the batch's metrics are
-/// written once.
+/// outcome is counted (per channel) and recorded for its customer (`Dispatcher::dispatch`); the
+/// batch's metrics are written once.
 pub async fn handle_batch(deps: &DispatchDeps, event: SqsEvent) -> SqsBatchResponse {
-    let (response, counts) = crate::context::scope(FUNCTION, None, dispatch_batch(deps, event)).await;
-    deps.metrics.invocation(FUNCTION, &counts);
+    let function = OTP_DISPATCH.function;
+    let (response, counts) = crate::context::scope(function, None, dispatch_batch(deps, event)).await;
+    deps.metrics.invocation(function, &counts);
     response
 }
 
 async fn dispatch_batch(deps: &DispatchDeps, event: SqsEvent) -> SqsBatchResponse {
     let dispatcher = Dispatcher {
-        templates: deps.store.as_ref(),
-        deliveries: deps.store.as_ref(),
-        outcomes: deps.store.as_ref(),
+        store: deps.store.as_ref(),
         email: deps.email.as_ref(),
         sms: deps.sms.as_ref(),
+        reset_links: &deps.reset_links,
+        retention_secs: deps.retention_secs,
     };
     let mut response = SqsBatchResponse::default();
     for record in event.records {
@@ -69,25 +77,16 @@ async fn dispatch_batch(deps: &DispatchDeps, event: SqsEvent) -> SqsBatchRespons
             }
         };
         let about = describe(&event);
-        let now = deps.clock.now();
-        let dispatched = match dispatcher.dispatch(&event, now).await {
-            Ok(outcome) => {
-                tracing::info!(message_id, ?outcome, "{about}");
-                recorded(outcome)
-            }
-            Err(error) => {
-                match &error {
-                    DispatchError::Retry(reason) => tracing::warn!(message_id, %reason, last_receive, "not sent: {about}"),
-                    DispatchError::Permanent(reason) => {
-                        tracing::error!(message_id, %reason, last_receive, "cannot be sent: {about}")
-                    }
-                }
+        match dispatcher.dispatch(&event, deps.clock.now(), last_receive).await {
+            Ok(outcome) => tracing::info!(message_id, ?outcome, "{about}"),
+            Err(DispatchError::Retry(reason)) => {
+                tracing::warn!(message_id, %reason, last_receive, "not sent: {about}");
                 response.add_failure(message_id);
-                Some(if last_receive { Dispatched::DeadLettered } else { Dispatched::Failed })
             }
-        };
-        if let Some(dispatched) = dispatched {
-            record_dispatch(deps.store.as_ref(), &event, dispatched, now, deps.retention_secs).await;
+            Err(DispatchError::Permanent(reason)) => {
+                tracing::error!(message_id, %reason, last_receive, "cannot be sent: {about}");
+                response.add_failure(message_id);
+            }
         }
     }
     response
@@ -103,44 +102,41 @@ pub async fn run(deps: DispatchDeps) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The queue's `maxReceiveCount` in `template.yaml`, when `STAMPS_DISPATCH_MAX_RECEIVES` does
-/// not say.
-pub const DEFAULT_MAX_RECEIVES: u32 = 5;
-
-/// The dispatch function's dependencies from the environment: DynamoDB (templates, delivery
-/// marks and outcomes), SES from `STAMPS_EMAIL_FROM` through `STAMPS_SES_CONFIGURATION_SET`
-/// (optional), SNS for SMS (`STAMPS_SMS_SENDER_ID` optional), the queue's
-/// `STAMPS_DISPATCH_MAX_RECEIVES`.
-#[cfg(all(feature = "dynamodb", feature = "ses", feature = "sns"))]
-pub async fn deps_from_env() -> Result<DispatchDeps, lambda_runtime::Error> {
-    use crate::config::Config;
-    use crate::store::StoreUrl;
-
-    let fail = |error: String| -> lambda_runtime::Error {
+/// The dispatch function's `main`: logging, start-up from `worker`'s declaration (the store,
+/// SES from `STAMPS_EMAIL_FROM`, SMS through SNS with `STAMPS_SMS_SENDER_ID` optional), then SQS
+/// batches until the runtime stops the process.
+pub async fn serve(worker: &'static Worker) -> Result<(), lambda_runtime::Error> {
+    crate::logging::init();
+    let deps = deps(worker).map_err(|error| {
         tracing::error!(%error, "start-up failed");
-        format!("start-up failed: {error}").into()
-    };
-    let config = Config::from_env().map_err(|e| fail(e.to_string()))?;
-    let table = match StoreUrl::parse(&config.store_url).map_err(fail)? {
-        StoreUrl::DynamoDb(table) => table,
-        StoreUrl::Sqlite(_) => return Err(fail("the dispatch function needs STAMPS_STORE=dynamodb:TABLE".into())),
-    };
-    let env = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let from = env("STAMPS_EMAIL_FROM").ok_or_else(|| fail("STAMPS_EMAIL_FROM is not set".into()))?;
-    let max_receives = match env("STAMPS_DISPATCH_MAX_RECEIVES") {
+        lambda_runtime::Error::from(format!("start-up failed: {error}"))
+    })?;
+    run(deps).await
+}
+
+/// The dispatch function's dependencies, from the process environment: exactly what `worker`
+/// declares, which must include the store, both senders and the hash key (the v2 reset tokens
+/// it issues are stored by their keyed hash); the queue's `STAMPS_DISPATCH_MAX_RECEIVES`.
+pub fn deps(worker: &Worker) -> Result<DispatchDeps, StartError> {
+    let config = Config::from_env_given(worker.needs.secrets)?;
+    let max_receives = match std::env::var("STAMPS_DISPATCH_MAX_RECEIVES").ok().map(|v| v.trim().to_string()) {
         None => DEFAULT_MAX_RECEIVES,
+        Some(text) if text.is_empty() => DEFAULT_MAX_RECEIVES,
         Some(text) => text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            fail(format!("STAMPS_DISPATCH_MAX_RECEIVES must be the queue's maxReceiveCount, got {text:?}"))
+            crate::config::ConfigError(format!(
+                "STAMPS_DISPATCH_MAX_RECEIVES must be the queue's maxReceiveCount, got {text:?}"
+            ))
         })?,
     };
-    let sdk = crate::aws::lambda_sdk_config(config.aws_timeout).map_err(fail)?;
-    let email = crate::delivery::ses::SesEmail::new(aws_sdk_sesv2::Client::new(&sdk), from)
-        .with_configuration_set(env("STAMPS_SES_CONFIGURATION_SET"));
+    let reset_links = ResetLinks::from_config(&config)?;
+    let adapters = crate::startup::adapters(worker.function, &worker.needs, &config)?;
+    let undeclared = |port: Port| StartError::Port(format!("{} must declare {port:?}", worker.function));
     Ok(DispatchDeps {
-        store: Arc::new(crate::store::dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)),
-        email: Arc::new(email),
-        sms: Arc::new(crate::delivery::sns::SnsSms::new(aws_sdk_sns::Client::new(&sdk), env("STAMPS_SMS_SENDER_ID"))),
+        store: adapters.ports.store.ok_or_else(|| undeclared(Port::Store))?,
+        email: adapters.email.ok_or_else(|| undeclared(Port::Email))?,
+        sms: adapters.sms.ok_or_else(|| undeclared(Port::Sms))?,
         clock: Arc::new(SystemClock),
+        reset_links,
         max_receives,
         retention_secs: config.history_retention_secs,
         metrics: Sink::Emf,

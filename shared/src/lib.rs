@@ -5,7 +5,9 @@
 //! - `store`: the storage port and its adapters (DynamoDB, SQLite).
 //! - `delivery`: the OTP event, its ports (publisher, email, SMS) and adapters (SNS, SES,
 //!   local outbox), and the dispatch rules.
-//! - `http`: body parsing, credentials, the route table and the error mapping.
+//! - `http`: body parsing, credentials, the route table (each function's one declaration:
+//!   path, handler and `needs`) and the error mapping.
+//! - `startup`: a function's ports, built from its declaration.
 //! - `handlers`: the routes.
 //! - `metrics`, `history`, `status`: what operators and support see (EMF metrics, a customer's
 //!   security history and state).
@@ -36,8 +38,10 @@ pub mod lambda_ses;
 pub mod lambda_sqs;
 pub mod logging;
 pub mod metrics;
+pub mod needs;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod startup;
 pub mod status;
 pub mod store;
 

@@ -11,6 +11,7 @@ use shared::clock::ManualClock;
 use shared::config::Config;
 use shared::delivery::EventPublisher;
 use shared::delivery::outbox::{LocalPublisher, Outbox};
+use shared::delivery::reset_link::ResetLinks;
 use shared::store::Customer;
 use shared::store::prelude::*;
 
@@ -94,7 +95,24 @@ impl TestResponse {
     }
 }
 
+/// Per-source-IP windows out of reach: every test client is 127.0.0.1, and most tests send
+/// more requests than a real client would. The tests of those windows set their own limits, and
+/// `spawn_app_on_defaults` keeps the real ones.
+pub const GENEROUS_IP_LIMITS: &[(&str, &str)] = &[
+    ("STAMPS_V2_IP_LOGIN_FAILURES_PER_WINDOW", "1000000"),
+    ("STAMPS_V2_IP_REGISTRATIONS_PER_WINDOW", "1000000"),
+    ("STAMPS_V2_IP_RESET_REQUESTS_PER_WINDOW", "1000000"),
+];
+
+/// The test keys, generous per-IP windows, then `extra` (which wins).
 pub fn test_config(extra: &[(&str, &str)]) -> Config {
+    let mut vars = GENEROUS_IP_LIMITS.to_vec();
+    vars.extend_from_slice(extra);
+    config_on_defaults(&vars)
+}
+
+/// The test keys and `extra`; everything else at the service's defaults.
+pub fn config_on_defaults(extra: &[(&str, &str)]) -> Config {
     let jwt_keys = format!("{JWT_KID}:{JWT_SECRET},{JWT_KID_OLD}:{JWT_SECRET_OLD}");
     let mut vars: Vec<(String, String)> =
         vec![("STAMPS_JWT_KEYS".into(), jwt_keys), ("STAMPS_HASH_KEY".into(), HASH_KEY.into())];
@@ -115,11 +133,28 @@ pub async fn spawn_app_with(backend: Backend, vars: &[(&str, &str)]) -> TestApp 
     app
 }
 
+/// A server on the service's default limits (per-IP windows included), with `vars`.
+pub async fn spawn_app_on_defaults(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
+    let (store, dir, calls) = counted_store(backend).await;
+    let mut app = spawn_on(store, dir, config_on_defaults(vars)).await;
+    app.calls = calls;
+    app
+}
+
 /// A server whose OTP events go to `publisher` (e.g. SNS on moto) instead of the local
 /// outbox.
 pub async fn spawn_app_publishing(backend: Backend, publisher: Arc<dyn EventPublisher>) -> TestApp {
+    spawn_app_publishing_with(backend, publisher, &[]).await
+}
+
+/// `spawn_app_publishing` with extra configuration variables.
+pub async fn spawn_app_publishing_with(
+    backend: Backend,
+    publisher: Arc<dyn EventPublisher>,
+    vars: &[(&str, &str)],
+) -> TestApp {
     let (store, dir, calls) = counted_store(backend).await;
-    let mut app = spawn_on_with(store, dir, test_config(&[]), Some(publisher)).await;
+    let mut app = spawn_on_with(store, dir, test_config(vars), Some(publisher)).await;
     app.calls = calls;
     app
 }
@@ -140,6 +175,7 @@ async fn spawn_on_with(
         Arc::clone(&store) as Arc<dyn shared::store::Store>,
         Arc::new(Outbox::new(outbox.path(), clock.clone())),
         clock.clone(),
+        ResetLinks::from_config(&config).expect("the test hash key"),
     ));
     let graph = Arc::new(shared::facebook::GraphApi::new(&config.facebook_graph_url, config.aws_timeout));
     let app = App::from_config(config, Some(Arc::clone(&store)))
@@ -151,11 +187,19 @@ async fn spawn_on_with(
     let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = shared::server::router(Arc::clone(&app));
+    let router = shared::server::router(Arc::clone(&app)).layer(axum::middleware::from_fn(serving));
     tokio::spawn(async move {
         let _ = axum_serve(listener, router).await;
     });
     TestApp { url, http: crate::http_client(), app, clock, store, calls: None, publisher, outbox, _dir: dir }
+}
+
+/// Marks the table calls a request makes as its route's (`moto::SERVING`).
+async fn serving(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    match shared::http::routes::find(request.uri().path()) {
+        Some(route) => crate::moto::SERVING.scope(route, next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 async fn axum_serve(listener: tokio::net::TcpListener, router: shared::server::Router) -> std::io::Result<()> {
@@ -227,6 +271,23 @@ impl TestApp {
         self.send("POST", path, Some("application/json"), body.to_string().into_bytes(), headers).await
     }
 
+    /// POSTs a JSON body from another loopback address (`127.0.0.2`, ...), as another client.
+    pub async fn post_from(&self, source: std::net::IpAddr, path: &str, body: &Value) -> TestResponse {
+        let client = reqwest::Client::builder().local_address(source).build().expect("client");
+        let response = client
+            .post(format!("{}{path}", self.url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        TestResponse { status, headers, body, text }
+    }
+
     /// Sends anything: any method, content type and raw body.
     pub async fn send(
         &self,
@@ -258,6 +319,9 @@ impl TestApp {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
+        // Deployed, a call beyond the route's declaration would be denied by IAM.
+        let violations = self.calls.as_ref().map(CallCounter::take_violations).unwrap_or_default();
+        assert!(violations.is_empty(), "table calls beyond the route table's declaration: {violations:#?}");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         TestResponse { status, headers, body, text }
     }

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::config::Intercept;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{BeforeSerializationInterceptorContextRef, Input};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use shared::http::routes::{Route, TableAction};
 use shared::store::dynamodb::DynamoStore;
 use shared::store::prelude::*;
 
@@ -60,37 +61,43 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{}-{random}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Counts the DynamoDB operations a client sends, by name, and the round trips they took in
-/// sequence: a round starts when an operation starts while none is in flight, so operations
-/// sent in parallel share one.
-#[derive(Debug, Clone, Default)]
-pub struct CallCounter(Arc<Mutex<Calls>>);
+tokio::task_local! {
+    /// The route whose request is being served: the test server sets it around each request,
+    /// so that the table calls a handler makes are checked against the route's declaration.
+    pub static SERVING: &'static Route;
+}
 
-#[derive(Debug, Default)]
-struct Calls {
-    operations: Vec<String>,
-    in_flight: usize,
-    rounds: usize,
+/// Counts the DynamoDB operations a client sends, by name; and checks every call made while a
+/// route is being served (`SERVING`) against the route's declared `TableAccess`: the IAM
+/// actions and partition-key prefixes its function is granted in `template.yaml`. A call beyond
+/// them would be `AccessDenied` deployed; here it is a violation the test server fails on.
+///
+/// It also counts the round trips the operations took in sequence: a round starts when an
+/// operation starts while none is in flight, so operations sent in parallel share one.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    calls: Arc<Mutex<Vec<String>>>,
+    violations: Arc<Mutex<Vec<String>>>,
+    /// Operations in flight, and rounds since the last `take`.
+    rounds: Arc<Mutex<(usize, usize)>>,
 }
 
 impl CallCounter {
-    fn calls(&self) -> std::sync::MutexGuard<'_, Calls> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The operations sent since the last `take`.
     pub fn take(&self) -> Vec<String> {
-        let mut calls = self.calls();
-        calls.rounds = 0;
-        std::mem::take(&mut calls.operations)
+        self.take_with_rounds().0
     }
 
     /// The operations sent since the last `take`, and how many round trips in sequence they
     /// took.
     pub fn take_with_rounds(&self) -> (Vec<String>, usize) {
-        let mut calls = self.calls();
-        let rounds = std::mem::take(&mut calls.rounds);
-        (std::mem::take(&mut calls.operations), rounds)
+        let rounds = std::mem::take(&mut self.rounds.lock().unwrap_or_else(|p| p.into_inner()).1);
+        (std::mem::take(&mut *self.calls.lock().unwrap_or_else(|p| p.into_inner())), rounds)
+    }
+
+    /// The calls beyond their route's declaration since the last `take_violations`.
+    pub fn take_violations(&self) -> Vec<String> {
+        std::mem::take(&mut *self.violations.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -102,17 +109,33 @@ impl Intercept for CallCounter {
     // Once per operation (not per retry), after the operation has named itself.
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let operation = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
-        let mut calls = self.calls();
-        calls.operations.push(operation);
-        if calls.in_flight == 0 {
-            calls.rounds += 1;
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).push(operation.clone());
+        {
+            let mut rounds = self.rounds.lock().unwrap_or_else(|p| p.into_inner());
+            if rounds.0 == 0 {
+                rounds.1 += 1;
+            }
+            rounds.0 += 1;
         }
-        calls.in_flight += 1;
+        if let Ok(route) = SERVING.try_with(|route| *route) {
+            let access = &route.needs.table;
+            let mut violations = self.violations.lock().unwrap_or_else(|p| p.into_inner());
+            match item_calls(context.input()) {
+                Some(calls) => {
+                    for (action, pk) in calls {
+                        if !access.allows(action, &pk) {
+                            violations.push(format!("{}: {} on {pk}", route.function, action.as_str()));
+                        }
+                    }
+                }
+                None => violations.push(format!("{}: {operation}, which no route may call", route.function)),
+            }
+        }
         Ok(())
     }
 
@@ -123,10 +146,66 @@ impl Intercept for CallCounter {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let mut calls = self.calls();
-        calls.in_flight = calls.in_flight.saturating_sub(1);
+        let mut rounds = self.rounds.lock().unwrap_or_else(|p| p.into_inner());
+        rounds.0 = rounds.0.saturating_sub(1);
         Ok(())
     }
+}
+
+/// The item-level calls of a request, as IAM authorizes them: each action with the partition
+/// key it touches (a transaction is one call per part). `None` for an operation that is not
+/// one of the item-level calls a route may make.
+fn item_calls(input: &Input) -> Option<Vec<(TableAction, String)>> {
+    use aws_sdk_dynamodb::operation::{
+        delete_item::DeleteItemInput, get_item::GetItemInput, put_item::PutItemInput, query::QueryInput,
+        transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
+    };
+    use aws_sdk_dynamodb::types::AttributeValue;
+    type Item = std::collections::HashMap<String, AttributeValue>;
+    let pk = |item: Option<&Item>| match item.and_then(|item| item.get("pk")) {
+        Some(AttributeValue::S(pk)) => pk.clone(),
+        other => format!("(no string pk: {other:?})"),
+    };
+    if let Some(input) = input.downcast_ref::<GetItemInput>() {
+        return Some(vec![(TableAction::GetItem, pk(input.key()))]);
+    }
+    if let Some(input) = input.downcast_ref::<PutItemInput>() {
+        return Some(vec![(TableAction::PutItem, pk(input.item()))]);
+    }
+    if let Some(input) = input.downcast_ref::<UpdateItemInput>() {
+        return Some(vec![(TableAction::UpdateItem, pk(input.key()))]);
+    }
+    if let Some(input) = input.downcast_ref::<DeleteItemInput>() {
+        return Some(vec![(TableAction::DeleteItem, pk(input.key()))]);
+    }
+    if let Some(input) = input.downcast_ref::<QueryInput>() {
+        // `pk = :placeholder AND ...`: the partition the query reads.
+        let placeholder = input.key_condition_expression().and_then(|expression| {
+            let rest = expression.split_once("pk = ")?.1;
+            Some(rest.split_whitespace().next()?.to_string())
+        });
+        let value = placeholder.and_then(|p| input.expression_attribute_values().and_then(|values| values.get(&p)));
+        let pk = match value {
+            Some(AttributeValue::S(pk)) => pk.clone(),
+            other => format!("(no string pk: {other:?})"),
+        };
+        return Some(vec![(TableAction::Query, pk)]);
+    }
+    if let Some(input) = input.downcast_ref::<TransactWriteItemsInput>() {
+        let parts = input.transact_items().iter().map(|part| {
+            if let Some(put) = part.put() {
+                (TableAction::PutItem, pk(Some(put.item())))
+            } else if let Some(update) = part.update() {
+                (TableAction::UpdateItem, pk(Some(update.key())))
+            } else if let Some(delete) = part.delete() {
+                (TableAction::DeleteItem, pk(Some(delete.key())))
+            } else {
+                (TableAction::ConditionCheckItem, pk(part.condition_check().map(|check| check.key())))
+            }
+        });
+        return Some(parts.collect());
+    }
+    None
 }
 
 /// A fresh DynamoDB store on moto (its own table, created), and the counter of its calls.

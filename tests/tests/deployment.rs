@@ -1,57 +1,32 @@
-//! The route table is the one source of truth: `template.yaml`, `events/`, `functions/` and
-//! `docs/openapi.yaml` must say exactly what it says — every route, nothing extra. The
-//! template is also checked for what deploying it depends on: each function's permissions are
-//! the ones its storage calls need, the secrets are dynamic references, and the table, topic
-//! and queues match what the code expects.
+//! The route table is the one declaration of a function: `template.yaml`, `events/`,
+//! `docs/openapi.yaml`, the local server and `functions/` must have exactly its routes, and
+//! each function in the template exactly what its row declares: its secrets, its table actions
+//! and partition-key prefixes (`dynamodb:LeadingKeys`), its topic, Graph API and SES identity,
+//! its cargo features. The template is also checked for what deploying it depends on: the
+//! environment under the stack's KMS key that only the functions decrypt, the secrets as
+//! dynamic references, and the table, topic and queues the code expects.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use integration_tests::app::{Backend, spawn_app};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 use shared::http::ROUTES;
+use shared::http::routes::{self, DELIVERY_EVENTS, Needs, OTP_DISPATCH, Port, Secret};
 
-/// The functions with no HTTP route: one consumes the OTP queue, the other SES's delivery
-/// events.
-const DISPATCH: &str = "otp-dispatch";
-const RECORDER: &str = "delivery-events";
+/// The one function with no HTTP route: it consumes the OTP queue.
+const DISPATCH: &str = OTP_DISPATCH.function;
+/// The function with no HTTP route that records SES's delivery events from its queue.
+const RECORDER: &str = DELIVERY_EVENTS.function;
 
-/// The DynamoDB actions each function needs, from the store calls its handler makes (see
-/// `shared/src/store/dynamodb.rs`: a read is `GetItem`; a transaction needs the action of each
-/// of its parts; no function queries, scans or checks a condition on its own). Changing a
-/// handler's storage calls means changing this table and `template.yaml` together.
-const DYNAMODB_ACTIONS: &[(&str, &[&str])] = &[
-    ("token", &["GetItem"]),
-    ("token-verify", &[]),
-    ("validate-mobile-number", &[]),
-    ("reset-otp-limit", &["GetItem", "DeleteItem"]),
-    // Routes that record a customer's security event put it (docs/api.md section 11.3); the
-    // resets put two at once (BatchWriteItem).
-    ("validate-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
-    ("change-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
-    ("set-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
-    ("request-otp-for-password-reset", &["GetItem", "PutItem", "UpdateItem"]),
-    ("reset-password-with-otp", &["GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]),
-    ("pin-set", &["GetItem", "PutItem"]),
-    ("pin-change", &["GetItem", "PutItem", "UpdateItem"]),
-    ("pin-validate", &["GetItem", "PutItem", "UpdateItem"]),
-    ("pin-unblock", &["GetItem", "PutItem", "UpdateItem"]),
-    ("pin-request-otp-for-reset", &["GetItem", "PutItem", "UpdateItem"]),
-    ("pin-reset", &["GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]),
-    ("pin-reset-with-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
-    ("v2-login", &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
-    ("v2-register", &["GetItem", "PutItem", "UpdateItem"]),
-    ("v2-forgot-password", &["GetItem", "PutItem", "UpdateItem"]),
-    ("v2-reset-password", &["GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]),
-    ("v2-logout", &["DeleteItem"]),
-    ("customer-status", &["GetItem"]),
-    ("customer-events", &["GetItem", "Query"]),
-    // Templates and deliveries read; delivery marks claimed (conditional put) and given back
-    // (delete); the outcome's event put and the customer's deliveries updated.
-    (DISPATCH, &["GetItem", "PutItem", "UpdateItem", "DeleteItem"]),
-    // The event put, the customer's deliveries updated.
-    (RECORDER, &["PutItem", "UpdateItem"]),
-];
+/// The declaration of the function named `function`.
+fn needs(function: &str) -> &'static Needs {
+    routes::functions()
+        .find(|(name, _)| *name == function)
+        .map(|(_, needs)| needs)
+        .unwrap_or_else(|| panic!("{function} is not in the route table"))
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -110,26 +85,44 @@ impl Function {
             .collect()
     }
 
-    /// The actions the function's `Allow` statements grant on `resource` (a predicate).
-    fn allowed(&self, service: &str, resource: impl Fn(&Yaml) -> bool) -> BTreeSet<String> {
-        let mut actions = BTreeSet::new();
-        for statement in self.statements() {
-            if str_at(statement, &["Effect"]) != Some("Allow") {
-                continue;
-            }
-            let listed: Vec<&str> = match statement.get("Action") {
-                Some(Yaml::String(action)) => vec![action.as_str()],
-                Some(Yaml::Sequence(list)) => list.iter().filter_map(Yaml::as_str).collect(),
-                other => panic!("{}: unexpected Action {other:?}", self.id),
-            };
-            for action in listed.into_iter().filter(|a| a.starts_with(&format!("{service}:"))) {
-                assert!(!action.contains('*'), "{}: wildcard action {action}", self.id);
-                let target = statement.get("Resource").unwrap_or_else(|| panic!("{}: no Resource", self.id));
-                assert!(resource(target), "{}: {action} on {target:?}", self.id);
-                actions.insert(action.trim_start_matches(&format!("{service}:")).to_string());
-            }
+    /// The `Allow` statements that grant an action of `service`, with those actions (without
+    /// the service prefix). No action may be a wildcard.
+    fn grants(&self, service: &str) -> Vec<(&Yaml, BTreeSet<String>)> {
+        let prefix = format!("{service}:");
+        self.statements()
+            .into_iter()
+            .filter(|statement| str_at(statement, &["Effect"]) == Some("Allow"))
+            .filter_map(|statement| {
+                let actions: BTreeSet<String> = actions(statement)
+                    .into_iter()
+                    .filter_map(|action| action.strip_prefix(&prefix).map(str::to_string))
+                    .collect();
+                for action in &actions {
+                    assert!(!action.contains('*'), "{}: wildcard action {service}:{action}", self.id);
+                }
+                (!actions.is_empty()).then_some((statement, actions))
+            })
+            .collect()
+    }
+}
+
+/// A statement's actions, one or a list.
+fn actions(statement: &Yaml) -> Vec<String> {
+    match statement.get("Action") {
+        Some(Yaml::String(action)) => vec![action.clone()],
+        Some(Yaml::Sequence(list)) => list.iter().filter_map(Yaml::as_str).map(str::to_string).collect(),
+        other => panic!("unexpected Action {other:?}"),
+    }
+}
+
+/// A string list, or one string.
+fn strings(value: &Yaml) -> BTreeSet<String> {
+    match value {
+        Yaml::String(one) => BTreeSet::from([one.clone()]),
+        Yaml::Sequence(list) => {
+            list.iter().map(|v| v.as_str().unwrap_or_else(|| panic!("not a string: {v:?}")).to_string()).collect()
         }
-        actions
+        other => panic!("expected a string or a list of strings, got {other:?}"),
     }
 }
 
@@ -168,20 +161,6 @@ fn route_functions() -> BTreeSet<String> {
     ROUTES.iter().map(|route| route.function.to_string()).collect()
 }
 
-/// How a function's `main.rs` builds its dependencies (`shared::lambda::*_app*`).
-fn main_rs(function: &str) -> String {
-    let path = root().join("functions").join(function).join("src/main.rs");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-#[test]
-fn every_function_folder_is_a_route_or_the_dispatcher_and_nothing_else() {
-    let mut expected = route_functions();
-    expected.insert(DISPATCH.to_string());
-    expected.insert(RECORDER.to_string());
-    assert_eq!(function_folders(), expected);
-}
-
 #[test]
 fn the_template_has_exactly_the_route_table() {
     let functions = template_functions();
@@ -208,7 +187,7 @@ fn the_template_has_exactly_the_route_table() {
                     let expected_queue = match function.binary.as_str() {
                         DISPATCH => "OtpQueue.Arn",
                         RECORDER => "DeliveryEventsQueue.Arn",
-                        other => panic!("{id}: {other} has a queue"),
+                        other => panic!("{id}: {other} is not a queue worker"),
                     };
                     let properties = event.get("Properties").expect("Properties");
                     let queue = properties.get("Queue").expect("Queue");
@@ -227,33 +206,6 @@ fn the_template_has_exactly_the_route_table() {
     let expected: BTreeSet<(String, String)> =
         ROUTES.iter().map(|route| (route.path.to_string(), route.function.to_string())).collect();
     assert_eq!(http_routes, expected);
-}
-
-#[test]
-fn each_function_gets_the_table_actions_it_uses_and_no_other() {
-    let listed: BTreeSet<String> = DYNAMODB_ACTIONS.iter().map(|(f, _)| f.to_string()).collect();
-    assert_eq!(listed, function_folders(), "DYNAMODB_ACTIONS names every function");
-    let on_table = |target: &Yaml| intrinsic_str(target, "GetAtt") == Some("Table.Arn");
-    for function in template_functions() {
-        let expected: BTreeSet<String> = DYNAMODB_ACTIONS
-            .iter()
-            .find(|(name, _)| *name == function.binary)
-            .map(|(_, actions)| actions.iter().map(|a| a.to_string()).collect())
-            .unwrap_or_default();
-        assert_eq!(function.allowed("dynamodb", on_table), expected, "{}", function.id);
-        if expected.is_empty() {
-            assert!(function.properties.get("Policies").is_none(), "{} needs no permissions at all", function.id);
-        }
-    }
-}
-
-#[test]
-fn storage_free_functions_are_the_ones_built_without_storage() {
-    for function in template_functions() {
-        let stateless = main_rs(&function.binary).contains("stateless_app()");
-        let no_table = DYNAMODB_ACTIONS.iter().any(|(name, actions)| *name == function.binary && actions.is_empty());
-        assert_eq!(stateless, no_table, "{}: main.rs and the permissions disagree", function.id);
-    }
 }
 
 /// The packages a function links, as it is built for deployment (alone, with only its own
@@ -276,8 +228,9 @@ fn linked_packages(function: &str) -> BTreeSet<String> {
 /// Size and start-up (BENCHMARKS.md): no function links aws-lc (the SDK's default TLS), HTTP/2,
 /// the SDK's credential chain (and the STS client it brings), a second HTTP client or a second
 /// regex engine (phone numbers are matched with `regex-lite`, which the AWS SDK links anyway,
-/// not `regex`: vendor/phonenumber/PATCHED.md, change 7); the storage-free ones link no AWS client and no TLS at all, and only the functions that
-/// deliver OTPs link SNS or SES.
+/// not `regex`: vendor/phonenumber/PATCHED.md, change 7). A function links the client of each
+/// port its route declares and no other: the ones without a port link no AWS client and no TLS
+/// at all, only the functions that deliver OTPs link SNS or SES.
 #[test]
 fn functions_link_only_the_clients_they_use() {
     let never = [
@@ -297,76 +250,202 @@ fn functions_link_only_the_clients_they_use() {
         for package in never {
             assert!(!linked.contains(package), "{function} links {package}");
         }
-        let stateless = main_rs(&function).contains("stateless_app()");
-        for package in ["aws-sdk-dynamodb", "rustls", "ring", "hyper-rustls"] {
-            assert_eq!(linked.contains(package), !stateless, "{function} and {package}");
+        let needs = needs(&function);
+        // No port: no outgoing call at all, so no TLS.
+        for package in ["rustls", "ring", "hyper-rustls"] {
+            assert_eq!(linked.contains(package), !needs.ports.is_empty(), "{function} and {package}");
         }
-        let publishes = main_rs(&function).contains("with_events") || function == DISPATCH;
-        assert_eq!(linked.contains("aws-sdk-sns"), publishes, "{function} and SNS");
-        assert_eq!(linked.contains("aws-sdk-sesv2"), function == DISPATCH, "{function} and SES");
+        assert_eq!(linked.contains("aws-sdk-dynamodb"), needs.has(Port::Store), "{function} and DynamoDB");
+        let sns = needs.has(Port::Publisher) || needs.has(Port::Sms);
+        assert_eq!(linked.contains("aws-sdk-sns"), sns, "{function} and SNS");
+        assert_eq!(linked.contains("aws-sdk-sesv2"), needs.has(Port::Email), "{function} and SES");
     }
 }
 
-#[test]
-fn only_functions_that_publish_otp_events_know_the_topic_and_may_publish_to_it() {
-    let template = yaml("template.yaml");
-    for function in template_functions() {
-        let publishes = main_rs(&function.binary).contains("dynamodb_app_with_events()");
-        let topic_env = function.env("STAMPS_OTP_TOPIC_ARN").and_then(|v| intrinsic_str(v, "Ref"));
-        let on_topic = |target: &Yaml| intrinsic_str(target, "Ref") == Some("OtpTopic");
-        if function.binary == DISPATCH {
-            // SMS goes to phone numbers, which have no ARN: allowed on "*", denied on topics.
-            let sns = function.allowed("sns", |target| target.as_str() == Some("*"));
-            assert_eq!(sns, BTreeSet::from(["Publish".to_string()]));
-            let denies_topics = function.statements().iter().any(|s| {
-                str_at(s, &["Effect"]) == Some("Deny")
-                    && s.get("Resource")
-                        .and_then(|r| intrinsic_str(r, "Sub"))
-                        .is_some_and(|r| r.ends_with(":sns:*:*:*"))
-            });
-            assert!(denies_topics, "otp-dispatch must not be able to publish to topics");
-            assert!(function.allowed("ses", |_| true).contains("SendEmail"));
-            for name in ["STAMPS_EMAIL_FROM", "STAMPS_SMS_SENDER_ID"] {
-                assert!(function.env(name).is_some(), "otp-dispatch needs {name}");
-            }
-            continue;
-        }
-        assert!(function.allowed("ses", |_| true).is_empty(), "{}: no SES", function.id);
-        if publishes {
-            assert_eq!(topic_env, Some("OtpTopic"), "{}: STAMPS_OTP_TOPIC_ARN", function.id);
-            assert_eq!(function.allowed("sns", on_topic), BTreeSet::from(["Publish".to_string()]), "{}", function.id);
-        } else {
-            assert!(topic_env.is_none(), "{}: does not publish", function.id);
-            assert!(function.allowed("sns", |_| true).is_empty(), "{}: no SNS", function.id);
-        }
-        let facebook = main_rs(&function.binary).contains("dynamodb_app_with_facebook()");
-        let graph = function.env("STAMPS_FACEBOOK_GRAPH_URL").and_then(|v| intrinsic_str(v, "Ref"));
-        assert_eq!(graph.is_some(), facebook, "{}: STAMPS_FACEBOOK_GRAPH_URL", function.id);
-    }
-    assert_eq!(str_at(resource(&template, "OtpTopic"), &["Type"]), Some("AWS::SNS::Topic"));
+/// The features a function's `Cargo.toml` asks of `shared`.
+fn shared_features(function: &str) -> BTreeSet<String> {
+    let path = root().join("functions").join(function).join("Cargo.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let line = text.lines().find(|line| line.starts_with("shared = ")).unwrap_or_else(|| panic!("{function}: shared"));
+    let list = line.split_once("features = [").and_then(|(_, rest)| rest.split_once(']')).map(|(list, _)| list);
+    list.unwrap_or_default()
+        .split(',')
+        .map(|feature| feature.trim().trim_matches('"').to_string())
+        .filter(|feature| !feature.is_empty())
+        .collect()
 }
 
+/// A function is built with the features of its declared ports and no other (start-up refuses a
+/// declared port whose feature is missing; a feature no port uses only adds size).
 #[test]
-fn secrets_reach_the_functions_as_dynamic_references_only() {
+fn each_function_is_built_with_exactly_the_features_of_its_ports() {
+    for function in function_folders() {
+        let needs = needs(&function);
+        let runtime: &[&str] = match function.as_str() {
+            DISPATCH => &["lambda-sqs", "render"],
+            RECORDER => &["lambda-sqs"],
+            _ => &["lambda"],
+        };
+        let expected: BTreeSet<String> =
+            runtime.iter().copied().chain(needs.ports.iter().map(|port| port.feature())).map(str::to_string).collect();
+        assert_eq!(shared_features(&function), expected, "functions/{function}/Cargo.toml");
+    }
+}
+
+/// A function's `main.rs` is one call with its row of the route table.
+fn serves_its_row(function: &str) -> bool {
+    let path = root().join("functions").join(function).join("src/main.rs");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let row = function.to_uppercase().replace('-', "_");
+    let runtime = match function {
+        DISPATCH => "lambda_sqs",
+        RECORDER => "lambda_ses",
+        _ => "lambda",
+    };
+    text.contains(&format!("shared::{runtime}::serve(&shared::http::routes::{row}).await"))
+}
+
+/// Where a route or function appears, by place; and the report of what some places lack.
+fn compare(what: &str, places: &BTreeMap<&str, BTreeSet<String>>) -> Vec<String> {
+    let all: BTreeSet<&String> = places.values().flatten().collect();
+    let mut missing = Vec::new();
+    for item in all {
+        let lacking: Vec<&str> =
+            places.iter().filter(|(_, set)| !set.contains(item)).map(|(place, _)| *place).collect();
+        if !lacking.is_empty() {
+            missing.push(format!("{what} {item} is missing from {}", lacking.join(", ")));
+        }
+    }
+    missing
+}
+
+/// A route exists everywhere or nowhere: in the route table, `template.yaml`, `events/`,
+/// `docs/openapi.yaml`, the local server (it answers the path, where an unknown one is 404) and
+/// `functions/` (a package whose `main.rs` serves its row). Paths are compared where a place
+/// names paths, functions where it names functions.
+#[tokio::test]
+async fn a_route_is_in_every_place_or_in_none() {
+    let template = template_functions();
+    let events: BTreeMap<String, Json> = std::fs::read_dir(root().join("events"))
+        .expect("events/")
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().strip_suffix(".json")?.to_string();
+            let text = std::fs::read_to_string(entry.path()).expect("event");
+            let event = serde_json::from_str(&text).unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
+            Some((name, event))
+        })
+        .collect();
+    let openapi = yaml("docs/openapi.yaml");
+    let documented: BTreeSet<String> = openapi
+        .get("paths")
+        .and_then(Yaml::as_mapping)
+        .expect("paths")
+        .keys()
+        .filter_map(Yaml::as_str)
+        .map(str::to_string)
+        .collect();
+    let template_paths: BTreeSet<String> = template
+        .iter()
+        .flat_map(|function| function.properties.get("Events").and_then(Yaml::as_mapping).into_iter().flatten())
+        .filter(|(_, event)| str_at(event, &["Type"]) == Some("HttpApi"))
+        .filter_map(|(_, event)| str_at(event, &["Properties", "Path"]).map(str::to_string))
+        .collect();
+    let event_paths: BTreeSet<String> =
+        events.values().filter_map(|event| event["rawPath"].as_str()).map(str::to_string).collect();
+    let table_paths: BTreeSet<String> = ROUTES.iter().map(|route| route.path.to_string()).collect();
+
+    // The local server, asked every path any place names (and two no place does).
+    let server = spawn_app(Backend::Sqlite).await;
+    let candidates: BTreeSet<String> = [&table_paths, &template_paths, &event_paths, &documented]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .chain(["/api/nothing-here".to_string(), "/api/token".to_string()])
+        .collect();
+    let mut served = BTreeSet::new();
+    for path in candidates {
+        let response = server.send("OPTIONS", &path, None, Vec::new(), &[]).await;
+        match response.status {
+            200 => assert_eq!(response.header("allow"), Some("POST, OPTIONS"), "{path}"),
+            404 => continue,
+            other => panic!("OPTIONS {path}: {other}"),
+        }
+        served.insert(path);
+    }
+    let paths = BTreeMap::from([
+        ("the route table", table_paths),
+        ("template.yaml", template_paths),
+        ("events/", event_paths),
+        ("docs/openapi.yaml", documented),
+        ("the local server", served),
+    ]);
+
+    let mut table_functions = route_functions();
+    table_functions.insert(DISPATCH.to_string());
+    table_functions.insert(RECORDER.to_string());
+    let folders: BTreeSet<String> = function_folders().into_iter().filter(|f| serves_its_row(f)).collect();
+    let functions = BTreeMap::from([
+        ("the route table", table_functions),
+        ("template.yaml", template.iter().map(|f| f.binary.clone()).collect()),
+        ("events/", events.keys().cloned().collect()),
+        ("functions/", folders),
+    ]);
+    let mut missing = compare("path", &paths);
+    missing.extend(compare("function", &functions));
+    assert!(missing.is_empty(), "a route must be in every place or in none:\n{}", missing.join("\n"));
+    // The places that pair paths and functions pair them alike.
+    for route in ROUTES {
+        assert_eq!(events[route.function]["rawPath"], route.path, "events/{}.json", route.function);
+    }
+}
+
+/// The variables of a function's environment, Globals included.
+fn environment(template: &Yaml, function: &Function) -> BTreeSet<String> {
+    let globals = template.get("Globals").and_then(|g| g.get("Function")).and_then(|f| f.get("Environment"));
+    [globals, function.properties.get("Environment")]
+        .into_iter()
+        .flatten()
+        .filter_map(|environment| environment.get("Variables").and_then(Yaml::as_mapping))
+        .flat_map(|variables| variables.keys().filter_map(Yaml::as_str).map(str::to_string))
+        .collect()
+}
+
+/// Issue 20, item 1: each function holds the secrets its route declares and no other, as
+/// dynamic references (never a parameter value); no secret is in Globals.
+#[test]
+fn each_function_gets_exactly_its_declared_secrets() {
     let template = yaml("template.yaml");
-    let variables = template
+    let globals = template
         .get("Globals")
         .and_then(|g| g.get("Function"))
         .and_then(|f| f.get("Environment"))
         .and_then(|e| e.get("Variables"))
         .expect("Globals.Function.Environment.Variables");
-    for name in ["STAMPS_JWT_KEYS", "STAMPS_HASH_KEY", "STAMPS_PASSWORD_PEPPER"] {
-        let value = variables.get(name).unwrap_or_else(|| panic!("{name}"));
-        let branches = match intrinsic(value) {
-            Some((tag, Yaml::Sequence(branches))) if tag == "If" && branches.len() == 3 => branches,
-            _ => panic!("{name}: a generated or a given secret, chosen by a condition: {value:?}"),
-        };
-        for branch in &branches[1..] {
-            if intrinsic_str(branch, "Ref") == Some("AWS::NoValue") {
-                continue;
+    for secret in Secret::ALL {
+        assert!(globals.get(secret.env_var()).is_none(), "{}: not in Globals", secret.env_var());
+    }
+    for function in template_functions() {
+        let declared: BTreeSet<&str> = needs(&function.binary).secrets.iter().map(|s| s.env_var()).collect();
+        let given: BTreeSet<&str> =
+            Secret::ALL.iter().map(|secret| secret.env_var()).filter(|name| function.env(name).is_some()).collect();
+        assert_eq!(given, declared, "{}: secrets", function.id);
+        for name in given {
+            let value = function.env(name).expect("variable");
+            let branches = match intrinsic(value) {
+                Some((tag, Yaml::Sequence(branches))) if tag == "If" && branches.len() == 3 => branches,
+                _ => panic!("{name}: a generated or a given secret, chosen by a condition: {value:?}"),
+            };
+            for branch in &branches[1..] {
+                if intrinsic_str(branch, "Ref") == Some("AWS::NoValue") {
+                    continue;
+                }
+                let text = intrinsic_str(branch, "Sub").unwrap_or_else(|| panic!("{name}: {branch:?}"));
+                assert!(
+                    text.contains("{{resolve:secretsmanager:") && text.ends_with(":SecretString}}"),
+                    "{name}: {text}"
+                );
             }
-            let text = intrinsic_str(branch, "Sub").unwrap_or_else(|| panic!("{name}: {branch:?}"));
-            assert!(text.contains("{{resolve:secretsmanager:") && text.contains(":SecretString}}"), "{name}: {text}");
         }
     }
     // No secret is ever a parameter value: parameters only name secrets.
@@ -375,13 +454,203 @@ fn secrets_reach_the_functions_as_dynamic_references_only() {
         let name = name.as_str().expect("name");
         let lower = name.to_lowercase();
         if lower.contains("secret") || lower.contains("key") || lower.contains("pepper") {
-            assert!(name.ends_with("SecretArn") || name == "SecretsRevision", "{name} would hold a secret");
+            assert!(
+                name.ends_with("SecretArn") || name == "SecretsRevision" || name == "KeyAdministratorArns",
+                "{name} would hold a secret"
+            );
         }
     }
-    let store = variables.get("STAMPS_STORE").and_then(|v| intrinsic_str(v, "Sub"));
+    let store = globals.get("STAMPS_STORE").and_then(|v| intrinsic_str(v, "Sub"));
     assert_eq!(store, Some("dynamodb:${Table}"));
     for name in ["STAMPS_DEFAULT_REGION", "STAMPS_V2_MERCHANT"] {
-        assert!(variables.get(name).is_some(), "{name}");
+        assert!(globals.get(name).is_some(), "{name}");
+    }
+}
+
+/// Whether the IAM action pattern `pattern` (`kms:Create*`) covers `action` (`kms:CreateGrant`).
+fn covers(pattern: &str, action: &str) -> bool {
+    let (pattern, action) = (pattern.to_ascii_lowercase(), action.to_ascii_lowercase());
+    match pattern.split_once('*') {
+        None => pattern == action,
+        Some((head, tail)) => {
+            action.starts_with(head) && (tail.is_empty() || covers(&format!("*{tail}")[1..], &action[head.len()..]))
+        }
+    }
+}
+
+/// Issue 20, item 1: the functions' environment is encrypted with a key the stack creates,
+/// rotated yearly; `kms:Decrypt` is the functions' roles' (through Lambda) and the optional
+/// readers', and nobody else's; the account's IAM administers the key but cannot use it, and
+/// gets encryption and grants only through Lambda.
+#[test]
+fn the_environment_is_encrypted_with_the_stacks_key_that_only_the_functions_decrypt() {
+    let template = yaml("template.yaml");
+    let globals = template.get("Globals").and_then(|g| g.get("Function")).expect("Globals.Function");
+    let key_arn = globals.get("KmsKeyArn").and_then(|k| intrinsic_str(k, "GetAtt"));
+    assert_eq!(key_arn, Some("FunctionEnvironmentKey.Arn"));
+    let functions = template_functions();
+    for function in &functions {
+        assert!(function.properties.get("KmsKeyArn").is_none(), "{}: the stack's key, from Globals", function.id);
+    }
+    let key = resource(&template, "FunctionEnvironmentKey");
+    assert_eq!(str_at(key, &["Type"]), Some("AWS::KMS::Key"));
+    let properties = key.get("Properties").expect("Properties");
+    assert_eq!(properties.get("EnableKeyRotation").and_then(Yaml::as_bool), Some(true));
+    let statements = properties.get("KeyPolicy").and_then(|p| p.get("Statement")).and_then(Yaml::as_sequence);
+    let via_lambda = |statement: &Yaml| {
+        let via = statement.get("Condition").and_then(|c| c.get("StringEquals")).and_then(|c| c.get("kms:ViaService"));
+        via.and_then(|v| intrinsic_str(v, "Sub")) == Some("lambda.${AWS::Region}.amazonaws.com")
+    };
+    let roles: BTreeSet<String> = functions.iter().map(|f| format!("{}Role.Arn", f.id)).collect();
+    let mut decrypting_roles = BTreeSet::new();
+    let mut readers = false;
+    for statement in statements.expect("KeyPolicy.Statement") {
+        // The optional readers: `!If [HasKeyAdministrators, statement, !Ref AWS::NoValue]`.
+        let statement = match intrinsic(statement) {
+            Some((tag, Yaml::Sequence(branches))) if tag == "If" && branches.len() == 3 => {
+                assert_eq!(branches[0].as_str(), Some("HasKeyAdministrators"));
+                assert_eq!(intrinsic_str(&branches[2], "Ref"), Some("AWS::NoValue"));
+                let principal = branches[1].get("Principal").and_then(|p| p.get("AWS")).expect("Principal");
+                assert_eq!(intrinsic_str(principal, "Ref"), Some("KeyAdministratorArns"));
+                assert_eq!(actions(&branches[1]), ["kms:Decrypt"]);
+                assert!(via_lambda(&branches[1]), "the readers decrypt through Lambda only");
+                readers = true;
+                continue;
+            }
+            _ => statement,
+        };
+        assert_eq!(str_at(statement, &["Effect"]), Some("Allow"), "{statement:?}");
+        let granted = actions(statement);
+        let principal = statement.get("Principal").and_then(|p| p.get("AWS")).expect("an AWS principal");
+        let gives = |action: &str| granted.iter().any(|pattern| covers(pattern, action));
+        let account = intrinsic_str(principal, "Sub") == Some("arn:${AWS::Partition}:iam::${AWS::AccountId}:root");
+        if account {
+            for use_ in ["kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:Sign"] {
+                assert!(!gives(use_), "the account's IAM gets {use_}: {granted:?}");
+            }
+            if gives("kms:Encrypt") || gives("kms:CreateGrant") {
+                assert_eq!(granted.len(), 1, "encryption and grants each in a statement of its own: {granted:?}");
+                assert!(via_lambda(statement), "{granted:?} only through Lambda");
+            }
+            if gives("kms:CreateGrant") {
+                let for_aws = statement
+                    .get("Condition")
+                    .and_then(|c| c.get("Bool"))
+                    .and_then(|b| b.get("kms:GrantIsForAWSResource"));
+                assert_eq!(for_aws.and_then(Yaml::as_bool), Some(true), "grants only for Lambda's own use");
+            }
+        } else {
+            assert_eq!(granted, ["kms:Decrypt"], "{principal:?}");
+            assert!(via_lambda(statement), "the functions' roles decrypt through Lambda only");
+            let principals = principal.as_sequence().expect("a list of roles");
+            for role in principals {
+                decrypting_roles
+                    .insert(intrinsic_str(role, "GetAtt").unwrap_or_else(|| panic!("{role:?}")).to_string());
+            }
+        }
+    }
+    assert_eq!(decrypting_roles, roles, "kms:Decrypt for every function's role, and no other");
+    assert!(readers, "the optional readers statement");
+}
+
+/// The prefix patterns of a `dynamodb:LeadingKeys` condition for `needs`.
+fn leading_keys(needs: &Needs) -> BTreeSet<String> {
+    needs.table.partitions.iter().map(|partition| format!("{}*", partition.prefix())).collect()
+}
+
+/// Issue 20, item 6: each function may call on the table exactly the actions its route
+/// declares, on items whose partition key starts with one of its declared prefixes.
+#[test]
+fn each_function_gets_exactly_its_declared_table_access() {
+    for function in template_functions() {
+        let needs = needs(&function.binary);
+        let grants = function.grants("dynamodb");
+        let declared: BTreeSet<String> = needs.table.actions.iter().map(|a| a.as_str().to_string()).collect();
+        if declared.is_empty() {
+            assert!(grants.is_empty(), "{}: no table access", function.id);
+            if needs.ports.is_empty() {
+                assert!(function.properties.get("Policies").is_none(), "{} needs no permissions at all", function.id);
+            }
+            continue;
+        }
+        assert_eq!(grants.len(), 1, "{}: one table statement", function.id);
+        let (statement, actions) = &grants[0];
+        assert_eq!(*actions, declared, "{}: table actions", function.id);
+        let target = statement.get("Resource").expect("Resource");
+        assert_eq!(intrinsic_str(target, "GetAtt"), Some("Table.Arn"), "{}: the table itself, no index", function.id);
+        let condition = statement.get("Condition").and_then(Yaml::as_mapping).expect("Condition");
+        assert_eq!(condition.len(), 1, "{}: {condition:?}", function.id);
+        let like = statement.get("Condition").and_then(|c| c.get("ForAllValues:StringLike")).expect("StringLike");
+        assert_eq!(like.as_mapping().map(|m| m.len()), Some(1), "{}", function.id);
+        let keys = like.get("dynamodb:LeadingKeys").map(strings).expect("dynamodb:LeadingKeys");
+        assert_eq!(keys, leading_keys(needs), "{}: partition-key prefixes", function.id);
+    }
+}
+
+/// The other ports: the OTP topic (publish to it, nothing else), the Graph API, and the
+/// dispatch function's SES identity (only `EmailFrom`) and direct SMS.
+#[test]
+fn each_function_gets_exactly_its_declared_ports() {
+    let template = yaml("template.yaml");
+    for function in template_functions() {
+        let needs = needs(&function.binary);
+        let environment = environment(&template, &function);
+        for port in [Port::Publisher, Port::Facebook, Port::Email, Port::Sms] {
+            for name in port.env_vars() {
+                assert_eq!(environment.contains(*name), needs.has(port), "{}: {name}", function.id);
+            }
+        }
+        for name in Port::Store.env_vars() {
+            assert!(!needs.has(Port::Store) || environment.contains(*name), "{}: {name}", function.id);
+        }
+        let topic = function.env("STAMPS_OTP_TOPIC_ARN").and_then(|v| intrinsic_str(v, "Ref"));
+        assert_eq!(topic.is_some(), needs.has(Port::Publisher), "{}", function.id);
+        let graph = function.env("STAMPS_FACEBOOK_GRAPH_URL").and_then(|v| intrinsic_str(v, "Ref"));
+        assert_eq!(graph, needs.has(Port::Facebook).then_some("FacebookGraphUrl"), "{}", function.id);
+
+        let mut sns = Vec::new();
+        for (statement, actions) in function.grants("sns") {
+            assert_eq!(actions, BTreeSet::from(["Publish".to_string()]), "{}", function.id);
+            sns.push(statement.get("Resource").expect("Resource"));
+        }
+        let on_topic = sns.iter().any(|r| intrinsic_str(r, "Ref") == Some("OtpTopic"));
+        let on_phones = sns.iter().any(|r| r.as_str() == Some("*"));
+        assert_eq!(on_topic, needs.has(Port::Publisher), "{}: sns:Publish on the topic", function.id);
+        assert_eq!(on_phones, needs.has(Port::Sms), "{}: direct SMS", function.id);
+        assert_eq!(sns.len(), usize::from(on_topic) + usize::from(on_phones), "{}: {sns:?}", function.id);
+        if needs.has(Port::Sms) {
+            // SMS goes to phone numbers, which have no ARN: allowed on "*", denied on topics.
+            let denies_topics = function.statements().iter().any(|s| {
+                str_at(s, &["Effect"]) == Some("Deny")
+                    && s.get("Resource")
+                        .and_then(|r| intrinsic_str(r, "Sub"))
+                        .is_some_and(|r| r.ends_with(":sns:*:*:*"))
+            });
+            assert!(denies_topics, "{}: must not be able to publish to topics", function.id);
+        }
+
+        let ses = function.grants("ses");
+        assert_eq!(!ses.is_empty(), needs.has(Port::Email), "{}: SES", function.id);
+        for (statement, actions) in ses {
+            assert_eq!(actions, BTreeSet::from(["SendEmail".to_string()]), "{}", function.id);
+            let from =
+                statement.get("Condition").and_then(|c| c.get("StringEquals")).and_then(|c| c.get("ses:FromAddress"));
+            assert_eq!(
+                from.and_then(|f| intrinsic_str(f, "Ref")),
+                Some("EmailFrom"),
+                "{}: only from EmailFrom",
+                function.id
+            );
+            let resources = statement.get("Resource").and_then(Yaml::as_sequence).expect("the identities");
+            let address = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${EmailFrom}";
+            assert_eq!(intrinsic_str(&resources[0], "Sub"), Some(address));
+            let domain = serde_yaml_ng::to_string(&resources[1]).expect("yaml");
+            assert!(domain.contains("identity/${EmailDomain}") && domain.contains("EmailFrom"), "{domain}");
+            // Sending through the configuration set is authorized on the set too.
+            let set = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}";
+            assert_eq!(resources.get(2).and_then(|r| intrinsic_str(r, "Sub")), Some(set));
+            assert_eq!(resources.len(), 3, "the address, its domain and the configuration set, no other identity");
+        }
     }
 }
 
@@ -462,8 +731,7 @@ fn events_has_one_valid_sample_per_function() {
         assert_eq!(record["eventSource"], "aws:sqs");
         let body = record["body"].as_str().expect("body");
         shared::delivery::dispatch::parse_event(body).expect("the body is an otp.requested event");
-    }
-    let text = std::fs::read_to_string(root().join("events/delivery-events.json")).expect("event");
+    }    let text = std::fs::read_to_string(root().join("events/delivery-events.json")).expect("event");
     let event: Json = serde_json::from_str(&text).expect("delivery-events.json");
     let records = event["Records"].as_array().expect("Records");
     assert!(!records.is_empty());
@@ -471,6 +739,28 @@ fn events_has_one_valid_sample_per_function() {
         let body = record["body"].as_str().expect("body");
         let outcome = shared::delivery::ses_events::parse(body).expect("an SES event");
         assert!(outcome.is_some(), "the sample is about one of our codes: {body}");
+    }
+}
+
+#[test]
+fn the_openapi_document_describes_exactly_the_routes() {
+    let document = yaml("docs/openapi.yaml");
+    assert!(str_at(&document, &["openapi"]).is_some_and(|v| v.starts_with("3.1")), "OpenAPI 3.1");
+    let paths = document.get("paths").and_then(Yaml::as_mapping).expect("paths");
+    let documented: BTreeSet<String> = paths.keys().filter_map(Yaml::as_str).map(str::to_string).collect();
+    let expected: BTreeSet<String> = ROUTES.iter().map(|route| route.path.to_string()).collect();
+    assert_eq!(documented, expected);
+    for (path, item) in paths {
+        let operations: Vec<&str> = item.as_mapping().expect("path item").keys().filter_map(Yaml::as_str).collect();
+        assert_eq!(operations, ["post"], "{path:?}: every route is POST");
+        let post = item.get("post").expect("post");
+        let content = post.get("requestBody").and_then(|b| b.get("content")).expect("requestBody.content");
+        for media in ["application/json", "application/x-www-form-urlencoded"] {
+            assert!(content.get(media).is_some(), "{path:?}: {media} body");
+        }
+        let responses = post.get("responses").and_then(Yaml::as_mapping).expect("responses");
+        let codes: Vec<&str> = responses.keys().filter_map(Yaml::as_str).collect();
+        assert!(codes.contains(&"200") && codes.iter().any(|c| c.starts_with('4')), "{path:?}: {codes:?}");
     }
 }
 
@@ -526,27 +816,5 @@ fn no_log_level_drops_the_metric_records() {
     for function in template_functions() {
         let level = function.properties.get("LoggingConfig").and_then(|l| l.get("ApplicationLogLevel"));
         assert!(level.and_then(Yaml::as_str).is_none_or(|l| matches!(l, "TRACE" | "DEBUG" | "INFO")), "{}", function.id);
-    }
-}
-
-#[test]
-fn the_openapi_document_describes_exactly_the_routes() {
-    let document = yaml("docs/openapi.yaml");
-    assert!(str_at(&document, &["openapi"]).is_some_and(|v| v.starts_with("3.1")), "OpenAPI 3.1");
-    let paths = document.get("paths").and_then(Yaml::as_mapping).expect("paths");
-    let documented: BTreeSet<String> = paths.keys().filter_map(Yaml::as_str).map(str::to_string).collect();
-    let expected: BTreeSet<String> = ROUTES.iter().map(|route| route.path.to_string()).collect();
-    assert_eq!(documented, expected);
-    for (path, item) in paths {
-        let operations: Vec<&str> = item.as_mapping().expect("path item").keys().filter_map(Yaml::as_str).collect();
-        assert_eq!(operations, ["post"], "{path:?}: every route is POST");
-        let post = item.get("post").expect("post");
-        let content = post.get("requestBody").and_then(|b| b.get("content")).expect("requestBody.content");
-        for media in ["application/json", "application/x-www-form-urlencoded"] {
-            assert!(content.get(media).is_some(), "{path:?}: {media} body");
-        }
-        let responses = post.get("responses").and_then(Yaml::as_mapping).expect("responses");
-        let codes: Vec<&str> = responses.keys().filter_map(Yaml::as_str).collect();
-        assert!(codes.contains(&"200") && codes.iter().any(|c| c.starts_with('4')), "{path:?}: {codes:?}");
     }
 }

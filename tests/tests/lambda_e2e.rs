@@ -1,8 +1,8 @@
 //! The real function binaries, run as Lambda runs them: each process polls a Runtime API on
 //! loopback (`integration_tests::runtime_api`), gets API Gateway HTTP API events shaped like
 //! `events/`, and talks to DynamoDB, SNS and SES on moto. Drives the main flows: token, PIN
-//! set/validate/lockout, OTP reset with delivery, password reset, v2 login, and the dispatch
-//! of an SQS batch. The binaries are built by `scripts/test.sh` (`cargo build --bins`) before
+//! set/validate/lockout, OTP reset with delivery, password reset, v2 login and reset through
+//! the emailed token, the dispatch of SQS batches, and the per-source-IP windows. The binaries are built by `scripts/test.sh` (`cargo build --bins`) before
 //! the tests run; a missing one fails the test with the command to build it.
 
 use std::path::PathBuf;
@@ -224,6 +224,63 @@ async fn the_real_binaries_serve_the_main_flows_through_the_runtime_api() {
     let event = http_event("/api/v2/auth/login", "application/x-www-form-urlencoded", form, &[]);
     let (status, body) = http_answer(&invoke(&mut login, event).await);
     assert_eq!((status, body), (401, json!({"status": 0, "error": "Your password is invalid."})));
+
+    // v2 reset: the route publishes the request, the dispatch function looks the email up,
+    // issues the token and emails it; the token resets the password and revokes the keys.
+    let mut forgot = function(&world, "v2-forgot-password").await;
+    let event = http_event("/api/v2/auth/forgot_password", "application/json", r#"{"email": "budi@example.com"}"#, &[]);
+    assert_eq!(http_answer(&invoke(&mut forgot, event).await).0, 200);
+    let answer = invoke(&mut dispatch, world.rig.receive_batch().await).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let emails: Vec<Value> = moto::emails_to("budi@example.com")
+        .await
+        .into_iter()
+        .filter(|email| email["source"] == world.rig.sender.as_str())
+        .collect();
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let text = emails[0]["body"].as_str().expect("body");
+    let token = text.split("reset your password: <b>").nth(1).and_then(|t| t.split('<').next()).expect("token");
+    let mut reset = function(&world, "v2-reset-password").await;
+    let body = json!({"token": token, "password": "brand-new-pass-7"}).to_string();
+    let event = http_event("/api/v2/auth/reset_password", "application/json", &body, &[]);
+    assert_eq!(http_answer(&invoke(&mut reset, event).await).0, 200);
+    let form = "email=budi%40example.com&password=brand-new-pass-7";
+    let event = http_event("/api/v2/auth/login", "application/x-www-form-urlencoded", form, &[]);
+    assert_eq!(http_answer(&invoke(&mut login, event).await).0, 200);
+}
+
+/// The per-source-IP windows read the address API Gateway puts in the event
+/// (`requestContext.http.sourceIp`): one address fills its window, another is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_source_ip_has_its_own_window() {
+    let world = world().await;
+    let mut env = world.env.clone();
+    env.push(("STAMPS_V2_IP_RESET_REQUESTS_PER_WINDOW".into(), "2".into()));
+    let mut forgot = RuntimeApi::start().await.expect("runtime API");
+    forgot.spawn(&binary("v2-forgot-password"), &env).expect("start the function");
+    let from = |ip: &str| {
+        let mut event =
+            http_event("/api/v2/auth/forgot_password", "application/json", r#"{"email": "ann@example.com"}"#, &[]);
+        event["requestContext"]["http"]["sourceIp"] = json!(ip);
+        event
+    };
+    let mut statuses = Vec::new();
+    for ip in ["198.51.100.7", "198.51.100.7", "198.51.100.7", "2001:db8:1:2::1", "2001:db8:1:2::99", "2001:db8:1:2::5"]
+    {
+        statuses.push(http_answer(&invoke(&mut forgot, from(ip)).await).0);
+    }
+    // Two per window: three from one IPv4 address, three from one IPv6 /64.
+    assert_eq!(statuses, [200, 200, 429, 200, 200, 429]);
+    let (status, body) = http_answer(&invoke(&mut forgot, from("198.51.100.8")).await);
+    assert_eq!(
+        (status, body),
+        (200, json!({"status": 1, "message": "Profile detail and reset password has been sent to your email."}))
+    );
+    let (status, body) = http_answer(&invoke(&mut forgot, from("198.51.100.7")).await);
+    assert_eq!(
+        (status, body),
+        (429, json!({"status": 0, "error": "Too many requests from your network. Try again later."}))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,28 +301,44 @@ async fn every_sample_event_gets_an_answer_from_its_binary() {
 }
 
 /// Lambda reports a process that exits during init as `Runtime.ExitError`, with its log: the
-/// function must exit (not serve with a half-built configuration) and say why.
+/// function must exit (not serve with a half-built configuration) and say why. What it needs
+/// is what its row of the route table declares, and nothing more.
 #[tokio::test]
 async fn a_function_without_its_keys_exits_at_start_up_saying_why() {
     let world = world().await;
-    for (missing, says) in [
-        ("STAMPS_JWT_KEYS", "STAMPS_JWT_KEYS is not set"),
+    for (function, path, missing, says) in [
+        ("token", "/api/token/", "STAMPS_JWT_KEYS", "STAMPS_JWT_KEYS is not set: token needs it"),
+        ("v2-logout", "/api/v2/auth/logout", "STAMPS_HASH_KEY", "STAMPS_HASH_KEY is not set: v2-logout needs it"),
+        (
+            "pin-request-otp-for-reset",
+            "/api/pin/request-otp-for-reset",
+            "STAMPS_OTP_TOPIC_ARN",
+            "STAMPS_OTP_TOPIC_ARN is not set: pin-request-otp-for-reset declares Publisher",
+        ),
         // Functions take AWS credentials and region from the environment only.
-        ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"),
-        ("AWS_REGION", "AWS_REGION is not set"),
+        ("token", "/api/token/", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set"),
+        ("token", "/api/token/", "AWS_REGION", "AWS_REGION is not set"),
     ] {
         let env: Vec<(String, String)> = world.env.iter().filter(|(name, _)| name != missing).cloned().collect();
         let mut api = RuntimeApi::start().await.expect("runtime API");
-        api.spawn(&binary("token"), &env).expect("start the function");
-        let event = http_event("/api/token/", "application/json", "{}", &[]);
+        api.spawn(&binary(function), &env).expect("start the function");
+        let event = http_event(path, "application/json", "{}", &[]);
         match api.invoke(event).await {
             Err(InvokeError::Exited { status, logs, .. }) => {
-                assert!(status.is_some_and(|s| !s.success()), "{missing}: {status:?}");
-                assert!(logs.iter().any(|line| line.contains(says)), "{missing}: {logs:?}");
+                assert!(status.is_some_and(|s| !s.success()), "{function} without {missing}: {status:?}");
+                assert!(logs.iter().any(|line| line.contains(says)), "{function} without {missing}: {logs:?}");
             }
-            other => panic!("without {missing}, expected the function to exit, got {other:?}"),
+            other => panic!("without {missing}, expected {function} to exit, got {other:?}"),
         }
     }
+    // A secret the route does not declare is not needed (nor read): v2-logout has no JWT keys.
+    let env: Vec<(String, String)> = world.env.iter().filter(|(name, _)| name != "STAMPS_JWT_KEYS").cloned().collect();
+    let mut logout = RuntimeApi::start().await.expect("runtime API");
+    logout.spawn(&binary("v2-logout"), &env).expect("start the function");
+    let form = format!("key={}", "0".repeat(40));
+    let event = http_event("/api/v2/auth/logout", "application/x-www-form-urlencoded", &form, &[]);
+    let (status, body) = http_answer(&invoke(&mut logout, event).await);
+    assert_eq!((status, body), (401, json!({"status": 0, "error": "Your key is invalid."})));
 }
 
 /// DynamoDB is reached over HTTPS in production. Here a TLS endpoint on loopback stands in

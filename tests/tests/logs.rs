@@ -1,4 +1,4 @@
-//! Logs never hold a secret (SPEC section 8, issue 9). Every route is driven through success
+//! Logs never hold a secret (docs/api.md section 8, issue 9). Every route is driven through success
 //! and failure on DynamoDB (moto), with OTP delivery to the outbox and a Facebook Graph API that
 //! is down, while every log line of the process — ours and the libraries', at `debug` — is
 //! captured. Then no PIN, password, OTP, API key, v2 key, reset token, JWT or configured secret

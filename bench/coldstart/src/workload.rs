@@ -7,14 +7,13 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use integration_tests::app::{HASH_KEY, JWT_KID, JWT_SECRET};
 use integration_tests::moto::{self, DeliveryRig};
 use serde_json::{Map, Value, json};
 use shared::App;
 use shared::admin::{self, CustomerInput, TemplateInput};
 use shared::config::Config;
-use shared::delivery::{DeliveryError, EventPublisher, OtpRequested};
+use shared::delivery::reset_link::{RESET_TOKEN_TTL_SECS, ResetLinks};
 use shared::http::{ApiRequest, Route, routes};
 
 pub const PASSWORD: &str = "violet-otter-kettle";
@@ -60,18 +59,6 @@ pub fn made_per_round(function: &str) -> bool {
 /// invocations, so that no OTP of a round is replaced before it is used.
 pub const FRESH_CUSTOMERS: usize = 50;
 
-/// Keeps the code of the last `otp.requested` event (the v2 reset token travels only there).
-#[derive(Default)]
-struct Capture(Mutex<Option<String>>);
-
-#[async_trait]
-impl EventPublisher for Capture {
-    async fn publish(&self, event: &OtpRequested) -> Result<(), DeliveryError> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(event.otp.0.clone());
-        Ok(())
-    }
-}
-
 /// One customer per function, so no function's runs change what another one finds.
 #[derive(Clone)]
 struct Customer {
@@ -84,7 +71,6 @@ pub struct Workload {
     /// The environment of every function process.
     pub env: Vec<(String, String)>,
     app: App,
-    capture: Arc<Capture>,
     api_key: String,
     merchant: u64,
     access_token: String,
@@ -133,6 +119,11 @@ impl Workload {
             ("STAMPS_V2_MERCHANT", "1".to_string()),
             // Thousands of OTP requests for one customer: the daily limit would answer 429.
             ("STAMPS_OTP_REQUESTS_PER_WINDOW", "1000000".to_string()),
+            // Likewise reset emails, and every invocation comes from the sample event's address.
+            ("STAMPS_V2_RESET_EMAILS_PER_WINDOW", "1000000".to_string()),
+            ("STAMPS_V2_IP_LOGIN_FAILURES_PER_WINDOW", "1000000".to_string()),
+            ("STAMPS_V2_IP_REGISTRATIONS_PER_WINDOW", "1000000".to_string()),
+            ("STAMPS_V2_IP_RESET_REQUESTS_PER_WINDOW", "1000000".to_string()),
             // And each hash timed by the function itself, which the harness subtracts, and each
             // request's handler time (`shared::http::respond`).
             ("RUST_LOG", format!("warn,{}=debug,shared::http=info", shared::domain::password::TIMING_TARGET)),
@@ -143,8 +134,7 @@ impl Workload {
         let lookup = env.clone();
         let config = Config::from_lookup(|name| lookup.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .expect("benchmark configuration");
-        let capture = Arc::new(Capture::default());
-        let app = App::from_config(config, Some(store)).expect("app").with_publisher(capture.clone());
+        let app = App::from_config(config, Some(store)).expect("app");
         let (merchant, api_key) = admin::create_merchant(&app, "Bench").await.expect("merchant");
         assert_eq!(merchant.id, 1, "a fresh table's first merchant");
         let template = TemplateInput {
@@ -178,7 +168,6 @@ impl Workload {
         Workload {
             env,
             app,
-            capture,
             api_key,
             merchant: merchant.id,
             access_token,
@@ -234,16 +223,30 @@ impl Workload {
         let auth = format!("Token {}", self.api_key);
         headers.insert("authorization", auth.parse().expect("header"));
         headers.insert("content-type", "application/json".parse().expect("header"));
-        let request = ApiRequest { method: http::Method::POST, headers, body: bytes::Bytes::from(body.to_string()) };
+        let body = bytes::Bytes::from(body.to_string());
+        let request = ApiRequest { method: http::Method::POST, headers, body, source_ip: None };
         let answer = shared::http::respond(&self.app, route, request).await;
         (answer.status().as_u16(), serde_json::from_str(answer.body()).unwrap_or(Value::Null))
     }
 
     /// A fresh v2 app key of `customer`, made and stored as a login makes and stores it.
     async fn app_key(&self, customer: u64) -> String {
-        let (key, record) = shared::handlers::v2::new_key(&self.app, self.merchant, customer, None).expect("app key");
-        self.app.store().expect("store").put_app_key(&record).await.expect("app key");
+        let (key, record) =
+            shared::handlers::v2::new_key(&self.app, self.merchant, customer, None, 0).expect("app key");
+        assert!(self.app.store().expect("store").put_app_key(&record).await.expect("app key"), "generation 0");
         key
+    }
+
+    /// A live v2 reset token of `customer`, stored as the dispatcher stores the one it emails.
+    async fn reset_token(&self, customer: u64) -> String {
+        let store = self.app.store().expect("store");
+        let customer = store.customer(self.merchant, customer).await.expect("read").expect("customer");
+        let links = ResetLinks::from_config(&self.app.config).expect("hash key");
+        let token = ResetLinks::new_token(customer.id).expect("random");
+        let now = self.app.clock.now();
+        let stored = links.store(store, &customer, &token, now + RESET_TOKEN_TTL_SECS, now).await.expect("token");
+        assert!(stored, "the reset email limit is out of reach");
+        token
     }
 
     async fn otp(&self, route: &Route, body: Value) -> String {
@@ -333,10 +336,7 @@ impl Workload {
                     "v2-logout" => json!({"key": self.app_key(customer.id).await}),
                     "v2-forgot-password" => json!({"email": user}),
                     "v2-reset-password" => {
-                        let (status, answer) = self.call(&routes::V2_FORGOT_PASSWORD, json!({"email": user})).await;
-                        assert_eq!(status, 200, "v2 forgot password: {answer}");
-                        let token = lock(&self.capture.0).take().expect("the reset token event");
-                        json!({"token": token, "password": PASSWORD})
+                        json!({"token": self.reset_token(customer.id).await, "password": PASSWORD})
                     }
                     other => panic!("no workload for {other}: add one to bench/coldstart/src/workload.rs"),
                 }

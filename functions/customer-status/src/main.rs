@@ -1,11 +1,7 @@
 //! `POST /api/auth/customer-status`: a customer's PIN, password, OTP and delivery state.
 
-use shared::http::routes;
-
 // One request at a time per Lambda environment: a single-threaded runtime starts fastest.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::logging::init();
-    let app = shared::lambda::dynamodb_app().await?;
-    shared::lambda::run(app, &routes::CUSTOMER_STATUS).await
+    shared::lambda::serve(&shared::http::routes::CUSTOMER_STATUS).await
 }

@@ -5,7 +5,5 @@
 // One batch at a time per Lambda environment: a single-threaded runtime starts fastest.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::logging::init();
-    let deps = shared::lambda_ses::deps_from_env().await?;
-    shared::lambda_ses::run(deps).await
+    shared::lambda_ses::serve(&shared::http::routes::DELIVERY_EVENTS).await
 }

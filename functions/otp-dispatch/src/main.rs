@@ -4,7 +4,5 @@
 // One batch at a time per Lambda environment: a single-threaded runtime starts fastest.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::logging::init();
-    let deps = shared::lambda_sqs::deps_from_env().await?;
-    shared::lambda_sqs::run(deps).await
+    shared::lambda_sqs::serve(&shared::http::routes::OTP_DISPATCH).await
 }

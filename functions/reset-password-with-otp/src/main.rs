@@ -1,11 +1,7 @@
 //! `POST /api/auth/reset-password-with-otp`: sets a password with a reset code.
 
-use shared::http::routes;
-
 // One request at a time per Lambda environment: a single-threaded runtime starts fastest.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::logging::init();
-    let app = shared::lambda::dynamodb_app().await?;
-    shared::lambda::run(app, &routes::RESET_PASSWORD_WITH_OTP).await
+    shared::lambda::serve(&shared::http::routes::RESET_PASSWORD_WITH_OTP).await
 }

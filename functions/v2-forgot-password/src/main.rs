@@ -1,11 +1,7 @@
 //! `POST /api/v2/auth/forgot_password`: emails a single-use password reset token.
 
-use shared::http::routes;
-
 // One request at a time per Lambda environment: a single-threaded runtime starts fastest.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::logging::init();
-    let app = shared::lambda::dynamodb_app_with_events().await?;
-    shared::lambda::run(app, &routes::V2_FORGOT_PASSWORD).await
+    shared::lambda::serve(&shared::http::routes::V2_FORGOT_PASSWORD).await
 }

@@ -1,11 +1,7 @@
 //! `POST /api/auth/validate-mobile-number`: the E.164 form of a mobile number. Links no AWS client.
 
-use shared::http::routes;
-
 // One request at a time per Lambda environment: a single-threaded runtime starts fastest.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::logging::init();
-    let app = shared::lambda::stateless_app()?;
-    shared::lambda::run(app, &routes::VALIDATE_MOBILE_NUMBER).await
+    shared::lambda::serve(&shared::http::routes::VALIDATE_MOBILE_NUMBER).await
 }

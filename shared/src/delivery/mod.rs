@@ -6,6 +6,11 @@
 //! email through an `EmailSender`, SMS through an `SmsSender`. On AWS the publisher is an SNS
 //! topic feeding an SQS queue that triggers the `otp-dispatch` function; locally the server
 //! dispatches in-process after answering and writes each message to an outbox folder.
+//!
+//! The anonymous v2 `forgot_password` publishes less: only the address asked about
+//! (`ResetLinkRequested`). The dispatcher finds out whether it names a customer and issues the
+//! token (`reset_link`), so the route does the same work and gives the same answer for every
+//! email, even with SNS down.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -19,6 +24,7 @@ pub mod outcomes;
 pub mod outbox;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod reset_link;
 #[cfg(feature = "ses")]
 pub mod ses;
 #[cfg(feature = "aws")]
@@ -28,6 +34,8 @@ pub mod sns;
 
 pub const EVENT_TYPE: &str = "otp.requested";
 pub const EVENT_VERSION: u32 = 1;
+pub const RESET_LINK_EVENT_TYPE: &str = "password_reset_link.requested";
+pub const RESET_LINK_EVENT_VERSION: u32 = 1;
 
 /// How a code reaches the customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -119,6 +127,73 @@ impl OtpRequested {
     }
 }
 
+/// The event of the v2 `forgot_password` (version 1): someone asked for a reset email for
+/// `email`. It carries no token and does not say whether the email is a customer's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetLinkRequested {
+    /// Always `password_reset_link.requested`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub version: u32,
+    /// 32 lowercase hex: the de-duplication key of the dispatcher.
+    pub event_id: String,
+    pub merchant_id: u64,
+    /// Normalized (lowercased) as the route received it. Never logged.
+    pub email: String,
+    /// When it was asked for (epoch seconds).
+    pub requested_at: i64,
+}
+
+impl ResetLinkRequested {
+    pub fn new(merchant_id: u64, email: String, requested_at: i64) -> Result<ResetLinkRequested, RandomUnavailable> {
+        Ok(ResetLinkRequested {
+            kind: RESET_LINK_EVENT_TYPE.to_string(),
+            version: RESET_LINK_EVENT_VERSION,
+            event_id: random_hex::<16>()?,
+            merchant_id,
+            email,
+            requested_at,
+        })
+    }
+}
+
+/// Any event a route publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Event {
+    Otp(OtpRequested),
+    ResetLink(ResetLinkRequested),
+}
+
+impl Event {
+    /// Its `type` (also an SNS message attribute, for subscriptions to filter on).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Otp(_) => EVENT_TYPE,
+            Event::ResetLink(_) => RESET_LINK_EVENT_TYPE,
+        }
+    }
+
+    pub fn event_id(&self) -> &str {
+        match self {
+            Event::Otp(event) => &event.event_id,
+            Event::ResetLink(event) => &event.event_id,
+        }
+    }
+}
+
+impl From<OtpRequested> for Event {
+    fn from(event: OtpRequested) -> Event {
+        Event::Otp(event)
+    }
+}
+
+impl From<ResetLinkRequested> for Event {
+    fn from(event: ResetLinkRequested) -> Event {
+        Event::ResetLink(event)
+    }
+}
+
 /// Why a publish or a send failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -133,7 +208,7 @@ pub enum DeliveryError {
 /// Where a request route puts its event.
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
-    async fn publish(&self, event: &OtpRequested) -> Result<(), DeliveryError>;
+    async fn publish(&self, event: &Event) -> Result<(), DeliveryError>;
 }
 
 /// A rendered email.

@@ -77,6 +77,8 @@ pub struct LocalPublisher {
     pub store: Arc<dyn crate::store::Store>,
     pub outbox: Arc<Outbox>,
     pub clock: Arc<dyn Clock>,
+    /// Issues the tokens of v2 reset requests (the server's hash key and limits).
+    pub reset_links: Arc<super::reset_link::ResetLinks>,
     /// Dispatches still running, so tests and shutdown can wait for them.
     pub pending: Pending,
     /// How long the delivery outcomes' history events are kept.
@@ -85,9 +87,14 @@ pub struct LocalPublisher {
 
 #[cfg(feature = "render")]
 impl LocalPublisher {
-    pub fn new(store: Arc<dyn crate::store::Store>, outbox: Arc<Outbox>, clock: Arc<dyn Clock>) -> LocalPublisher {
+    pub fn new(
+        store: Arc<dyn crate::store::Store>,
+        outbox: Arc<Outbox>,
+        clock: Arc<dyn Clock>,
+        reset_links: super::reset_link::ResetLinks,
+    ) -> LocalPublisher {
         let retention_secs = crate::config::DEFAULT_HISTORY_RETENTION_DAYS * 86_400;
-        LocalPublisher { store, outbox, clock, pending: Pending::default(), retention_secs }
+        LocalPublisher { store, outbox, clock, reset_links: Arc::new(reset_links), pending: Pending::default(), retention_secs }
     }
 
     /// Keeps the outcomes' history events `retention_secs` (`STAMPS_HISTORY_RETENTION_DAYS`).
@@ -105,35 +112,27 @@ impl LocalPublisher {
 #[cfg(feature = "render")]
 #[async_trait]
 impl super::EventPublisher for LocalPublisher {
-    async fn publish(&self, event: &super::OtpRequested) -> Result<(), DeliveryError> {
+    async fn publish(&self, event: &super::Event) -> Result<(), DeliveryError> {
         let (store, outbox, clock) = (Arc::clone(&self.store), Arc::clone(&self.outbox), Arc::clone(&self.clock));
+        let reset_links = Arc::clone(&self.reset_links);
         let event = event.clone();
         let guard = self.pending.start();
         let retention_secs = self.retention_secs;
+        // Recorded as the dispatch function's work, as on AWS.
         tokio::spawn(crate::context::scope("otp-dispatch", None, async move {
             let _guard = guard;
             let dispatcher = super::dispatch::Dispatcher {
-                templates: store.as_ref(),
-                deliveries: store.as_ref(),
-                outcomes: store.as_ref(),
+                store: store.as_ref(),
                 email: outbox.as_ref(),
                 sms: outbox.as_ref(),
+                reset_links: reset_links.as_ref(),
+                retention_secs,
             };
             let about = super::dispatch::describe(&event);
-            let now = clock.now();
-            // One attempt, no queue to retry it: a failure is final.
-            let dispatched = match dispatcher.dispatch(&event, now).await {
-                Ok(outcome) => {
-                    tracing::info!(?outcome, "{about}");
-                    super::dispatch::recorded(outcome)
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "{about}");
-                    Some(super::outcomes::Dispatched::DeadLettered)
-                }
-            };
-            if let Some(dispatched) = dispatched {
-                super::outcomes::record_dispatch(store.as_ref(), &event, dispatched, now, retention_secs).await;
+            // One attempt, no queue to try again: a failure is final.
+            match dispatcher.dispatch(&event, clock.now(), true).await {
+                Ok(outcome) => tracing::info!(?outcome, "{about}"),
+                Err(error) => tracing::warn!(%error, "{about}"),
             }
         }));
         Ok(())

@@ -1,11 +1,11 @@
-//! SNS: publishing `otp.requested` events to the OTP topic, and sending SMS (transactional,
+//! SNS: publishing `otp.requested` and `password_reset_link.requested` events to the OTP topic, and sending SMS (transactional,
 //! to an E.164 number) from the dispatch function.
 
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use super::{DeliveryError, EVENT_TYPE, EventPublisher, OtpRequested, SmsSender};
+use super::{DeliveryError, Event, EventPublisher, SmsSender};
 use crate::aws::{AwsFailure, classify};
 
 fn delivery_error(failure: AwsFailure) -> DeliveryError {
@@ -39,14 +39,14 @@ impl SnsPublisher {
 
 #[async_trait]
 impl EventPublisher for SnsPublisher {
-    async fn publish(&self, event: &OtpRequested) -> Result<(), DeliveryError> {
+    async fn publish(&self, event: &Event) -> Result<(), DeliveryError> {
         let message = serde_json::to_string(event).map_err(|e| DeliveryError::Rejected(e.to_string()))?;
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
             .message(message)
             // Lets subscriptions filter by event type without reading the body.
-            .message_attributes("type", string_attribute(EVENT_TYPE)?)
+            .message_attributes("type", string_attribute(event.kind())?)
             .send()
             .await
             .map_err(|e| delivery_error(classify("SNS", &e)))?;

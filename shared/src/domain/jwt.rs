@@ -87,6 +87,8 @@ pub enum TokenRejected {
     NotYetValid,
     #[error("not an access token")]
     WrongType,
+    #[error("this function was not given the JWT keys: its route does not declare them")]
+    Withheld,
 }
 
 impl JwtKeys {
@@ -125,6 +127,11 @@ impl JwtKeys {
         Ok(JwtKeys { keys })
     }
 
+    /// No keys: a function whose route does not declare them. It issues and accepts nothing.
+    pub fn withheld() -> JwtKeys {
+        JwtKeys { keys: Vec::new() }
+    }
+
     pub fn signing_kid(&self) -> &str {
         self.keys.first().map(|k| k.kid.as_str()).unwrap_or_default()
     }
@@ -149,6 +156,9 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, `kid`, `exp` (30 s leeway), `iat` and `token_type`.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenRejected> {
+        if self.keys.is_empty() {
+            return Err(TokenRejected::Withheld);
+        }
         // Ours are about 300 bytes; anything far larger is refused before any decoding.
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenRejected::Malformed);
@@ -258,7 +268,7 @@ mod hs256 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
-    #[error("no signing key configured")]
+    #[error("no signing key: this function was not given the JWT keys (its route does not declare them)")]
     NoKey,
     #[error("could not encode the token")]
     Encode,

@@ -5,6 +5,8 @@ pub mod identifier;
 pub mod jwt;
 pub mod legacy_hash;
 pub mod mobile;
+pub mod name;
+pub mod network;
 pub mod otp;
 pub mod password;
 pub mod pin;

@@ -29,6 +29,8 @@ pub enum HashError {
     Random(#[from] RandomUnavailable),
     #[error("hashing task failed")]
     Task,
+    #[error("this function was not given the password pepper: its route does not declare it")]
+    Withheld,
 }
 
 /// The outcome of checking a secret against a stored hash.
@@ -59,6 +61,9 @@ pub struct SecretHasher {
     /// At most one hash per core at a time on the blocking pool: more cannot run faster, and
     /// each holds 19 MiB.
     concurrency: Arc<tokio::sync::Semaphore>,
+    /// In a function whose route does not declare the pepper: every hash and check fails
+    /// rather than run without a pepper the deployment may have.
+    withheld: bool,
 }
 
 impl std::fmt::Debug for SecretHasher {
@@ -82,7 +87,15 @@ impl SecretHasher {
             concurrency: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),
+            withheld: false,
         })
+    }
+
+    /// This hasher for a function whose route does not declare the pepper: it refuses to hash
+    /// or check anything (`HashError::Withheld`), so a missing declaration is a loud failure,
+    /// never hashes made without the deployment's pepper.
+    pub fn withheld(&self) -> SecretHasher {
+        SecretHasher { withheld: true, ..self.clone() }
     }
 
     fn argon2(&self, algorithm: Algorithm, version: Version, params: Params) -> Result<Argon2<'_>, HashError> {
@@ -94,6 +107,9 @@ impl SecretHasher {
     }
 
     pub fn hash(&self, secret: &str) -> Result<String, HashError> {
+        if self.withheld {
+            return Err(HashError::Withheld);
+        }
         let salt = random_bytes::<16>()?;
         let argon2 = self.argon2(Algorithm::Argon2id, Version::V0x13, self.params.clone())?;
         let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
@@ -121,6 +137,10 @@ impl SecretHasher {
     /// Checks `secret` against a PHC string, or a hash imported from Django (which always asks
     /// for a rehash when it matches). An unparseable stored hash never matches.
     pub fn verify(&self, secret: &str, stored: &str) -> Verdict {
+        if self.withheld {
+            tracing::error!("{}", HashError::Withheld);
+            return Verdict::Mismatch;
+        }
         self.verifications.fetch_add(1, Ordering::Relaxed);
         if let Some(matched) = legacy_hash::verify_django(secret, stored) {
             return if matched { Verdict::MatchNeedsRehash } else { Verdict::Mismatch };
@@ -179,6 +199,9 @@ impl SecretHasher {
     }
 
     pub async fn hash_blocking(&self, secret: String) -> Result<String, HashError> {
+        if self.withheld {
+            return Err(HashError::Withheld);
+        }
         if on_current_thread_runtime() {
             return self.hash(&secret);
         }
@@ -189,6 +212,9 @@ impl SecretHasher {
 
     /// Verifies on the blocking pool; `stored: None` runs the dummy check.
     pub async fn verify_blocking(&self, secret: String, stored: Option<String>) -> Result<Verdict, HashError> {
+        if self.withheld {
+            return Err(HashError::Withheld);
+        }
         let check = move |hasher: &SecretHasher| match stored {
             Some(stored) => hasher.verify(&secret, &stored),
             None => hasher.verify_dummy(&secret),

@@ -39,7 +39,11 @@ pub fn random_digits(digits: u32) -> Result<String, RandomUnavailable> {
 
 /// The server key behind every keyed hash.
 #[derive(Clone)]
-pub struct HashKey(Vec<u8>);
+pub struct HashKey {
+    key: Vec<u8>,
+    /// A stand-in for a function that was not given the key (see `withheld`).
+    withheld: bool,
+}
 
 impl std::fmt::Debug for HashKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,6 +61,11 @@ pub enum Purpose {
     ResetToken,
     /// An identifier that named no customer (the key of its failure counter).
     UnknownIdentifier,
+    /// A client's network (the key of its per-source-IP counters): addresses are personal
+    /// data, so the store keeps none.
+    SourceNetwork,
+    /// The stand-in key of a route that does not declare the hash key.
+    Withheld,
 }
 
 impl Purpose {
@@ -68,18 +77,36 @@ impl Purpose {
             Purpose::V2Key => b"stamps-auth/v2-key\0",
             Purpose::ResetToken => b"stamps-auth/reset-token\0",
             Purpose::UnknownIdentifier => b"stamps-auth/unknown-identifier\0",
+            Purpose::SourceNetwork => b"stamps-auth/source-network\0",
+            Purpose::Withheld => b"stamps-auth/withheld\0",
         }
     }
 }
 
 impl HashKey {
     pub fn new(key: Vec<u8>) -> Self {
-        HashKey(key)
+        HashKey { key, withheld: false }
+    }
+
+    /// The stand-in for the key in a function whose route does not declare it: a random key of
+    /// its own, so that whatever a handler hashes with it matches nothing any other function
+    /// stored or checks, and nobody can forge it. Every use is logged as an error.
+    pub fn withheld() -> Result<HashKey, RandomUnavailable> {
+        Ok(HashKey { key: random_bytes::<32>()?.to_vec(), withheld: true })
+    }
+
+    /// `withheld`, derived from this key (for a process that holds the real key but runs a
+    /// route that does not declare it: the local server).
+    pub fn withheld_here(&self) -> HashKey {
+        HashKey { key: self.mac(Purpose::Withheld, &[]).to_vec(), withheld: true }
     }
 
     fn mac(&self, purpose: Purpose, parts: &[&[u8]]) -> [u8; 32] {
         // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = match HmacSha256::new_from_slice(&self.0) {
+        if self.withheld {
+            tracing::error!("the hash key is used by a function that was not given it: its route does not declare it");
+        }
+        let mut mac = match HmacSha256::new_from_slice(&self.key) {
             Ok(mac) => mac,
             Err(_) => unreachable!("HMAC takes keys of any length"),
         };

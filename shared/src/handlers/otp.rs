@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::App;
-use crate::delivery::{Channel, OtpDelivery, OtpRequested};
+use crate::delivery::{Channel, Event, OtpDelivery, OtpRequested};
 use crate::domain::otp::{self, OtpPurpose};
 use crate::error::{ApiError, ErrorCode};
 use crate::handlers::customer;
@@ -109,9 +109,10 @@ pub async fn request(
             expires_at,
             requested_at: now,
         })?;
-        publish(app, &otp_event, merchant_id, customer.id).await?;
+        let message_id = otp_event.event_id.clone();
+        publish(app, &otp_event.into(), merchant_id, customer.id).await?;
         event.channel = Some(channel);
-        event.message_id = Some(otp_event.event_id);
+        event.message_id = Some(message_id);
     }
     history::record(app, [event]).await;
     Ok(Reply::secret(json!({"status": "ok", "otp": code})))
@@ -174,11 +175,11 @@ pub async fn issue(
 /// Publishes `event`. When that fails the answer is 503, and the request's place in the
 /// limit is given back; the stored code stays, undelivered, until the client's retry
 /// replaces it.
-pub async fn publish(app: &App, event: &OtpRequested, merchant_id: u64, customer_id: u64) -> Result<(), ApiError> {
+pub async fn publish(app: &App, event: &Event, merchant_id: u64, customer_id: u64) -> Result<(), ApiError> {
     let Err(error) = app.publisher()?.publish(event).await else {
         return Ok(());
     };
-    tracing::warn!(%error, event_id = %event.event_id, "could not publish an OTP event");
+    tracing::warn!(%error, event_id = event.event_id(), "could not publish an OTP event");
     let limit_key = keys::otp_requests(merchant_id, customer_id);
     if let Err(release) = app.store()?.release(&limit_key, app.clock.now()).await {
         tracing::warn!(error = %release, "could not give back an OTP request");

@@ -72,8 +72,9 @@ impl CheckFailure {
     }
 }
 
-/// The customer `field` names. When there is none, the request costs what a wrong password
-/// costs — a place taken in a throttle window (kept per identifier) and a dummy hash check —
+/// The customer `field` names, found by the same calls whether or not it exists. When there
+/// is none, the request costs what a wrong password costs — a place taken in a throttle window
+/// (kept per identifier) and a dummy hash check —
 /// before answering `invalid_user`; and past the limit it is `too_many_attempts`, as for a
 /// known customer. Neither time nor the throttle tells whether the customer exists.
 pub async fn resolve_timed(
@@ -83,7 +84,7 @@ pub async fn resolve_timed(
     field: &str,
     password: &str,
 ) -> Result<Customer, ApiError> {
-    match customer::resolve(app, merchant_id, fields, field).await {
+    match customer::resolve_evenly(app, merchant_id, fields, field).await {
         Err(error) if error.code == ErrorCode::InvalidUser => {
             // One counter per identifier however it is spelled (emails match without case).
             let identifier = match fields.value(field) {

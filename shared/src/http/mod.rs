@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod routes;
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -27,6 +28,10 @@ pub struct ApiRequest {
     pub method: Method,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The client's address as the edge saw it: API Gateway's `requestContext.http.sourceIp`
+    /// on Lambda, the TCP peer on the local server. Never a header (`X-Forwarded-For` is the
+    /// client's to write). `None` only where no edge gave one (in-process callers).
+    pub source_ip: Option<IpAddr>,
 }
 
 /// A successful answer.
@@ -90,7 +95,7 @@ pub fn error_response(style: ErrorStyle, error: &ApiError) -> Response<String> {
 pub async fn respond(app: &App, route: &Route, request: ApiRequest) -> Response<String> {
     let started = Instant::now();
     let method = request.method.clone();
-    let source_ip = source_ip(&request);
+    let source_ip = request.source_ip;
     let (response, counts) = crate::context::scope(route.function, source_ip, answer(app, route, request)).await;
     let elapsed = started.elapsed();
     tracing::info!(
@@ -102,11 +107,6 @@ pub async fn respond(app: &App, route: &Route, request: ApiRequest) -> Response<
     );
     app.metrics.request(route.function, response.status().as_u16(), elapsed, &counts);
     response
-}
-
-/// The client's address as the edge saw it.
-fn source_ip(_request: &ApiRequest) -> Option<std::net::IpAddr> {
-    None
 }
 
 async fn answer(app: &App, route: &Route, request: ApiRequest) -> Response<String> {

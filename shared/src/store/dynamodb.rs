@@ -13,9 +13,18 @@
 //! | security event    | `CUSTOMER#{merchant}#{id}`    | `EVENT#{event id}` |
 //! | deliveries (last outcome, suppressed addresses) | `CUSTOMER#{merchant}#{id}` | `DELIVERY` |
 //! | unique claim      | `UNIQUE#{merchant}#{field}#{value}` | `UNIQUE`    |
-//! | counter           | `COUNTER#{key}`               | `COUNTER`         |
+//! | counter           | `COUNTER#{kind}#{key}`        | `COUNTER`         |
 //! | v2 app key        | `APPKEY#{hash}`               | `APPKEY`          |
 //! | delivery mark     | `DELIVERY#{event id}`         | `DELIVERY`        |
+//!
+//! A v2 app key is live while its `generation` equals its customer's `key_generation`: a
+//! reset through the emailed token moves the customer on and so revokes every key in the same
+//! write. A revoked key's item stays until its logout; whoever reads the table directly must
+//! compare the two.
+//!
+//! The `pk` prefixes are `store::layout::Partition`'s: IAM gives each function only the
+//! partitions its route declares (`dynamodb:LeadingKeys`). Counter kinds are `layout::CounterKind`'s
+//! (`store::keys`).
 //!
 //! Records that expire carry `ttl` (epoch seconds) and every read and condition also compares
 //! their expiry with the request's clock, because DynamoDB deletes expired items late.
@@ -35,9 +44,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete, KeySchemaElement, KeyType, Put,
-    PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete, KeySchemaElement,
+    KeyType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use serde::Serialize;
 
@@ -296,36 +305,39 @@ fn claim_holder(reasons: &[CancellationReason], index: usize) -> Option<u64> {
     }
 }
 
+/// Partition keys, each the prefix of its `layout::Partition` and the record's identity.
 mod pk {
     use crate::domain::otp::OtpPurpose;
     use crate::store::UniqueField;
+    use crate::store::layout::{COUNTER_PREFIX, Partition};
 
     pub fn setting(name: &str) -> String {
-        format!("SETTING#{name}")
+        format!("{}{name}", Partition::Setting.prefix())
     }
     pub fn sequence(name: &str) -> String {
-        format!("SEQUENCE#{name}")
+        format!("{}{name}", Partition::Sequence.prefix())
     }
     pub fn merchant(id: u64) -> String {
-        format!("MERCHANT#{id}")
+        format!("{}{id}", Partition::Merchant.prefix())
     }
     pub fn api_key(hash: &str) -> String {
-        format!("APIKEY#{hash}")
+        format!("{}{hash}", Partition::ApiKey.prefix())
     }
     pub fn customer(merchant_id: u64, id: u64) -> String {
-        format!("CUSTOMER#{merchant_id}#{id}")
+        format!("{}{merchant_id}#{id}", Partition::Customer.prefix())
     }
     pub fn unique(merchant_id: u64, field: UniqueField, value: &str) -> String {
-        format!("UNIQUE#{merchant_id}#{}#{value}", field.as_str())
+        format!("{}{merchant_id}#{}#{value}", Partition::Unique.prefix(), field.as_str())
     }
+    /// `key` starts with its `CounterKind`'s prefix (`store::keys`).
     pub fn counter(key: &str) -> String {
-        format!("COUNTER#{key}")
+        format!("{COUNTER_PREFIX}{key}")
     }
     pub fn app_key(hash: &str) -> String {
-        format!("APPKEY#{hash}")
+        format!("{}{hash}", Partition::AppKey.prefix())
     }
     pub fn delivery(event_id: &str) -> String {
-        format!("DELIVERY#{event_id}")
+        format!("{}{event_id}", Partition::Delivery.prefix())
     }
     pub fn otp_sk(purpose: OtpPurpose) -> String {
         format!("OTP#{}", purpose.as_str())
@@ -553,6 +565,9 @@ fn live_counter(old: Option<&Item>, now: i64) -> Option<(u32, i64)> {
 
 /// Bounds the optimistic loops: each turn means another writer made progress.
 const RACE_TURNS: usize = 16;
+
+/// A customer ID no customer has (IDs start at 1): what an unclaimed lookup reads.
+const NO_CUSTOMER: u64 = 0;
 
 #[async_trait]
 impl Setup for DynamoStore {
@@ -829,6 +844,18 @@ impl Customers for DynamoStore {
         Err(StoreError::Unavailable("the customer kept changing under contention".into()))
     }
 
+    /// Two reads, hit or miss: a miss reads customer 0, which never exists (IDs start at 1).
+    async fn customer_by_evenly(
+        &self,
+        merchant_id: u64,
+        field: UniqueField,
+        value: &str,
+    ) -> StoreResult<Option<Customer>> {
+        let claim: Option<UniqueClaim> = self.get_as(pk::unique(merchant_id, field, value), "UNIQUE").await?;
+        let customer = self.customer(merchant_id, claim.as_ref().map_or(NO_CUSTOMER, |c| c.customer_id)).await?;
+        Ok(customer.filter(|_| claim.is_some()))
+    }
+
     async fn set_password(
         &self,
         merchant_id: u64,
@@ -1076,22 +1103,45 @@ impl Otps for DynamoStore {
             .value(":now", n(now))
             .into_transact()?;
         let mut items = vec![consume];
-        match effect {
+        let update = match effect {
             OtpEffect::SetPin(pin_hash) => {
-                items.push(self.pin_put(merchant_id, customer_id, &pin_hash)?.into_transact()?)
+                items.push(self.pin_put(merchant_id, customer_id, &pin_hash)?.into_transact()?);
+                None
             }
-            OtpEffect::SetPassword(password_hash) => {
-                let update = self
-                    .update(pk::customer(merchant_id, customer_id), "CUSTOMER", "SET password_hash = :hash")
+            OtpEffect::SetPassword(password_hash) => Some(
+                self.update(pk::customer(merchant_id, customer_id), "CUSTOMER", "SET password_hash = :hash")
                     .condition("attribute_exists(pk)")
-                    .value(":hash", s(password_hash));
-                items.push(update.into_transact()?);
-                // The other password-reset record goes too (this one is consumed above).
-                for other in OtpPurpose::PASSWORD_RESETS.into_iter().filter(|p| *p != purpose) {
-                    items.push(
-                        self.delete_op(pk::customer(merchant_id, customer_id), &pk::otp_sk(other)).into_transact()?,
-                    );
+                    .value(":hash", s(password_hash)),
+            ),
+            OtpEffect::ResetByEmail { password_hash, unlink_facebook } => {
+                let (expression, condition) = match unlink_facebook {
+                    None => (PROVE_EMAIL, "attribute_exists(pk)"),
+                    Some(_) => (PROVE_EMAIL_UNLINKING_FACEBOOK, "facebook_id = :facebook"),
+                };
+                let mut update = self
+                    .update(pk::customer(merchant_id, customer_id), "CUSTOMER", expression)
+                    .condition(condition)
+                    .value(":hash", s(password_hash))
+                    .value(":zero", n(0))
+                    .value(":one", n(1))
+                    .value(":now", n(now));
+                if let Some(facebook_id) = unlink_facebook {
+                    update = update.value(":facebook", s(facebook_id.clone()));
+                    // The claim goes with the link, so the Facebook account can sign up again.
+                    let claim = self
+                        .delete_op(pk::unique(merchant_id, UniqueField::FacebookId, &facebook_id), "UNIQUE")
+                        .condition("customer_id = :customer")
+                        .value(":customer", n(customer_id));
+                    items.push(claim.into_transact()?);
                 }
+                Some(update)
+            }
+        };
+        if let Some(update) = update {
+            items.push(update.into_transact()?);
+            // The other password-reset record goes too (this one is consumed above).
+            for other in OtpPurpose::PASSWORD_RESETS.into_iter().filter(|p| *p != purpose) {
+                items.push(self.delete_op(pk::customer(merchant_id, customer_id), &pk::otp_sk(other)).into_transact()?);
             }
         }
         Ok(self.transact(items).await?.is_none())
@@ -1110,18 +1160,49 @@ impl Otps for DynamoStore {
     }
 }
 
+/// A v2 reset through the emailed token: the new password, the email proven (the first time
+/// counts), every app key revoked (a new generation).
+const PROVE_EMAIL: &str = "SET password_hash = :hash, email_proven_at = if_not_exists(email_proven_at, :now), \
+                           key_generation = if_not_exists(key_generation, :zero) + :one";
+/// The same, unlinking the Facebook account that was linked before the proof.
+const PROVE_EMAIL_UNLINKING_FACEBOOK: &str = "SET password_hash = :hash, email_proven_at = if_not_exists(email_proven_at, :now), \
+     key_generation = if_not_exists(key_generation, :zero) + :one REMOVE facebook_id";
+
 #[async_trait]
 impl AppKeys for DynamoStore {
-    async fn put_app_key(&self, key: &AppKey) -> StoreResult<()> {
-        let put = self.put(encode(pk::app_key(&key.key_hash), "APPKEY", key, None)?).only_if_new();
-        if self.conditional_put(put).await? { Ok(()) } else { Err(StoreError::AlreadyExists) }
+    /// One transaction: the key (a new item) and a check that its customer is still in the
+    /// key's generation (a customer item without `key_generation` is in generation 0).
+    async fn put_app_key(&self, key: &AppKey) -> StoreResult<bool> {
+        let put = self.put(encode(pk::app_key(&key.key_hash), "APPKEY", key, None)?).only_if_new().into_transact()?;
+        let condition = match key.generation {
+            0 => "attribute_exists(pk) AND (attribute_not_exists(key_generation) OR key_generation = :generation)",
+            _ => "key_generation = :generation",
+        };
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(self::key(pk::customer(key.merchant_id, key.customer_id), "CUSTOMER")))
+            .condition_expression(condition)
+            .expression_attribute_values(":generation", n(key.generation))
+            .build()
+            .map_err(|e| StoreError::Internal(format!("building a condition check: {e}")))?;
+        let check = TransactWriteItem::builder().condition_check(check).build();
+        match self.transact(vec![put, check]).await? {
+            None => Ok(true),
+            Some(reasons) if failed_at(&reasons, 0) => Err(StoreError::AlreadyExists),
+            Some(_) => Ok(false),
+        }
     }
 
+    /// The key, then its customer (the generation check): 2 reads.
     async fn app_key(&self, key_hash: &str) -> StoreResult<Option<AppKey>> {
-        self.get_as(pk::app_key(key_hash), "APPKEY").await
+        let Some(key) = self.get_as::<AppKey>(pk::app_key(key_hash), "APPKEY").await? else {
+            return Ok(None);
+        };
+        let customer = self.customer(key.merchant_id, key.customer_id).await?;
+        Ok(customer.filter(|customer| customer.key_generation == key.generation).map(|_| key))
     }
 
-    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<bool> {
+    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<Option<(u64, u64)>> {
         let output = self
             .client
             .delete_item()
@@ -1132,7 +1213,11 @@ impl AppKeys for DynamoStore {
             .send()
             .await
             .map_err(classify)?;
-        Ok(output.attributes.is_some_and(|item| !item.is_empty()))
+        let owner = |item: &Item| {
+            let (merchant, customer) = (number(item, "merchant_id"), number(item, "customer_id"));
+            Some((u64::try_from(merchant).ok()?, u64::try_from(customer).ok()?))
+        };
+        Ok(output.attributes.filter(|item| !item.is_empty()).and_then(|item| owner(&item)))
     }
 }
 
@@ -1203,55 +1288,30 @@ fn event_item(event: &SecurityEvent) -> StoreResult<Item> {
     encode(pk::customer(event.merchant_id, event.customer_id), &pk::event_sk(&event.id), event, Some(event.expires_at))
 }
 
-/// How often the items a batch write left unprocessed (throttling) are sent again.
-const BATCH_RETRIES: u32 = 3;
-
 #[async_trait]
 impl History for DynamoStore {
-    /// One `PutItem` for one event; a `BatchWriteItem` for several (a reset's two).
+    /// One `PutItem` per event, all at once (a reset records two): one round trip, and no
+    /// permission beyond `PutItem` (a `BatchWriteItem` would need its own).
     async fn record_events(&self, events: &[SecurityEvent]) -> StoreResult<()> {
-        if let [event] = events {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(event_item(event)?))
-                .send()
-                .await
-                .map_err(classify)?;
-            return Ok(());
-        }
-        for chunk in events.chunks(25) {
-            let mut requests = chunk
-                .iter()
-                .map(|event| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(event_item(event)?))
-                        .build()
-                        .map_err(|e| StoreError::Internal(format!("building a put: {e}")))?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            let mut attempt = 0;
-            while !requests.is_empty() {
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                requests =
-                    output.unprocessed_items.and_then(|mut left| left.remove(&self.table)).unwrap_or_default();
-                attempt += 1;
-                if !requests.is_empty() {
-                    if attempt > BATCH_RETRIES {
-                        return Err(StoreError::Unavailable("events left unprocessed by DynamoDB".into()));
-                    }
-                    tokio::time::sleep(jitter(attempt)).await;
+        let put = |event: &SecurityEvent| {
+            let item = event_item(event);
+            async move {
+                self.client.put_item().table_name(&self.table).set_item(Some(item?)).send().await.map_err(classify)?;
+                Ok::<(), StoreError>(())
+            }
+        };
+        match events {
+            [] => Ok(()),
+            [one] => put(one).await,
+            [first, second] => tokio::try_join!(put(first), put(second)).map(|_| ()),
+            // Not made by any route: one after the other.
+            more => {
+                for event in more {
+                    put(event).await?;
                 }
+                Ok(())
             }
         }
-        Ok(())
     }
 
     /// One query: the customer's `EVENT#` items from `since`'s to `before`'s (which comes back

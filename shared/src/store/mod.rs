@@ -17,6 +17,7 @@ use crate::domain::otp::OtpPurpose;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+pub mod layout;
 mod records;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -89,6 +90,17 @@ pub trait Customers: Send + Sync {
         merchant_id: u64,
         customer_id: u64,
         change: &ContactChange,
+    ) -> StoreResult<Option<Customer>>;
+
+    /// `customer_by` at the same cost whether or not `value` is claimed (on DynamoDB a miss
+    /// also reads a customer that cannot exist), for the anonymous routes, where the calls made
+    /// must not tell whether an account exists. The merchant routes use `customer_by`: a
+    /// merchant may know which of its customers exist.
+    async fn customer_by_evenly(
+        &self,
+        merchant_id: u64,
+        field: UniqueField,
+        value: &str,
     ) -> StoreResult<Option<Customer>>;
 
     /// Stores a new password hash and removes every outstanding password-reset code, in one
@@ -197,15 +209,23 @@ pub trait Otps: Send + Sync {
     ) -> StoreResult<Option<OtpRecord>>;
 }
 
-/// Keys of the mobile app API v2.
+/// Keys of the mobile app API v2. A key is live while its `generation` is its customer's
+/// `key_generation`; `OtpEffect::ResetByEmail` moves that on, revoking every key of the
+/// customer in the same atomic write as the new password.
 #[async_trait]
 pub trait AppKeys: Send + Sync {
-    async fn put_app_key(&self, key: &AppKey) -> StoreResult<()>;
+    /// Stores `key` if its customer exists and is still in generation `key.generation`, in one
+    /// atomic write: `false` when the keys were revoked since the customer was read (or the
+    /// customer is gone), and nothing was written. A key made from a check that a reset
+    /// overtook never lives.
+    async fn put_app_key(&self, key: &AppKey) -> StoreResult<bool>;
 
+    /// A live key: `None` when there is none or its customer's keys were revoked since.
     async fn app_key(&self, key_hash: &str) -> StoreResult<Option<AppKey>>;
 
-    /// Revokes one key; `false` when there was none.
-    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<bool>;
+    /// Deletes one key's record, live or revoked: the merchant and customer it was for, `None`
+    /// when there was none.
+    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<Option<(u64, u64)>>;
 }
 
 /// Merchants' message templates.
@@ -305,21 +325,37 @@ pub mod prelude {
     };
 }
 
-/// Counter keys, in one place so every adapter and route names them alike.
+/// Counter keys, in one place so every adapter and route names them alike. Each starts with
+/// the prefix of its `layout::CounterKind`, which IAM grants per function.
 pub mod keys {
+    use super::layout::CounterKind::{self, OtpRequests, PasswordFailures, ResetEmails};
+
     pub fn password_failures(merchant_id: u64, customer_id: u64) -> String {
-        format!("pwfail#{merchant_id}#{customer_id}")
+        format!("{}{merchant_id}#{customer_id}", PasswordFailures.key_prefix())
     }
 
     /// Failures against an identifier that names no customer, by the identifier's keyed hash
     /// (so the store never holds the guessed emails): unknown users are throttled exactly like
     /// known ones, or the first 429 would tell an attacker which accounts exist.
     pub fn unknown_identifier_failures(merchant_id: u64, identifier_hash: &str) -> String {
-        format!("pwfail#{merchant_id}#unknown#{identifier_hash}")
+        format!("{}{merchant_id}#unknown#{identifier_hash}", PasswordFailures.key_prefix())
     }
 
+    /// The merchant's OTP requests (PIN and password resets), docs/api.md section 6.
     pub fn otp_requests(merchant_id: u64, customer_id: u64) -> String {
-        format!("otpreq#{merchant_id}#{customer_id}")
+        format!("{}{merchant_id}#{customer_id}", OtpRequests.key_prefix())
+    }
+
+    /// The reset emails of the anonymous v2 `forgot_password`: a counter of its own, so that
+    /// nobody without credentials can spend the merchant's `otp_requests`.
+    pub fn reset_emails(merchant_id: u64, customer_id: u64) -> String {
+        format!("{}{merchant_id}#{customer_id}", ResetEmails.key_prefix())
+    }
+
+    /// What one client network (by keyed hash, see `domain::network`) did on an anonymous
+    /// route: `what` is one of the `Network*` kinds.
+    pub fn source_network(what: CounterKind, network_hash: &str) -> String {
+        format!("{}{network_hash}", what.key_prefix())
     }
 }
 

@@ -53,6 +53,18 @@ pub struct Customer {
     #[serde(default, skip_serializing_if = "Profile::is_empty")]
     pub profile: Profile,
     pub created_at: i64,
+    /// When the customer first proved to own `email` (a v2 reset through the emailed token).
+    /// `None`: never; whoever registered may not own the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_proven_at: Option<i64>,
+    /// The generation of the customer's v2 app keys: a key is live only while it was made in
+    /// the current one, so one increment revokes every key at once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub key_generation: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 impl Customer {
@@ -96,6 +108,8 @@ impl NewCustomer {
             password_hash: self.password_hash,
             profile: self.profile,
             created_at: self.created_at,
+            email_proven_at: None,
+            key_generation: 0,
         }
     }
 }
@@ -161,6 +175,13 @@ pub struct CounterPolicy {
     pub limit: u32,
     pub window_secs: i64,
     pub window: Window,
+}
+
+impl From<crate::config::Limit> for CounterPolicy {
+    /// A configured limit counts in a fixed window: "N per T".
+    fn from(limit: crate::config::Limit) -> CounterPolicy {
+        CounterPolicy { limit: limit.count, window_secs: limit.window_secs, window: Window::Fixed }
+    }
 }
 
 impl CounterPolicy {
@@ -230,6 +251,11 @@ pub enum OtpEffect {
     SetPin(String),
     /// New password hash; every outstanding password-reset code is removed too.
     SetPassword(String),
+    /// A v2 reset through the emailed token, which proves the email: the new password hash
+    /// (outstanding reset codes removed, as for `SetPassword`), the email proven from now if
+    /// it was not before, every app key revoked, and the Facebook account `unlink_facebook`
+    /// names (when `Some`, it must still be the linked one) unlinked and its claim freed.
+    ResetByEmail { password_hash: String, unlink_facebook: Option<String> },
 }
 
 /// A key of the mobile app API v2, stored by its keyed hash.
@@ -241,6 +267,9 @@ pub struct AppKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcm_id: Option<String>,
     pub created_at: i64,
+    /// The customer's `key_generation` the key was made in; it dies when that moves on.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 /// A merchant's message template for OTP deliveries.

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS customers (
     merchant_id INTEGER NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL,
     email TEXT, mobile TEXT, member_id TEXT, facebook_id TEXT, password_hash TEXT,
     profile TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL,
+    email_proven_at INTEGER, key_generation INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (merchant_id, id));
 CREATE UNIQUE INDEX IF NOT EXISTS customers_email ON customers(merchant_id, email) WHERE email IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS customers_mobile ON customers(merchant_id, mobile) WHERE mobile IS NOT NULL;
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS otps (
     PRIMARY KEY (merchant_id, customer_id, purpose));
 CREATE TABLE IF NOT EXISTS app_keys (
     hash TEXT PRIMARY KEY, merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL,
-    gcm_id TEXT, created_at INTEGER NOT NULL);
+    gcm_id TEXT, created_at INTEGER NOT NULL, generation INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS templates (
     merchant_id INTEGER NOT NULL, code TEXT NOT NULL, subject TEXT, text TEXT, html TEXT, sms TEXT,
     updated_at INTEGER NOT NULL, PRIMARY KEY (merchant_id, code));
@@ -65,8 +66,15 @@ CREATE TABLE IF NOT EXISTS suppressions (
     PRIMARY KEY (merchant_id, customer_id, channel));
 ";
 
-const CUSTOMER_COLUMNS: &str =
-    "id, merchant_id, name, email, mobile, member_id, facebook_id, password_hash, profile, created_at";
+/// Columns added after the first release: `init` adds them to a database made before.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("customers", "email_proven_at", "INTEGER"),
+    ("customers", "key_generation", "INTEGER NOT NULL DEFAULT 0"),
+    ("app_keys", "generation", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+const CUSTOMER_COLUMNS: &str = "id, merchant_id, name, email, mobile, member_id, facebook_id, password_hash, profile, \
+                                created_at, email_proven_at, key_generation";
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -157,6 +165,8 @@ fn customer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
         password_hash: row.get(7)?,
         profile: serde_json::from_str(&profile).unwrap_or_default(),
         created_at: row.get(9)?,
+        email_proven_at: row.get(10)?,
+        key_generation: to_u32(row.get(11)?),
     })
 }
 
@@ -240,7 +250,19 @@ fn reserve_in(conn: &Connection, key: &str, policy: CounterPolicy, now: i64) -> 
 #[async_trait]
 impl Setup for SqliteStore {
     async fn init(&self) -> StoreResult<()> {
-        self.with(|conn| conn.execute_batch(SCHEMA).map_err(map_error)).await
+        self.atomically(|tx| {
+            tx.execute_batch(SCHEMA).map_err(map_error)?;
+            for (table, column, definition) in ADDED_COLUMNS {
+                let present =
+                    exists(tx, &format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"), [column])?;
+                if !present {
+                    tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"))
+                        .map_err(map_error)?;
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn setting_or_insert(&self, name: &str, candidate: &str) -> StoreResult<String> {
@@ -340,7 +362,9 @@ impl Customers for SqliteStore {
             let customer = new.into_customer(id);
             let profile = serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
             tx.execute(
-                &format!("INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                &format!(
+                    "INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                ),
                 params![
                     to_i64(customer.id)?,
                     merchant_id,
@@ -351,12 +375,14 @@ impl Customers for SqliteStore {
                     customer.facebook_id,
                     customer.password_hash,
                     profile,
-                    customer.created_at
+                    customer.created_at,
+                    customer.email_proven_at,
+                    i64::from(customer.key_generation)
                 ],
             )
             .map_err(map_error)?;
             if let Some(key) = app_key {
-                insert_app_key(tx, &AppKey { customer_id: id, ..key })?;
+                insert_app_key(tx, &AppKey { customer_id: id, generation: customer.key_generation, ..key })?;
             }
             Ok(customer)
         })
@@ -439,6 +465,16 @@ impl Customers for SqliteStore {
             Ok(Some(customer))
         })
         .await
+    }
+
+    /// One query, hit or miss, like `customer_by`.
+    async fn customer_by_evenly(
+        &self,
+        merchant_id: u64,
+        field: UniqueField,
+        value: &str,
+    ) -> StoreResult<Option<Customer>> {
+        self.customer_by(merchant_id, field, value).await
     }
 
     async fn set_password(
@@ -696,7 +732,19 @@ impl Otps for SqliteStore {
         let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
         let otp_hash = otp_hash.to_string();
         self.atomically(move |tx| {
-            if matches!(effect, OtpEffect::SetPassword(_)) && !customer_exists(tx, m, customer_id)? {
+            // Every condition is checked before the first write: returning `false` commits.
+            let condition_holds = match &effect {
+                OtpEffect::SetPin(_) => true,
+                OtpEffect::SetPassword(_) | OtpEffect::ResetByEmail { unlink_facebook: None, .. } => {
+                    customer_exists(tx, m, customer_id)?
+                }
+                OtpEffect::ResetByEmail { unlink_facebook: Some(facebook_id), .. } => exists(
+                    tx,
+                    "SELECT 1 FROM customers WHERE merchant_id = ?1 AND id = ?2 AND facebook_id = ?3",
+                    params![m, c, facebook_id],
+                )?,
+            };
+            if !condition_holds {
                 return Ok(false);
             }
             let consumed = tx
@@ -715,6 +763,17 @@ impl Otps for SqliteStore {
                     tx.execute(
                         "UPDATE customers SET password_hash = ?3 WHERE merchant_id = ?1 AND id = ?2",
                         params![m, c, password_hash],
+                    )
+                    .map_err(map_error)?;
+                    delete_password_resets(tx, m, c)?;
+                }
+                OtpEffect::ResetByEmail { password_hash, unlink_facebook } => {
+                    tx.execute(
+                        "UPDATE customers SET password_hash = ?3, email_proven_at = COALESCE(email_proven_at, ?4),
+                         key_generation = key_generation + 1,
+                         facebook_id = CASE WHEN ?5 THEN NULL ELSE facebook_id END
+                         WHERE merchant_id = ?1 AND id = ?2",
+                        params![m, c, password_hash, now, unlink_facebook.is_some()],
                     )
                     .map_err(map_error)?;
                     delete_password_resets(tx, m, c)?;
@@ -750,9 +809,16 @@ impl Otps for SqliteStore {
 fn insert_app_key(conn: &Connection, key: &AppKey) -> StoreResult<()> {
     let inserted = conn
         .execute(
-            "INSERT INTO app_keys (hash, merchant_id, customer_id, gcm_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT DO NOTHING",
-            params![key.key_hash, to_i64(key.merchant_id)?, to_i64(key.customer_id)?, key.gcm_id, key.created_at],
+            "INSERT INTO app_keys (hash, merchant_id, customer_id, gcm_id, created_at, generation)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            params![
+                key.key_hash,
+                to_i64(key.merchant_id)?,
+                to_i64(key.customer_id)?,
+                key.gcm_id,
+                key.created_at,
+                i64::from(key.generation)
+            ],
         )
         .map_err(map_error)?;
     if inserted == 0 { Err(StoreError::AlreadyExists) } else { Ok(()) }
@@ -760,16 +826,30 @@ fn insert_app_key(conn: &Connection, key: &AppKey) -> StoreResult<()> {
 
 #[async_trait]
 impl AppKeys for SqliteStore {
-    async fn put_app_key(&self, key: &AppKey) -> StoreResult<()> {
+    async fn put_app_key(&self, key: &AppKey) -> StoreResult<bool> {
         let key = key.clone();
-        self.with(move |conn| insert_app_key(conn, &key)).await
+        self.atomically(move |tx| {
+            let current = exists(
+                tx,
+                "SELECT 1 FROM customers WHERE merchant_id = ?1 AND id = ?2 AND key_generation = ?3",
+                params![to_i64(key.merchant_id)?, to_i64(key.customer_id)?, i64::from(key.generation)],
+            )?;
+            if !current {
+                return Ok(false);
+            }
+            insert_app_key(tx, &key)?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn app_key(&self, key_hash: &str) -> StoreResult<Option<AppKey>> {
         let hash = key_hash.to_string();
         self.with(move |conn| {
             conn.query_row(
-                "SELECT hash, merchant_id, customer_id, gcm_id, created_at FROM app_keys WHERE hash = ?1",
+                "SELECT k.hash, k.merchant_id, k.customer_id, k.gcm_id, k.created_at, k.generation FROM app_keys k
+                 JOIN customers c ON c.merchant_id = k.merchant_id AND c.id = k.customer_id
+                 WHERE k.hash = ?1 AND k.generation = c.key_generation",
                 params![hash],
                 |row| {
                     Ok(AppKey {
@@ -778,6 +858,7 @@ impl AppKeys for SqliteStore {
                         customer_id: to_u64(row.get(2)?)?,
                         gcm_id: row.get(3)?,
                         created_at: row.get(4)?,
+                        generation: to_u32(row.get(5)?),
                     })
                 },
             )
@@ -787,10 +868,16 @@ impl AppKeys for SqliteStore {
         .await
     }
 
-    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<bool> {
+    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<Option<(u64, u64)>> {
         let hash = key_hash.to_string();
         self.with(move |conn| {
-            Ok(conn.execute("DELETE FROM app_keys WHERE hash = ?1", params![hash]).map_err(map_error)? > 0)
+            conn.query_row(
+                "DELETE FROM app_keys WHERE hash = ?1 RETURNING merchant_id, customer_id",
+                params![hash],
+                |row| Ok((to_u64(row.get(0)?)?, to_u64(row.get(1)?)?)),
+            )
+            .optional()
+            .map_err(map_error)
         })
         .await
     }
@@ -1005,5 +1092,43 @@ impl DeliveryOutcomes for SqliteStore {
             Ok(DeliveryState { last: last.as_deref().map(from_json).transpose()?, suppressed })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `customers` and `app_keys` as the first release made them.
+    const FIRST_RELEASE: &str = "
+        CREATE TABLE customers (
+            merchant_id INTEGER NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL,
+            email TEXT, mobile TEXT, member_id TEXT, facebook_id TEXT, password_hash TEXT,
+            profile TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL,
+            PRIMARY KEY (merchant_id, id));
+        CREATE TABLE app_keys (
+            hash TEXT PRIMARY KEY, merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL,
+            gcm_id TEXT, created_at INTEGER NOT NULL);
+        INSERT INTO customers (merchant_id, id, name, email, created_at) VALUES (1, 7, 'Ann', 'ann@example.com', 100);
+        INSERT INTO app_keys (hash, merchant_id, customer_id, created_at) VALUES ('k', 1, 7, 100);";
+
+    #[tokio::test]
+    async fn a_database_of_the_first_release_gets_the_new_columns_and_keeps_its_keys() {
+        let store = SqliteStore::open(":memory:").expect("open");
+        store.with(|conn| conn.execute_batch(FIRST_RELEASE).map_err(map_error)).await.expect("old schema");
+        store.init().await.expect("migrated");
+        store.init().await.expect("a second init changes nothing");
+        let ann = store.customer(1, 7).await.expect("read").expect("kept");
+        assert_eq!((ann.key_generation, ann.email_proven_at), (0, None));
+        assert_eq!(store.app_key("k").await.expect("read").map(|key| key.generation), Some(0), "still live");
+        let key = AppKey {
+            key_hash: "k2".into(),
+            merchant_id: 1,
+            customer_id: 7,
+            gcm_id: None,
+            created_at: 200,
+            generation: 0,
+        };
+        assert!(store.put_app_key(&key).await.expect("put"));
     }
 }

@@ -5,18 +5,21 @@
 
 use std::sync::Arc;
 
-use integration_tests::app::{Backend, TestApp, TestMerchant, spawn_app, spawn_app_publishing};
+use integration_tests::app::{
+    Backend, TestApp, TestMerchant, spawn_app, spawn_app_publishing, spawn_app_publishing_with,
+};
 use integration_tests::moto::{self, DeliveryRig};
 use serde_json::{Value, json};
 use shared::admin::{CustomerInput, TemplateInput};
 use shared::clock::Clock;
 use shared::delivery::outbox::Outbox;
+use shared::delivery::reset_link::ResetLinks;
 use shared::delivery::ses::SesEmail;
 use shared::delivery::sns::{SnsPublisher, SnsSms};
 use shared::delivery::{Channel, OtpDelivery, OtpRequested};
 use shared::domain::otp::OtpPurpose;
 use shared::lambda_sqs::{DispatchDeps, handle_batch};
-use shared::store::Customer;
+use shared::store::{Customer, keys};
 
 /// A customer with a unique email and mobile number, so that moto's record of what it sent
 /// (shared by every test) can be filtered to this test's messages.
@@ -53,7 +56,13 @@ async fn template(app: &TestApp, merchant: &TestMerchant) {
 async fn aws_app(rig: &DeliveryRig) -> (TestApp, DispatchDeps) {
     let publisher = SnsPublisher::new(rig.sns.clone(), rig.topic_arn.clone());
     let app = spawn_app_publishing(Backend::DynamoDb, Arc::new(publisher)).await;
-    let deps = DispatchDeps {
+    let deps = deps(rig, &app);
+    (app, deps)
+}
+
+/// The dispatch function's dependencies on `app`'s table, the rig's SES and SNS.
+fn deps(rig: &DeliveryRig, app: &TestApp) -> DispatchDeps {
+    DispatchDeps {
         store: Arc::clone(&app.store) as Arc<dyn shared::store::Store>,
         email: Arc::new(SesEmail::new(rig.ses.clone(), rig.sender.clone())),
         sms: Arc::new(SnsSms::new(rig.sns.clone(), None)),
@@ -61,8 +70,13 @@ async fn aws_app(rig: &DeliveryRig) -> (TestApp, DispatchDeps) {
         max_receives: shared::lambda_sqs::DEFAULT_MAX_RECEIVES,
         retention_secs: app.app.config.history_retention_secs,
         metrics: shared::metrics::Sink::Discard,
-    };
-    (app, deps)
+        reset_links: ResetLinks::from_config(&app.app.config).expect("hash key"),
+    }
+}
+
+/// Runs the dispatch function over everything in the rig's queue; the failed message IDs.
+pub(crate) async fn dispatch_all(rig: &DeliveryRig, app: &TestApp) -> Vec<String> {
+    dispatch(&deps(rig, app), rig.receive_batch().await).await
 }
 
 async fn dispatch(deps: &DispatchDeps, batch: Value) -> Vec<String> {
@@ -260,6 +274,7 @@ async fn the_local_outbox_sends_once_and_refuses_poison() {
         max_receives: shared::lambda_sqs::DEFAULT_MAX_RECEIVES,
         retention_secs: app.app.config.history_retention_secs,
         metrics: shared::metrics::Sink::Discard,
+        reset_links: ResetLinks::from_config(&app.app.config).expect("hash key"),
     };
     let good = serde_json::to_string(&event(&ann, Channel::Email, "reset", app.clock.now())).expect("json");
     let batch = json!({"Records": [
@@ -299,6 +314,55 @@ async fn an_unreachable_topic_is_503_and_costs_no_request() {
     }
 }
 
+/// A v2 reset request through SNS, SQS and the dispatch function: a failed send is retried and
+/// gives its place in the customer's reset emails back, a duplicate issues and sends nothing,
+/// the token sent resets the password, and a request older than a token's life is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_request_is_issued_and_sent_once_even_when_a_send_fails() {
+    let rig = DeliveryRig::new().await;
+    let publisher = SnsPublisher::new(rig.sns.clone(), rig.topic_arn.clone());
+    let app = spawn_app_publishing_with(Backend::DynamoDb, Arc::new(publisher), &[("STAMPS_V2_MERCHANT", "1")]).await;
+    let mut deps = deps(&rig, &app);
+    let merchant = app.create_merchant("Kopi").await;
+    let ann = customer(&app, &merchant).await;
+    let email = ann.email.clone().expect("email");
+    let response = app.post("/api/v2/auth/forgot_password", &json!({"email": email}), &[]).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let batch = rig.receive_batch().await;
+    let body: Value = serde_json::from_str(batch["Records"][0]["body"].as_str().expect("body")).expect("JSON event");
+    assert_eq!(body["type"], "password_reset_link.requested");
+    assert_eq!((&body["email"], &body["merchant_id"]), (&json!(email), &json!(merchant.id)));
+    assert!(body.get("otp").is_none() && body.get("customer_id").is_none(), "no token, no customer: {body}");
+
+    let limit = keys::reset_emails(merchant.id, ann.id);
+    let down = moto::sdk_config_at("http://127.0.0.1:9", std::time::Duration::from_millis(500)).await;
+    let working = std::mem::replace(
+        &mut deps.email,
+        Arc::new(SesEmail::new(aws_sdk_sesv2::Client::new(&down), rig.sender.clone())),
+    );
+    assert_eq!(dispatch(&deps, batch.clone()).await.len(), 1, "reported for retry");
+    assert!(emails(&rig, &email).await.is_empty());
+    assert_eq!(app.store.counter(&limit, app.clock.now()).await.expect("read").count, 0, "given back");
+    deps.email = working;
+    assert!(dispatch(&deps, batch.clone()).await.is_empty());
+    assert!(dispatch(&deps, batch).await.is_empty(), "a duplicate is no failure");
+    let sent = emails(&rig, &email).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(app.store.counter(&limit, app.clock.now()).await.expect("read").count, 1, "one email, one place");
+    let text = sent[0]["body"].as_str().expect("body");
+    let token = text.split("reset your password: <b>").nth(1).and_then(|t| t.split('<').next()).expect("a token");
+    let body = json!({"token": token, "password": "brand-new-pass-7"});
+    let response = app.post("/api/v2/auth/reset_password", &body, &[]).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+
+    // A request that waited in the queue longer than a token lives is not worth an email.
+    let old =
+        shared::delivery::ResetLinkRequested::new(merchant.id, email.clone(), app.clock.now() - 3_600).expect("random");
+    let batch = json!({"Records": [{"messageId": "old", "body": serde_json::to_string(&old).expect("json")}]});
+    assert!(dispatch(&deps, batch).await.is_empty());
+    assert_eq!(emails(&rig, &email).await.len(), 1);
+}
+
 /// What the dispatcher did with each message is counted per channel and recorded for the
 /// customer: a send failing before the queue's last receive is `failed` (retried), on the last
 /// receive `dead_lettered`; a message to an address that bounced since the request is not sent.
@@ -319,6 +383,7 @@ async fn dispatch_outcomes_are_counted_and_recorded_for_the_customer() {
         max_receives: 3,
         retention_secs: app.app.config.history_retention_secs,
         metrics: shared::metrics::Sink::Registry(Arc::clone(&registry)),
+        reset_links: ResetLinks::from_config(&app.app.config).expect("hash key"),
     };
     let now = app.clock.now();
     let unknown = serde_json::to_string(&event(&ann, Channel::Sms, "no-such-template", now)).expect("json");

@@ -33,4 +33,5 @@ mod store_contract;
 mod token;
 mod token_attacks;
 mod v2;
+mod v2_abuse;
 mod validate_mobile_number;

@@ -67,7 +67,7 @@ async fn pin_routes_cost_what_their_doc_comments_say() {
         .to_string();
     let body = json!({"user": id, "otp": otp, "pin": PIN, "confirm_pin": PIN});
     let reset = calls(&app, &token, "/api/pin/reset", body, 200).await;
-    assert_eq!(reset, ["GetItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem"], "otp_used and pin_reset");
+    assert_eq!(reset, ["GetItem", "UpdateItem", "TransactWriteItems", "PutItem", "PutItem"], "otp_used and pin_reset, at once");
 
     // set: read the customer, conditional write.
     let bob = app
@@ -127,4 +127,29 @@ async fn storage_free_routes_make_no_call() {
     let mobile =
         calls(&app, &token, "/api/auth/validate-mobile-number", json!({"mobile_number": "081234567890"}), 200).await;
     assert!(mobile.is_empty(), "{mobile:?}");
+}
+
+/// The check behind every DynamoDB test of a route (`moto::CallCounter`): a table call beyond
+/// its route's declared actions and partitions is caught, as IAM would deny it deployed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_call_beyond_the_route_table_is_caught() {
+    use integration_tests::moto::{SERVING, dynamo_store_counted};
+    use shared::http::routes;
+    use shared::store::prelude::*;
+    let (store, calls) = dynamo_store_counted().await;
+    // token-verify declares no table access; pin-validate declares customers, not app keys, and
+    // no deletes.
+    SERVING.scope(&routes::TOKEN_VERIFY, store.customer(1, 2)).await.expect("read");
+    SERVING.scope(&routes::PIN_VALIDATE, store.app_key("ab")).await.expect("read");
+    SERVING.scope(&routes::PIN_VALIDATE, store.clear_counter("otpreq#1#2")).await.expect("delete");
+    SERVING.scope(&routes::PIN_VALIDATE, store.customer(1, 2)).await.expect("read");
+    store.app_key("ab").await.expect("outside a request: not checked");
+    assert_eq!(
+        calls.take_violations(),
+        [
+            "token-verify: GetItem on CUSTOMER#1#2",
+            "pin-validate: GetItem on APPKEY#ab",
+            "pin-validate: DeleteItem on COUNTER#otpreq#1#2"
+        ]
+    );
 }

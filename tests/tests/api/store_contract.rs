@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use integration_tests::app::{Backend, store};
+use shared::domain::otp::OtpPurpose;
 use shared::store::{
-    AdminStore, CounterPolicy, CounterState, Merchant, NewCustomer, Sequence, StoreError, UniqueField, Window,
+    AdminStore, AppKey, CounterPolicy, CounterState, Merchant, NewCustomer, OtpEffect, OtpRecord, Sequence, StoreError,
+    UniqueField, Window,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -23,6 +25,10 @@ both_stores!(
     expired_counter_reads_zero_and_restarts_before_ttl_deletion,
     fixed_window_keeps_its_start_sliding_window_moves,
     clearing_a_counter_resets_it,
+    app_keys_live_until_a_reset_by_email_revokes_them_all,
+    a_reset_by_email_unlinks_only_the_facebook_account_it_names,
+    keys_made_while_a_reset_commits_are_whole_and_never_outlive_it,
+    the_even_lookup_finds_what_the_plain_one_finds,
 );
 
 fn customer(merchant_id: u64, email: Option<&str>, mobile: Option<&str>, member_id: Option<&str>) -> NewCustomer {
@@ -219,4 +225,149 @@ async fn clearing_a_counter_resets_it(backend: Backend) {
     store.clear_counter("never-set").await.expect("clearing nothing is fine");
     assert_eq!(store.counter("c", NOW).await.expect("read").count, 0);
     assert_eq!(store.reserve("c", THREE_PER_WEEK, NOW).await.expect("reserve").count, 1);
+}
+
+async fn the_even_lookup_finds_what_the_plain_one_finds(backend: Backend) {
+    let (store, _dir) = store(backend).await;
+    let ann = store.create_customer(customer(1, Some("ann@example.com"), None, Some("M1")), None).await.expect("ann");
+    for (field, value) in [(UniqueField::Email, "ann@example.com"), (UniqueField::MemberId, "M1")] {
+        assert_eq!(store.customer_by_evenly(1, field, value).await.expect("read"), Some(ann.clone()));
+    }
+    for (merchant, value) in [(1, "bob@example.com"), (2, "ann@example.com")] {
+        assert_eq!(store.customer_by_evenly(merchant, UniqueField::Email, value).await.expect("read"), None);
+    }
+}
+
+fn app_key(customer_id: u64, hash: &str, generation: u32) -> AppKey {
+    AppKey { key_hash: hash.into(), merchant_id: 1, customer_id, gcm_id: None, created_at: NOW, generation }
+}
+
+const RESETS: CounterPolicy = CounterPolicy { limit: 100, window_secs: 3_600, window: Window::Fixed };
+
+/// Stores a live reset token (hash `token`) for the customer.
+async fn reset_token(store: &Arc<dyn AdminStore>, customer_id: u64, token: &str) {
+    let record = OtpRecord {
+        merchant_id: 1,
+        customer_id,
+        purpose: OtpPurpose::PasswordResetLink,
+        otp_hash: token.into(),
+        expires_at: NOW + 3_600,
+        tries: 0,
+    };
+    assert!(store.issue_otp(&record, "resets", RESETS, NOW).await.expect("issue"));
+}
+
+fn reset_by_email(password_hash: &str, unlink_facebook: Option<&str>) -> OtpEffect {
+    OtpEffect::ResetByEmail { password_hash: password_hash.into(), unlink_facebook: unlink_facebook.map(String::from) }
+}
+
+async fn app_keys_live_until_a_reset_by_email_revokes_them_all(backend: Backend) {
+    let (store, _dir) = store(backend).await;
+    let mut new = customer(1, Some("ann@example.com"), None, None);
+    new.facebook_id = Some("fb-1".into());
+    let ann = store.create_customer(new, Some(&app_key(0, "k0", 0))).await.expect("ann");
+    assert_eq!((ann.key_generation, ann.email_proven_at), (0, None));
+    let bob = store.create_customer(customer(1, Some("bob@example.com"), None, None), None).await.expect("bob");
+    assert_eq!(store.app_key("k0").await.expect("read").map(|k| k.customer_id), Some(ann.id), "made with Ann");
+    for hash in ["k1", "k2"] {
+        assert!(store.put_app_key(&app_key(ann.id, hash, 0)).await.expect("put"));
+    }
+    assert!(store.put_app_key(&app_key(bob.id, "b1", 0)).await.expect("put"));
+    assert!(!store.put_app_key(&app_key(999, "nobody", 0)).await.expect("put"), "no such customer");
+    assert!(store.delete_app_key("nobody").await.expect("delete").is_none(), "nothing was written");
+    assert!(!store.put_app_key(&app_key(ann.id, "ahead", 1)).await.expect("put"), "not Ann's generation yet");
+    assert!(matches!(store.put_app_key(&app_key(ann.id, "k1", 0)).await, Err(StoreError::AlreadyExists)));
+
+    reset_token(&store, ann.id, "t1").await;
+    let consumed = store
+        .consume_otp(1, ann.id, OtpPurpose::PasswordResetLink, "t1", NOW, reset_by_email("new-hash", Some("fb-1")))
+        .await
+        .expect("consume");
+    assert!(consumed);
+    for hash in ["k0", "k1", "k2"] {
+        assert_eq!(store.app_key(hash).await.expect("read"), None, "{hash} is revoked");
+    }
+    assert!(store.app_key("b1").await.expect("read").is_some(), "another customer's key lives on");
+    assert!(!store.put_app_key(&app_key(ann.id, "late", 0)).await.expect("put"), "made from a stale read");
+    assert!(store.delete_app_key("late").await.expect("delete").is_none(), "and not written");
+    let after = store.customer(1, ann.id).await.expect("read").expect("Ann");
+    assert_eq!(after.key_generation, 1);
+    assert_eq!(after.email_proven_at, Some(NOW));
+    assert_eq!(after.password_hash.as_deref(), Some("new-hash"));
+    assert_eq!(store.otp(1, ann.id, OtpPurpose::PasswordResetLink, NOW).await.expect("read"), None, "consumed");
+    assert!(store.put_app_key(&app_key(ann.id, "k3", 1)).await.expect("put"));
+    assert_eq!(store.app_key("k3").await.expect("read").map(|k| k.generation), Some(1));
+
+    // A second proof: the keys go again; the email stays proven since the first.
+    reset_token(&store, ann.id, "t2").await;
+    let effect = reset_by_email("newer-hash", None);
+    assert!(
+        store.consume_otp(1, ann.id, OtpPurpose::PasswordResetLink, "t2", NOW + 10, effect).await.expect("consume")
+    );
+    assert_eq!(store.app_key("k3").await.expect("read"), None);
+    let after = store.customer(1, ann.id).await.expect("read").expect("Ann");
+    assert_eq!((after.key_generation, after.email_proven_at), (2, Some(NOW)));
+    // A revoked key's record is still there for its logout to delete, once.
+    assert!(store.delete_app_key("k1").await.expect("delete").is_some(), "the key's merchant and customer");
+    assert!(store.delete_app_key("k1").await.expect("delete").is_none());
+}
+
+async fn a_reset_by_email_unlinks_only_the_facebook_account_it_names(backend: Backend) {
+    let (store, _dir) = store(backend).await;
+    let mut new = customer(1, Some("ann@example.com"), None, None);
+    new.facebook_id = Some("fb-1".into());
+    let ann = store.create_customer(new, None).await.expect("ann");
+    reset_token(&store, ann.id, "t1").await;
+    // Naming another account than the linked one changes nothing at all.
+    let effect = reset_by_email("new-hash", Some("fb-2"));
+    assert!(!store.consume_otp(1, ann.id, OtpPurpose::PasswordResetLink, "t1", NOW, effect).await.expect("consume"));
+    assert_eq!(store.customer(1, ann.id).await.expect("read"), Some(ann.clone()));
+    assert!(store.otp(1, ann.id, OtpPurpose::PasswordResetLink, NOW).await.expect("read").is_some(), "token kept");
+    // Without unlinking, the link stays.
+    let effect = reset_by_email("new-hash", None);
+    assert!(store.consume_otp(1, ann.id, OtpPurpose::PasswordResetLink, "t1", NOW, effect).await.expect("consume"));
+    assert_eq!(store.customer_by(1, UniqueField::FacebookId, "fb-1").await.expect("read").map(|c| c.id), Some(ann.id));
+    // Unlinked, the account's claim is free: another customer can take it.
+    reset_token(&store, ann.id, "t2").await;
+    let effect = reset_by_email("newer-hash", Some("fb-1"));
+    assert!(store.consume_otp(1, ann.id, OtpPurpose::PasswordResetLink, "t2", NOW, effect).await.expect("consume"));
+    assert_eq!(store.customer_by(1, UniqueField::FacebookId, "fb-1").await.expect("read"), None);
+    assert_eq!(store.customer(1, ann.id).await.expect("read").and_then(|c| c.facebook_id), None);
+    let mut other = customer(1, Some("fb@example.com"), None, None);
+    other.facebook_id = Some("fb-1".into());
+    store.create_customer(other, None).await.expect("the account signs up again");
+}
+
+async fn keys_made_while_a_reset_commits_are_whole_and_never_outlive_it(backend: Backend) {
+    let (store, _dir) = store(backend).await;
+    let ann = store.create_customer(customer(1, Some("ann@example.com"), None, None), None).await.expect("ann");
+    reset_token(&store, ann.id, "t1").await;
+    let logins = (0..40).map(|i| {
+        let store = Arc::clone(&store);
+        async move { store.put_app_key(&app_key(ann.id, &format!("race-{i}"), 0)).await }
+    });
+    let reset = {
+        let store = Arc::clone(&store);
+        async move {
+            let effect = reset_by_email("new-hash", None);
+            store.consume_otp(1, ann.id, OtpPurpose::PasswordResetLink, "t1", NOW, effect).await
+        }
+    };
+    let (puts, consumed) = tokio::join!(join_all(logins), reset);
+    assert!(consumed.expect("the reset"));
+    for (i, put) in puts.into_iter().enumerate() {
+        let hash = format!("race-{i}");
+        assert_eq!(store.app_key(&hash).await.expect("read"), None, "{hash} outlived the reset");
+        match put {
+            // Written before the reset: the record exists, revoked.
+            Ok(true) => assert!(store.delete_app_key(&hash).await.expect("delete").is_some(), "{hash}"),
+            // Refused after it: nothing was written.
+            Ok(false) => assert!(store.delete_app_key(&hash).await.expect("delete").is_none(), "{hash}"),
+            // DynamoDB may cancel a transaction that collides with the reset; it wrote nothing.
+            Err(StoreError::Unavailable(_)) if backend == Backend::DynamoDb => {
+                assert!(store.delete_app_key(&hash).await.expect("delete").is_none(), "{hash}")
+            }
+            Err(other) => panic!("{hash}: {other:?}"),
+        }
+    }
 }

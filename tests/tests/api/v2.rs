@@ -1,4 +1,4 @@
-//! The mobile app API v2 (SPEC section 7, seed document 002): login, register, forgot and
+//! The mobile app API v2 (docs/api.md section 7, seed document 002): login, register, forgot and
 //! reset password, logout; Facebook sign-in against a stand-in Graph server on loopback.
 
 use std::time::Duration;
@@ -23,11 +23,14 @@ both_stores!(
     without_a_v2_merchant_every_route_is_503,
 );
 
-const EMAIL: &str = "shcode@example.com";
-const PASSWORD: &str = "rahasia-sekali-9";
+pub(crate) const EMAIL: &str = "shcode@example.com";
+pub(crate) const PASSWORD: &str = "rahasia-sekali-9";
 
 /// A server whose v2 merchant is the first merchant of its fresh store (ID 1), created here.
-async fn v2_app(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, integration_tests::app::TestMerchant) {
+pub(crate) async fn v2_app(
+    backend: Backend,
+    extra: &[(&str, &str)],
+) -> (TestApp, integration_tests::app::TestMerchant) {
     let mut vars = vec![("STAMPS_V2_MERCHANT", "1")];
     vars.extend_from_slice(extra);
     let app = spawn_app_with(backend, &vars).await;
@@ -37,12 +40,12 @@ async fn v2_app(backend: Backend, extra: &[(&str, &str)]) -> (TestApp, integrati
 }
 
 /// POSTs form-encoded fields, as the seed's curl examples do.
-async fn form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+pub(crate) async fn form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> TestResponse {
     let body = serde_urlencoded::to_string(fields).expect("form body");
     app.send("POST", path, Some("application/x-www-form-urlencoded"), body.into_bytes(), &[]).await
 }
 
-async fn register(app: &TestApp, email: &str) -> TestResponse {
+pub(crate) async fn register(app: &TestApp, email: &str) -> TestResponse {
     form(
         app,
         "/api/v2/auth/register",
@@ -57,11 +60,11 @@ async fn register(app: &TestApp, email: &str) -> TestResponse {
     .await
 }
 
-async fn login(app: &TestApp, email: &str, password: &str) -> TestResponse {
+pub(crate) async fn login(app: &TestApp, email: &str, password: &str) -> TestResponse {
     form(app, "/api/v2/auth/login", &[("email", email), ("password", password)]).await
 }
 
-fn key_of(response: &TestResponse) -> String {
+pub(crate) fn key_of(response: &TestResponse) -> String {
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(response.body["status"], 1, "{}", response.text);
     let key = response.body["key"].as_str().expect("a key").to_string();
@@ -70,11 +73,11 @@ fn key_of(response: &TestResponse) -> String {
     key
 }
 
-fn assert_v2_error(response: &TestResponse, status: u16, error: &str) {
+pub(crate) fn assert_v2_error(response: &TestResponse, status: u16, error: &str) {
     assert_eq!((response.status, &response.body), (status, &json!({"status": 0, "error": error})), "{}", response.text);
 }
 
-fn key_hash(key: &str) -> String {
+pub(crate) fn key_hash(key: &str) -> String {
     HashKey::new(HASH_KEY.as_bytes().to_vec()).hash(Purpose::V2Key, &[key.as_bytes()])
 }
 
@@ -254,7 +257,7 @@ async fn a_v2_customer_gets_a_pin_through_the_merchant_api(backend: Backend) {
 /// `good-token` is user 1001, `other-token` user 2002; `huge-token` gets a 100 KiB answer and
 /// `garbage-token` one that is not JSON, neither of which is Graph; anything else is refused as
 /// Graph refuses a bad token (400, OAuthException). `delay` makes every answer late.
-async fn graph_server(delay: Duration) -> String {
+pub(crate) async fn graph_server(delay: Duration) -> String {
     use axum::extract::Query;
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
@@ -362,7 +365,7 @@ async fn facebook_down_or_slow_is_a_clear_503(backend: Backend) {
 }
 
 /// The reset token in the one email sent to `to` so far.
-async fn emailed_token(app: &TestApp, to: &str) -> String {
+pub(crate) async fn emailed_token(app: &TestApp, to: &str) -> String {
     let messages = app.outbox_messages().await;
     let emails: Vec<&Value> = messages.iter().filter(|m| m["destination"] == to).collect();
     assert_eq!(emails.len(), 1, "{messages:?}");
