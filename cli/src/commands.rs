@@ -124,7 +124,8 @@ pub async fn customer_events(
     }
     let app = app(store_url).await?;
     let customer = find_customer(&app, merchant, user).await?;
-    let page = shared::history::page(&app, merchant, customer.id, limit, before).await.map_err(|error| error.detail())?;
+    let page =
+        shared::history::page(&app, merchant, customer.id, limit, before).await.map_err(|error| error.detail())?;
     let events: Vec<_> = page.events.iter().map(shared::history::to_json).collect();
     println!("{}", json!({"user": customer.id, "events": events, "next": page.next}));
     Ok(())

@@ -23,13 +23,15 @@ pub async fn run(store_url: &str, addr: SocketAddr, outbox: PathBuf) -> Result<(
     // The reset tokens are hashed with the server's key (generated and kept by `App::local`
     // when none is configured).
     let reset_links = ResetLinks::new(app.hash_key.clone(), app.config.v2_reset_emails.into());
-    let publisher = Arc::new(LocalPublisher::new(
-        store as Arc<dyn shared::store::Store>,
-        Arc::new(Outbox::new(&outbox, clock.clone())),
-        clock,
-        reset_links,
-    )
-    .with_retention(app.config.history_retention_secs));
+    let publisher = Arc::new(
+        LocalPublisher::new(
+            store as Arc<dyn shared::store::Store>,
+            Arc::new(Outbox::new(&outbox, clock.clone())),
+            clock,
+            reset_links,
+        )
+        .with_retention(app.config.history_retention_secs),
+    );
     let app = app
         .with_publisher(publisher.clone())
         .with_facebook(graph)

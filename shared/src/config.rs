@@ -172,7 +172,8 @@ impl Config {
             password_max_failures: count("STAMPS_PASSWORD_MAX_FAILURES", 10)?,
             password_failure_window_secs: number("STAMPS_PASSWORD_FAILURE_WINDOW_SECS", 900)?,
             v2_merchant,
-            history_retention_secs: number("STAMPS_HISTORY_RETENTION_DAYS", DEFAULT_HISTORY_RETENTION_DAYS)?.saturating_mul(86_400),
+            history_retention_secs: number("STAMPS_HISTORY_RETENTION_DAYS", DEFAULT_HISTORY_RETENTION_DAYS)?
+                .saturating_mul(86_400),
             v2_reset_emails: limit("STAMPS_V2_RESET_EMAILS_PER_WINDOW", 3, "STAMPS_V2_RESET_EMAIL_WINDOW_SECS", 3_600)?,
             v2_ip_login_failures: limit(
                 "STAMPS_V2_IP_LOGIN_FAILURES_PER_WINDOW",

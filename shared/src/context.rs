@@ -70,10 +70,9 @@ mod tests {
         let ((function_seen, ip_seen), counts) = scope("pin-validate", Some(ip), async {
             add(Count { metric: Metric::PinFailures, channel: None, value: 1.0 });
             // Two branches of one `join!` run in the same task: both count.
-            tokio::join!(
-                async { add(Count { metric: Metric::PinBlocks, channel: None, value: 1.0 }) },
-                async { add(Count { metric: Metric::PinFailures, channel: None, value: 1.0 }) }
-            );
+            tokio::join!(async { add(Count { metric: Metric::PinBlocks, channel: None, value: 1.0 }) }, async {
+                add(Count { metric: Metric::PinFailures, channel: None, value: 1.0 })
+            });
             (function(), source_ip())
         })
         .await;

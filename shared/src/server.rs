@@ -61,10 +61,9 @@ fn metrics(app: Option<&App>, method: &http::Method) -> Response {
         return response;
     }
     let mut response = Response::new(Body::from(registry.render()));
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(crate::metrics::registry::CONTENT_TYPE),
-    );
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(crate::metrics::registry::CONTENT_TYPE));
     response
 }
 

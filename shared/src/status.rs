@@ -110,11 +110,13 @@ pub async fn customer_status(app: &App, customer: &Customer) -> Result<CustomerS
     };
 
     // Only the suppressions of addresses the customer still has: an updated address is sent to.
-    let current = |suppression: &Suppression| match suppression.channel {
-        crate::delivery::Channel::Email => customer.email.as_deref(),
-        crate::delivery::Channel::Sms => customer.mobile.as_deref(),
-    }
-    .is_some_and(|address| address.eq_ignore_ascii_case(&suppression.address));
+    let current = |suppression: &Suppression| {
+        match suppression.channel {
+            crate::delivery::Channel::Email => customer.email.as_deref(),
+            crate::delivery::Channel::Sms => customer.mobile.as_deref(),
+        }
+        .is_some_and(|address| address.eq_ignore_ascii_case(&suppression.address))
+    };
     let suppressed = delivery.suppressed.iter().filter(|s| current(s)).cloned().collect();
     Ok(CustomerStatus { user: id, pin, password, otp, delivery: DeliveryStatus { last: delivery.last, suppressed } })
 }

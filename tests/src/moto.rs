@@ -276,8 +276,7 @@ impl DeliveryRig {
     /// delivery-events queue to the SES events topic): the topic's ARN and the queue's URL.
     pub async fn topic_to_queue(&self, name: &str) -> (String, String) {
         let name = unique_name(name);
-        let topic_arn =
-            self.sns.create_topic().name(&name).send().await.expect("topic").topic_arn.expect("topic ARN");
+        let topic_arn = self.sns.create_topic().name(&name).send().await.expect("topic").topic_arn.expect("topic ARN");
         let queue_url =
             self.sqs.create_queue().queue_name(&name).send().await.expect("queue").queue_url.expect("queue URL");
         let queue_arn = self

@@ -647,7 +647,8 @@ fn each_function_gets_exactly_its_declared_ports() {
             let domain = serde_yaml_ng::to_string(&resources[1]).expect("yaml");
             assert!(domain.contains("identity/${EmailDomain}") && domain.contains("EmailFrom"), "{domain}");
             // Sending through the configuration set is authorized on the set too.
-            let set = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}";
+            let set =
+                "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}";
             assert_eq!(resources.get(2).and_then(|r| intrinsic_str(r, "Sub")), Some(set));
             assert_eq!(resources.len(), 3, "the address, its domain and the configuration set, no other identity");
         }
@@ -731,7 +732,8 @@ fn events_has_one_valid_sample_per_function() {
         assert_eq!(record["eventSource"], "aws:sqs");
         let body = record["body"].as_str().expect("body");
         shared::delivery::dispatch::parse_event(body).expect("the body is an otp.requested event");
-    }    let text = std::fs::read_to_string(root().join("events/delivery-events.json")).expect("event");
+    }
+    let text = std::fs::read_to_string(root().join("events/delivery-events.json")).expect("event");
     let event: Json = serde_json::from_str(&text).expect("delivery-events.json");
     let records = event["Records"].as_array().expect("Records");
     assert!(!records.is_empty());
@@ -777,7 +779,10 @@ fn ses_events_reach_the_delivery_events_function() {
     assert!(sends.contains("configuration-set/${SesConfigurationSet}"), "SendEmail allowed on the set");
 
     let destination = resource(&template, "SesEventDestination").get("Properties").expect("Properties");
-    assert_eq!(destination.get("ConfigurationSetName").and_then(|v| intrinsic_str(v, "Ref")), Some("SesConfigurationSet"));
+    assert_eq!(
+        destination.get("ConfigurationSetName").and_then(|v| intrinsic_str(v, "Ref")),
+        Some("SesConfigurationSet")
+    );
     let event_destination = destination.get("EventDestination").expect("EventDestination");
     let types: BTreeSet<&str> = event_destination
         .get("MatchingEventTypes")
@@ -815,6 +820,10 @@ fn no_log_level_drops_the_metric_records() {
     assert!(matches!(level, None | Some("TRACE" | "DEBUG" | "INFO")), "ApplicationLogLevel {level:?}");
     for function in template_functions() {
         let level = function.properties.get("LoggingConfig").and_then(|l| l.get("ApplicationLogLevel"));
-        assert!(level.and_then(Yaml::as_str).is_none_or(|l| matches!(l, "TRACE" | "DEBUG" | "INFO")), "{}", function.id);
+        assert!(
+            level.and_then(Yaml::as_str).is_none_or(|l| matches!(l, "TRACE" | "DEBUG" | "INFO")),
+            "{}",
+            function.id
+        );
     }
 }

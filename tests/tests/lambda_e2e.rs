@@ -575,7 +575,10 @@ async fn ses_events_reach_the_recorder_and_suppress_a_bounced_address() {
         check_emf(record, "delivery-events");
     }
     assert_eq!(sum(&records, "DeliveryBounces"), 2.0, "counted per message handed over");
-    assert_eq!(dimensions(records.iter().find(|r| r.get("DeliveryBounces").is_some()).expect("bounces"), "DeliveryBounces"), json!([["Service"]]));
+    assert_eq!(
+        dimensions(records.iter().find(|r| r.get("DeliveryBounces").is_some()).expect("bounces"), "DeliveryBounces"),
+        json!([["Service"]])
+    );
 
     let page = shared::history::page(&world.app, world.merchant_id, customer.id, 100, None).await.expect("history");
     let kinds: Vec<&str> = page.events.iter().map(|e| e.kind.as_str()).collect();

@@ -16,9 +16,10 @@ use serde_json::Value;
 #[cfg(feature = "render")]
 use super::DeliveryError;
 use super::reset_link::ResetLinks;
+#[cfg(feature = "render")]
+use super::OtpRequested;
 use super::{
-    Channel, EVENT_TYPE, EVENT_VERSION, EmailSender, Event, OtpRequested, RESET_LINK_EVENT_TYPE,
-    RESET_LINK_EVENT_VERSION, SmsSender,
+    Channel, EVENT_TYPE, EVENT_VERSION, EmailSender, Event, RESET_LINK_EVENT_TYPE, RESET_LINK_EVENT_VERSION, SmsSender,
 };
 use crate::store::Store;
 
@@ -115,7 +116,13 @@ impl Dispatcher<'_> {
 
     /// Counts and records the outcome of sending `message` (nothing for a duplicate, an expired
     /// code or a reset request that sends nothing).
-    async fn record(&self, message: &OtpRequested, result: &Result<Outcome, DispatchError>, now: i64, final_attempt: bool) {
+    async fn record(
+        &self,
+        message: &OtpRequested,
+        result: &Result<Outcome, DispatchError>,
+        now: i64,
+        final_attempt: bool,
+    ) {
         use super::outcomes::Dispatched;
         let dispatched = match result {
             Ok(outcome) => recorded(*outcome),

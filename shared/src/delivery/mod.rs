@@ -20,8 +20,8 @@ use crate::domain::secrets::{RandomUnavailable, random_hex};
 use crate::store::Template;
 
 pub mod dispatch;
-pub mod outcomes;
 pub mod outbox;
+pub mod outcomes;
 #[cfg(feature = "render")]
 pub mod render;
 pub mod reset_link;

@@ -94,7 +94,14 @@ impl LocalPublisher {
         reset_links: super::reset_link::ResetLinks,
     ) -> LocalPublisher {
         let retention_secs = crate::config::DEFAULT_HISTORY_RETENTION_DAYS * 86_400;
-        LocalPublisher { store, outbox, clock, reset_links: Arc::new(reset_links), pending: Pending::default(), retention_secs }
+        LocalPublisher {
+            store,
+            outbox,
+            clock,
+            reset_links: Arc::new(reset_links),
+            pending: Pending::default(),
+            retention_secs,
+        }
     }
 
     /// Keeps the outcomes' history events `retention_secs` (`STAMPS_HISTORY_RETENTION_DAYS`).

@@ -44,7 +44,11 @@ impl EmailSender for SesEmail {
             .tags
             .iter()
             .map(|(name, value)| {
-                MessageTag::builder().name(*name).value(value).build().map_err(|e| DeliveryError::Rejected(e.to_string()))
+                MessageTag::builder()
+                    .name(*name)
+                    .value(value)
+                    .build()
+                    .map_err(|e| DeliveryError::Rejected(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.client

@@ -21,7 +21,9 @@ use crate::store::{DeliveryOutcome, EventKind, Store, StoreResult, Suppression};
 pub enum Reported {
     Delivered,
     /// A hard (`Permanent`) bounce, or a soft one.
-    Bounced { permanent: bool },
+    Bounced {
+        permanent: bool,
+    },
     Complained,
 }
 
@@ -122,7 +124,10 @@ pub fn parse(body: &str) -> Result<Option<SesOutcome>, String> {
 }
 
 fn strings(value: &Value) -> Vec<String> {
-    value.as_array().map(|list| list.iter().filter_map(Value::as_str).map(str::to_lowercase).collect()).unwrap_or_default()
+    value
+        .as_array()
+        .map(|list| list.iter().filter_map(Value::as_str).map(str::to_lowercase).collect())
+        .unwrap_or_default()
 }
 
 fn addresses(value: &Value) -> Vec<String> {
@@ -152,7 +157,12 @@ pub async fn record(store: &dyn Store, outcome: &SesOutcome, retention_secs: i64
         retention_secs,
     );
     let digest = Sha256::digest(format!("{}/{}", outcome.ses_message_id, outcome.reported.outcome()));
-    event.id = format!("{:011}-{:016}-{}", outcome.at.max(0), outcome.at.max(0) * 1_000_000 + i64::from(outcome.at_micros), &hex::encode(digest)[..8]);
+    event.id = format!(
+        "{:011}-{:016}-{}",
+        outcome.at.max(0),
+        outcome.at.max(0) * 1_000_000 + i64::from(outcome.at_micros),
+        &hex::encode(digest)[..8]
+    );
     event.channel = Some(Channel::Email);
     event.message_id = Some(outcome.event_id.clone());
     let last = DeliveryOutcome {

@@ -149,7 +149,8 @@ pub async fn check(
         app.hasher.verify_blocking(password.to_string(), Some(stored.clone())).await.map_err(ApiError::from)?;
     if !verdict.matched() {
         metrics::count(Metric::PasswordFailures);
-        let kind = if reservation.count >= policy.limit { EventKind::PasswordThrottled } else { EventKind::PasswordFailed };
+        let kind =
+            if reservation.count >= policy.limit { EventKind::PasswordThrottled } else { EventKind::PasswordFailed };
         let mut event = history::event(app, customer.merchant_id, customer.id, kind, "invalid_password");
         event.failures = Some(reservation.count);
         history::record(app, [event]).await;

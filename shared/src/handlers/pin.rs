@@ -16,8 +16,8 @@ use crate::error::ApiError;
 use crate::handlers::begin;
 use crate::handlers::otp::{self, TypeField};
 use crate::handlers::{customer, password};
-use crate::http::body::Fields;
 use crate::history;
+use crate::http::body::Fields;
 use crate::http::{ApiRequest, Reply};
 use crate::metrics::{self, Metric};
 use crate::store::{CounterPolicy, EventKind, OtpEffect, PinAttempt, PinCondition, Window};
@@ -101,8 +101,7 @@ async fn check_pin(
         return Err(error);
     }
     let success = success.map(|kind| history::event(app, merchant_id, customer_id, kind, history::OK));
-    let (cleared, ()) =
-        tokio::join!(store.clear_pin_failures(merchant_id, customer_id), history::record(app, success));
+    let (cleared, ()) = tokio::join!(store.clear_pin_failures(merchant_id, customer_id), history::record(app, success));
     cleared?;
     if verdict == Verdict::MatchNeedsRehash {
         let fresh = app.hasher.hash_blocking(pin.to_string()).await?;

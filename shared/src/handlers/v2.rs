@@ -35,11 +35,11 @@ use crate::error::{ApiError, ErrorCode};
 use crate::facebook::{FacebookError, FacebookUser};
 use crate::handlers::otp;
 use crate::handlers::password::{self, CheckFailure};
+use crate::history;
 use crate::http::body::Fields;
 use crate::http::{ApiRequest, Reply};
-use crate::store::layout::CounterKind;
-use crate::history;
 use crate::metrics::{self, Metric};
+use crate::store::layout::CounterKind;
 use crate::store::{
     AppKey, CounterPolicy, Customer, EventKind, NewCustomer, OtpEffect, Profile, StoreError, UniqueField, keys,
 };
@@ -505,7 +505,8 @@ pub async fn logout(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     if key.len() != 40 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid_key());
     }
-    let Some((merchant_id, customer_id)) = app.store()?.delete_app_key(&key_hash(app, &key.to_ascii_lowercase())).await?
+    let Some((merchant_id, customer_id)) =
+        app.store()?.delete_app_key(&key_hash(app, &key.to_ascii_lowercase())).await?
     else {
         return Err(invalid_key());
     };

@@ -302,10 +302,10 @@ pub static DELIVERY_EVENTS: Worker = Worker {
 
 /// Every function, route or not: its name and its needs.
 pub fn functions() -> impl Iterator<Item = (&'static str, &'static Needs)> {
-    ROUTES.iter().map(|route| (route.function, &route.needs)).chain([
-        (OTP_DISPATCH.function, &OTP_DISPATCH.needs),
-        (DELIVERY_EVENTS.function, &DELIVERY_EVENTS.needs),
-    ])
+    ROUTES
+        .iter()
+        .map(|route| (route.function, &route.needs))
+        .chain([(OTP_DISPATCH.function, &OTP_DISPATCH.needs), (DELIVERY_EVENTS.function, &DELIVERY_EVENTS.needs)])
 }
 
 /// The route with exactly this path.

@@ -146,7 +146,8 @@ mod tests {
 
     #[test]
     fn a_request_record_names_its_metrics_and_their_dimensions() {
-        let counts = [count(Metric::PinFailures, None), count(Metric::PinBlocks, None), count(Metric::PinFailures, None)];
+        let counts =
+            [count(Metric::PinFailures, None), count(Metric::PinBlocks, None), count(Metric::PinFailures, None)];
         let line = record(
             "pin-validate",
             Some("4xx"),

@@ -766,7 +766,8 @@ impl Customers for DynamoStore {
                 fields.push((UniqueField::Mobile, "mobile", ":mobile", ":old_mobile"));
             }
             // Only while the fields are still what was read: a concurrent change retries.
-            let (mut sets, mut removes, mut conditions) = (Vec::new(), Vec::new(), vec!["attribute_exists(pk)".to_string()]);
+            let (mut sets, mut removes, mut conditions) =
+                (Vec::new(), Vec::new(), vec!["attribute_exists(pk)".to_string()]);
             let mut update = self.update(pk::customer(merchant_id, customer_id), "CUSTOMER", "");
             let mut claims = Vec::new();
             let mut new_claims = Vec::new();

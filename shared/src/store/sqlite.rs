@@ -1082,7 +1082,9 @@ impl DeliveryOutcomes for SqliteStore {
                 .optional()
                 .map_err(map_error)?;
             let mut statement = conn
-                .prepare("SELECT suppression FROM suppressions WHERE merchant_id = ?1 AND customer_id = ?2 ORDER BY channel")
+                .prepare(
+                    "SELECT suppression FROM suppressions WHERE merchant_id = ?1 AND customer_id = ?2 ORDER BY channel",
+                )
                 .map_err(map_error)?;
             let rows = statement.query_map(params![m, c], |row| row.get::<_, String>(0)).map_err(map_error)?;
             let mut suppressed = Vec::new();

@@ -387,9 +387,7 @@ async fn dispatch_outcomes_are_counted_and_recorded_for_the_customer() {
     };
     let now = app.clock.now();
     let unknown = serde_json::to_string(&event(&ann, Channel::Sms, "no-such-template", now)).expect("json");
-    let record = |id: &str, body: &str, receives: u32| {
-        json!({"messageId": id, "body": body, "attributes": {"ApproximateReceiveCount": receives.to_string()}})
-    };
+    let record = |id: &str, body: &str, receives: u32| json!({"messageId": id, "body": body, "attributes": {"ApproximateReceiveCount": receives.to_string()}});
     let batch = json!({"Records": [record("a", &unknown, 1), record("b", &unknown, 3)]});
     assert_eq!(dispatch(&deps, batch).await, ["a", "b"]);
     let good = serde_json::to_string(&event(&ann, Channel::Email, "reset", now)).expect("json");

@@ -86,12 +86,16 @@ async fn each_event_kind_is_recorded_with_its_route_and_outcome_and_no_secret(ba
     let (merchant, ann) = setup(&app).await;
     template(&app, &merchant).await;
     let id = ann.id;
-    let mut secrets = vec![PIN.to_string(), OTHER_PIN.to_string(), "secret-pass-1".into(), "amber-heron-lantern".into()];
+    let mut secrets =
+        vec![PIN.to_string(), OTHER_PIN.to_string(), "secret-pass-1".into(), "amber-heron-lantern".into()];
 
     set_pin(&app, &merchant, &ann, PIN).await;
     post_ok(&app, &merchant, "/api/pin/validate", json!({"user": id, "pin": PIN})).await;
     for expected in ["invalid_pin", "invalid_pin", "pin_blocked"] {
-        assert_eq!(post_code(&app, &merchant, "/api/pin/validate", json!({"user": id, "pin": OTHER_PIN})).await, expected);
+        assert_eq!(
+            post_code(&app, &merchant, "/api/pin/validate", json!({"user": id, "pin": OTHER_PIN})).await,
+            expected
+        );
     }
     // Refused while blocked: counted in the metrics, not kept per customer.
     post_code(&app, &merchant, "/api/pin/validate", json!({"user": id, "pin": OTHER_PIN})).await;
@@ -100,7 +104,10 @@ async fn each_event_kind_is_recorded_with_its_route_and_outcome_and_no_secret(ba
     post_ok(&app, &merchant, "/api/pin/change", change).await;
     // An OTP delivered by email through the local outbox, a wrong one, then the reset.
     let body = json!({"user": id, "type": "email", "template_code": "reset"});
-    let otp = post_ok(&app, &merchant, "/api/pin/request-otp-for-reset", body).await["otp"].as_str().expect("otp").to_string();
+    let otp = post_ok(&app, &merchant, "/api/pin/request-otp-for-reset", body).await["otp"]
+        .as_str()
+        .expect("otp")
+        .to_string();
     app.outbox_messages().await;
     let wrong = if otp == "000000" { "111111" } else { "000000" };
     let reset = json!({"user": id, "otp": wrong, "pin": PIN, "confirm_pin": PIN});
@@ -137,21 +144,44 @@ async fn each_event_kind_is_recorded_with_its_route_and_outcome_and_no_secret(ba
     assert_eq!(
         seen,
         [
-            "pin_set", "pin_validated", "pin_failed", "pin_failed", "pin_blocked", "pin_unblocked", "pin_changed",
-            "otp_requested", "otp_sent", "otp_failed", "otp_used", "pin_reset", "pin_reset", "password_validated",
-            "password_failed", "password_throttled", "password_changed", "password_set", "otp_requested",
-            "otp_used", "password_reset",
+            "pin_set",
+            "pin_validated",
+            "pin_failed",
+            "pin_failed",
+            "pin_blocked",
+            "pin_unblocked",
+            "pin_changed",
+            "otp_requested",
+            "otp_sent",
+            "otp_failed",
+            "otp_used",
+            "pin_reset",
+            "pin_reset",
+            "password_validated",
+            "password_failed",
+            "password_throttled",
+            "password_changed",
+            "password_set",
+            "otp_requested",
+            "otp_used",
+            "password_reset",
         ],
         "{events:#?}"
     );
     let find = |kind: &str| events.iter().find(|e| e["kind"] == kind).cloned().unwrap_or_else(|| panic!("{kind}"));
     assert_eq!(find("pin_validated")["route"], "pin-validate");
     assert_eq!(find("pin_validated")["outcome"], "ok");
-    assert_eq!((find("pin_blocked")["outcome"].clone(), find("pin_blocked")["failures"].clone()), (json!("pin_blocked"), json!(3)));
+    assert_eq!(
+        (find("pin_blocked")["outcome"].clone(), find("pin_blocked")["failures"].clone()),
+        (json!("pin_blocked"), json!(3))
+    );
     assert_eq!(find("password_throttled")["failures"], 2);
     assert_eq!(find("otp_failed")["outcome"], "invalid_otp");
     let sent = find("otp_sent");
-    assert_eq!((sent["route"].clone(), sent["channel"].clone(), sent["outcome"].clone()), (json!("otp-dispatch"), json!("email"), json!("sent")));
+    assert_eq!(
+        (sent["route"].clone(), sent["channel"].clone(), sent["outcome"].clone()),
+        (json!("otp-dispatch"), json!("email"), json!("sent"))
+    );
     let requested = events.iter().rev().find(|e| e["kind"] == "otp_requested").expect("requested");
     assert_eq!((requested["channel"].clone(), requested["purpose"].clone()), (json!("email"), json!("pin_reset")));
     assert_eq!(requested["message_id"], sent["message_id"], "the delivery is tied to its request");
@@ -168,14 +198,25 @@ async fn v2_registration_and_login_are_recorded(backend: Backend) {
     let merchant = app.create_merchant("Shoop").await;
     assert_eq!(merchant.id, 1);
     let form = |fields: &[(&str, &str)]| serde_urlencoded::to_string(fields).expect("form").into_bytes();
-    let register = form(&[("email", "budi@example.com"), ("password", "rahasia-sekali-9"), ("name", "Budi"), ("id_location", "7")]);
-    let response = app.send("POST", "/api/v2/auth/register", Some("application/x-www-form-urlencoded"), register, &[]).await;
+    let register = form(&[
+        ("email", "budi@example.com"),
+        ("password", "rahasia-sekali-9"),
+        ("name", "Budi"),
+        ("id_location", "7"),
+    ]);
+    let response =
+        app.send("POST", "/api/v2/auth/register", Some("application/x-www-form-urlencoded"), register, &[]).await;
     assert_eq!(response.status, 200, "{}", response.text);
     let login = form(&[("email", "budi@example.com"), ("password", "rahasia-sekali-9")]);
     let response = app.send("POST", "/api/v2/auth/login", Some("application/x-www-form-urlencoded"), login, &[]).await;
     assert_eq!(response.status, 200, "{}", response.text);
     let key = response.body["key"].as_str().expect("key").to_string();
-    let budi = app.store.customer_by(1, shared::store::UniqueField::Email, "budi@example.com").await.expect("read").expect("budi");
+    let budi = app
+        .store
+        .customer_by(1, shared::store::UniqueField::Email, "budi@example.com")
+        .await
+        .expect("read")
+        .expect("budi");
     let events = history(&app, &merchant, &budi).await;
     assert_eq!(kinds(&events), ["v2_login", "v2_register"]);
     assert_eq!(events[0]["route"], "v2-login");
@@ -192,7 +233,10 @@ async fn status_follows_each_state_change(backend: Backend) {
     let fresh = status(&app, &merchant, &ann).await;
     assert_eq!(fresh["status"], "ok");
     assert_eq!(fresh["user"], id);
-    assert_eq!(fresh["pin"], json!({"set": false, "failures": 0, "max_failures": 3, "blocked": false, "failures_reset_at": null}));
+    assert_eq!(
+        fresh["pin"],
+        json!({"set": false, "failures": 0, "max_failures": 3, "blocked": false, "failures_reset_at": null})
+    );
     assert_eq!(fresh["password"]["set"], true);
     assert_eq!(fresh["password"]["failures"], 0);
     assert_eq!(fresh["otp"], json!({"requests": 0, "limit": 5, "left": 5, "window_resets_at": null}));
@@ -202,7 +246,10 @@ async fn status_follows_each_state_change(backend: Backend) {
     assert_eq!(status(&app, &merchant, &ann).await["pin"]["set"], true);
     post_code(&app, &merchant, "/api/pin/validate", json!({"user": id, "pin": OTHER_PIN})).await;
     let pin = status(&app, &merchant, &ann).await["pin"].clone();
-    assert_eq!(pin, json!({"set": true, "failures": 1, "max_failures": 3, "blocked": false, "failures_reset_at": now + 604_800}));
+    assert_eq!(
+        pin,
+        json!({"set": true, "failures": 1, "max_failures": 3, "blocked": false, "failures_reset_at": now + 604_800})
+    );
     for _ in 0..2 {
         post_code(&app, &merchant, "/api/pin/validate", json!({"user": id, "pin": OTHER_PIN})).await;
     }
@@ -210,12 +257,18 @@ async fn status_follows_each_state_change(backend: Backend) {
     assert_eq!((pin["failures"].clone(), pin["blocked"].clone()), (json!(3), json!(true)));
     post_ok(&app, &merchant, "/api/pin/unblock", json!({"user": id})).await;
     let pin = status(&app, &merchant, &ann).await["pin"].clone();
-    assert_eq!((pin["failures"].clone(), pin["blocked"].clone(), pin["failures_reset_at"].clone()), (json!(0), json!(false), json!(null)));
+    assert_eq!(
+        (pin["failures"].clone(), pin["blocked"].clone(), pin["failures_reset_at"].clone()),
+        (json!(0), json!(false), json!(null))
+    );
 
     post_code(&app, &merchant, "/api/auth/validate-password", json!({"user": id, "password": "wrong-pass-1"})).await;
     let password = status(&app, &merchant, &ann).await["password"].clone();
-    assert_eq!(password, json!({"set": true, "failures": 1, "max_failures": 10, "throttled": false,
-                                "throttled_until": null, "window_resets_at": now + 900}));
+    assert_eq!(
+        password,
+        json!({"set": true, "failures": 1, "max_failures": 10, "throttled": false,
+                                "throttled_until": null, "window_resets_at": now + 900})
+    );
 
     let body = json!({"user": id, "type": "email", "template_code": "reset"});
     post_ok(&app, &merchant, "/api/pin/request-otp-for-reset", body).await;
@@ -223,7 +276,10 @@ async fn status_follows_each_state_change(backend: Backend) {
     let after = status(&app, &merchant, &ann).await;
     assert_eq!(after["otp"], json!({"requests": 1, "limit": 5, "left": 4, "window_resets_at": now + 86_400}));
     let last = &after["delivery"]["last"];
-    assert_eq!((last["channel"].clone(), last["outcome"].clone(), last["at"].clone()), (json!("email"), json!("sent"), json!(now)));
+    assert_eq!(
+        (last["channel"].clone(), last["outcome"].clone(), last["at"].clone()),
+        (json!("email"), json!("sent"), json!(now))
+    );
     post_ok(&app, &merchant, "/api/auth/reset-otp-limit", json!({"user": id})).await;
     assert_eq!(status(&app, &merchant, &ann).await["otp"]["left"], 5);
 }
@@ -235,7 +291,8 @@ async fn a_block_expires_with_the_clock(backend: Backend) {
     for _ in 0..3 {
         post_code(&app, &merchant, "/api/pin/validate", json!({"user": ann.id, "pin": OTHER_PIN})).await;
     }
-    post_code(&app, &merchant, "/api/auth/validate-password", json!({"user": ann.id, "password": "wrong-pass-1"})).await;
+    post_code(&app, &merchant, "/api/auth/validate-password", json!({"user": ann.id, "password": "wrong-pass-1"}))
+        .await;
     let blocked = status(&app, &merchant, &ann).await;
     assert_eq!(blocked["pin"]["blocked"], true);
     let until = blocked["password"]["throttled_until"].as_i64().expect("throttled until");
@@ -243,12 +300,18 @@ async fn a_block_expires_with_the_clock(backend: Backend) {
     // The password window ends first: throttled no more, the PIN still blocked.
     app.clock.set(until);
     let later = status(&app, &merchant, &ann).await;
-    assert_eq!((later["password"]["throttled"].clone(), later["password"]["failures"].clone()), (json!(false), json!(0)));
+    assert_eq!(
+        (later["password"]["throttled"].clone(), later["password"]["failures"].clone()),
+        (json!(false), json!(0))
+    );
     assert_eq!(later["pin"]["blocked"], true);
     // A week after the last failure the block has lifted, and the route agrees.
     app.clock.set(blocked["pin"]["failures_reset_at"].as_i64().expect("reset at"));
     let lifted = status(&app, &merchant, &ann).await;
-    assert_eq!(lifted["pin"], json!({"set": true, "failures": 0, "max_failures": 3, "blocked": false, "failures_reset_at": null}));
+    assert_eq!(
+        lifted["pin"],
+        json!({"set": true, "failures": 0, "max_failures": 3, "blocked": false, "failures_reset_at": null})
+    );
     post_ok(&app, &merchant, "/api/pin/validate", json!({"user": ann.id, "pin": PIN})).await;
 }
 
@@ -340,7 +403,12 @@ async fn another_merchants_customer_is_invalid_user(backend: Backend) {
     for path in ["/api/auth/customer-status", "/api/auth/customer-events"] {
         for user in [json!(ann.id), json!("ann@example.com"), json!(999_999)] {
             let response = app.post_as(&other, path, &json!({"user": user})).await;
-            assert_eq!((response.status, response.error_code()), (400, "invalid_user"), "{path} {user}: {}", response.text);
+            assert_eq!(
+                (response.status, response.error_code()),
+                (400, "invalid_user"),
+                "{path} {user}: {}",
+                response.text
+            );
         }
         let response = app.post(path, &json!({"user": ann.id}), &[]).await;
         assert_eq!(response.status, 401, "{path}: {}", response.text);
@@ -353,8 +421,10 @@ async fn a_bounced_address_is_not_sent_to_until_the_merchant_updates_it(backend:
     template(&app, &merchant).await;
     let now = app.clock.now();
     // What the delivery-events function records for a hard bounce.
-    let bounced = DeliveryOutcome { at: now, channel: Channel::Email, outcome: "bounced".into(), message_id: "m1".into() };
-    let suppression = Suppression { channel: Channel::Email, address: "ann@example.com".into(), reason: "bounced".into(), at: now };
+    let bounced =
+        DeliveryOutcome { at: now, channel: Channel::Email, outcome: "bounced".into(), message_id: "m1".into() };
+    let suppression =
+        Suppression { channel: Channel::Email, address: "ann@example.com".into(), reason: "bounced".into(), at: now };
     app.store.record_delivery(merchant.id, ann.id, &bounced, Some(&suppression)).await.expect("recorded");
     // An older outcome arriving late does not replace the last one.
     let late = DeliveryOutcome { at: now - 60, outcome: "delivered".into(), ..bounced.clone() };
@@ -369,13 +439,25 @@ async fn a_bounced_address_is_not_sent_to_until_the_merchant_updates_it(backend:
     assert!(response.text.contains("bounced") && response.text.contains("Update the customer"), "{}", response.text);
     // Without delivery the code is still given to the merchant, and SMS still goes out.
     post_ok(&app, &merchant, "/api/pin/request-otp-for-reset", json!({"user": ann.id, "type": "email"})).await;
-    post_ok(&app, &merchant, "/api/pin/request-otp-for-reset", json!({"user": ann.id, "type": "sms", "template_code": "reset"})).await;
+    post_ok(
+        &app,
+        &merchant,
+        "/api/pin/request-otp-for-reset",
+        json!({"user": ann.id, "type": "sms", "template_code": "reset"}),
+    )
+    .await;
 
     // The merchant corrects the address: sent to again.
     let change = ContactChange { email: Some(Some("ann.new@example.com".into())), mobile: None };
     let updated = app.store.update_contact(merchant.id, ann.id, &change).await.expect("updated").expect("customer");
     assert_eq!(updated.email.as_deref(), Some("ann.new@example.com"));
-    assert!(app.store.customer_by(merchant.id, shared::store::UniqueField::Email, "ann@example.com").await.expect("read").is_none());
+    assert!(
+        app.store
+            .customer_by(merchant.id, shared::store::UniqueField::Email, "ann@example.com")
+            .await
+            .expect("read")
+            .is_none()
+    );
     assert_eq!(status(&app, &merchant, &ann).await["delivery"]["suppressed"], json!([]));
     post_ok(&app, &merchant, "/api/pin/request-otp-for-reset", body).await;
     let emails: Vec<Value> = app.outbox_messages().await.into_iter().filter(|m| m["channel"] == "email").collect();
@@ -384,14 +466,25 @@ async fn a_bounced_address_is_not_sent_to_until_the_merchant_updates_it(backend:
 
     // A taken address is refused and changes nothing.
     let bob = app
-        .create_customer(CustomerInput { merchant: merchant.id, email: Some("bob@example.com".into()), ..Default::default() })
+        .create_customer(CustomerInput {
+            merchant: merchant.id,
+            email: Some("bob@example.com".into()),
+            ..Default::default()
+        })
         .await;
     let taken = ContactChange { email: Some(Some("bob@example.com".into())), mobile: None };
     let error = app.store.update_contact(merchant.id, ann.id, &taken).await.expect_err("taken");
     assert!(matches!(error, shared::store::StoreError::Duplicate(shared::store::UniqueField::Email)), "{error}");
     let ann_now = app.store.customer(merchant.id, ann.id).await.expect("read").expect("ann");
     assert_eq!(ann_now.email.as_deref(), Some("ann.new@example.com"));
-    assert_eq!(app.store.customer_by(merchant.id, shared::store::UniqueField::Email, "bob@example.com").await.expect("read").map(|c| c.id), Some(bob.id));
+    assert_eq!(
+        app.store
+            .customer_by(merchant.id, shared::store::UniqueField::Email, "bob@example.com")
+            .await
+            .expect("read")
+            .map(|c| c.id),
+        Some(bob.id)
+    );
     assert!(app.store.update_contact(merchant.id, 999_999, &change).await.expect("no error").is_none());
 }
 
@@ -400,7 +493,8 @@ async fn a_bounced_address_is_not_sent_to_until_the_merchant_updates_it(backend:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_event_items_carry_their_ttl_under_the_customer() {
     let (store, _) = integration_tests::moto::dynamo_store_counted().await;
-    let event = shared::history::new_event(7, 42, shared::store::EventKind::PinFailed, "invalid_pin", 1_800_000_000, 3_600);
+    let event =
+        shared::history::new_event(7, 42, shared::store::EventKind::PinFailed, "invalid_pin", 1_800_000_000, 3_600);
     shared::store::History::record_events(store.as_ref(), std::slice::from_ref(&event)).await.expect("recorded");
     let client = aws_sdk_dynamodb::Client::new(&integration_tests::moto::sdk_config().await);
     let item = client
@@ -415,8 +509,12 @@ async fn dynamodb_event_items_carry_their_ttl_under_the_customer() {
         .expect("the event item");
     assert_eq!(item.get("ttl"), Some(&aws_sdk_dynamodb::types::AttributeValue::N("1800003600".into())));
     // Read back at its last live second, and not after.
-    let page = shared::store::History::events(store.as_ref(), 7, 42, None, 10, 1_800_000_000, 1_800_003_599).await.expect("page");
+    let page = shared::store::History::events(store.as_ref(), 7, 42, None, 10, 1_800_000_000, 1_800_003_599)
+        .await
+        .expect("page");
     assert_eq!(page.events, [event]);
-    let page = shared::store::History::events(store.as_ref(), 7, 42, None, 10, 1_800_000_000, 1_800_003_600).await.expect("page");
+    let page = shared::store::History::events(store.as_ref(), 7, 42, None, 10, 1_800_000_000, 1_800_003_600)
+        .await
+        .expect("page");
     assert!(page.events.is_empty());
 }

@@ -67,7 +67,11 @@ async fn pin_routes_cost_what_their_doc_comments_say() {
         .to_string();
     let body = json!({"user": id, "otp": otp, "pin": PIN, "confirm_pin": PIN});
     let reset = calls(&app, &token, "/api/pin/reset", body, 200).await;
-    assert_eq!(reset, ["GetItem", "UpdateItem", "TransactWriteItems", "PutItem", "PutItem"], "otp_used and pin_reset, at once");
+    assert_eq!(
+        reset,
+        ["GetItem", "UpdateItem", "TransactWriteItems", "PutItem", "PutItem"],
+        "otp_used and pin_reset, at once"
+    );
 
     // set: read the customer, conditional write.
     let bob = app
@@ -90,7 +94,10 @@ async fn pin_routes_cost_what_their_doc_comments_say() {
     let (by_email, rounds) =
         calls_and_rounds(&app, &token, "/api/pin/validate", json!({"user": "ann@example.com", "pin": OTHER_PIN}), 200)
             .await;
-    assert_eq!((by_email, rounds), (vec!["GetItem".into(), "GetItem".into(), "UpdateItem".into(), "UpdateItem".into(), "PutItem".into()], 4));
+    assert_eq!(
+        (by_email, rounds),
+        (vec!["GetItem".into(), "GetItem".into(), "UpdateItem".into(), "UpdateItem".into(), "PutItem".into()], 4)
+    );
 
     // An API key credential adds one read (its hash must be on record).
     app.take_calls();
