@@ -15,9 +15,9 @@ use serde_json::Value;
 
 #[cfg(feature = "render")]
 use super::DeliveryError;
-use super::reset_link::ResetLinks;
 #[cfg(feature = "render")]
 use super::OtpRequested;
+use super::reset_link::ResetLinks;
 use super::{
     Channel, EVENT_TYPE, EVENT_VERSION, EmailSender, Event, RESET_LINK_EVENT_TYPE, RESET_LINK_EVENT_VERSION, SmsSender,
 };
