@@ -4,9 +4,10 @@
 //! never a secret, and kept `STAMPS_HISTORY_RETENTION_DAYS` (a TTL, and filtered on read).
 //!
 //! Recording is best effort: the change it describes has already happened, so a store failure
-//! is logged and the request answered as it would have been. The routes on the hot path
-//! (`pin/validate`, `validate-password`, v2 login) write their success event in parallel with
-//! their last store call, never after it.
+//! is logged and the request answered as it would have been. The checks on the hot path
+//! (`pin/validate`, `validate-password`, and `pin/unblock`) write their success event in
+//! parallel with their last store call, never after it; the other routes write theirs after the
+//! change it records (one more round trip, on routes a customer does not call every minute).
 //!
 //! Refused attempts while a PIN is blocked, a password throttled or the OTP limit reached are
 //! counted in the metrics but not kept per customer: each would otherwise store one item per
