@@ -55,6 +55,32 @@ pub async fn counted_store(backend: Backend) -> (Arc<dyn AdminStore>, Option<tem
     }
 }
 
+/// `count` store instances on one fresh table or database file, as that many processes hold
+/// them: each with its own connection or client, and its own reserved ID blocks.
+pub async fn store_instances(backend: Backend, count: usize) -> (Vec<Arc<dyn AdminStore>>, Option<tempfile::TempDir>) {
+    let mut stores: Vec<Arc<dyn AdminStore>> = Vec::new();
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("test.db");
+            for _ in 0..count {
+                let store = shared::store::sqlite::SqliteStore::open(&path).expect("sqlite");
+                store.init().await.expect("schema");
+                stores.push(Arc::new(store));
+            }
+            (stores, Some(dir))
+        }
+        Backend::DynamoDb => {
+            let (first, _) = crate::moto::dynamo_store_counted().await;
+            for _ in 1..count {
+                stores.push(crate::moto::dynamo_store_beside(&first).await);
+            }
+            stores.push(first);
+            (stores, None)
+        }
+    }
+}
+
 pub struct TestApp {
     pub url: String,
     pub http: reqwest::Client,

@@ -224,6 +224,13 @@ pub async fn dynamo_store() -> Arc<dyn AdminStore> {
     dynamo_store_counted().await.0
 }
 
+/// Another store on the table of `store`, with a client of its own: what another process (a
+/// second Lambda instance, the CLI) would hold.
+pub async fn dynamo_store_beside(store: &DynamoStore) -> Arc<DynamoStore> {
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    Arc::new(DynamoStore::new(client, store.table().to_string()))
+}
+
 /// The OTP delivery path on moto: an SNS topic feeding an SQS queue (raw message delivery,
 /// as in template.yaml), and a verified SES sender.
 pub struct DeliveryRig {

@@ -37,6 +37,7 @@
 //! 5xx is `StoreError::Unavailable` (503, and a failed write or transaction changed nothing).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -52,6 +53,8 @@ use serde::Serialize;
 
 use crate::aws::AwsFailure;
 use serde::de::DeserializeOwned;
+
+use super::ids::IdBlocks;
 
 use super::{
     AppKey, AppKeys, ContactChange, CounterPolicy, CounterState, Counters, Customer, Customers, Deliveries,
@@ -71,6 +74,8 @@ const CONFLICT_RETRIES: u32 = 8;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// The ID blocks this process reserved (shared by its clones).
+    ids: Arc<IdBlocks>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -89,7 +94,7 @@ impl DynamoStore {
 
     /// A store on `table` through an already configured client.
     pub fn new(client: Client, table: String) -> DynamoStore {
-        DynamoStore { client, table }
+        DynamoStore { client, table, ids: Arc::new(IdBlocks::default()) }
     }
 
     pub fn table(&self) -> &str {
@@ -505,6 +510,26 @@ struct DeliveryItem {
 }
 
 impl DynamoStore {
+    /// Moves `sequence` on by `size` in one atomic `ADD` and answers its new value: the last
+    /// ID of a block no other caller can get.
+    async fn reserve_ids(&self, sequence: Sequence, size: u64) -> StoreResult<u64> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk::sequence(sequence.name())))
+            .key("sk", s("SEQUENCE"))
+            .update_expression("ADD #last :size")
+            .expression_attribute_names("#last", "last")
+            .expression_attribute_values(":size", n(size))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        let last = output.attributes.as_ref().map_or(0, |item| number(item, "last"));
+        u64::try_from(last).map_err(|_| StoreError::Internal("bad sequence value".into()))
+    }
+
     fn pin_put(&self, merchant_id: u64, customer_id: u64, pin_hash: &str) -> StoreResult<PutBuilder> {
         let item = PinItem { pin_hash, failures: 0, failures_expire_at: 0 };
         Ok(self.put(encode(pk::customer(merchant_id, customer_id), "PIN", &item, None)?))
@@ -635,22 +660,10 @@ impl Setup for DynamoStore {
         stored.map(|s| s.value).ok_or_else(|| StoreError::Internal(format!("setting {name} vanished")))
     }
 
+    /// One `ADD` of a whole block to the sequence's item per block (`ids`); the other IDs of
+    /// the block cost no call.
     async fn next_id(&self, sequence: Sequence) -> StoreResult<u64> {
-        let output = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(pk::sequence(sequence.name())))
-            .key("sk", s("SEQUENCE"))
-            .update_expression("ADD #last :one")
-            .expression_attribute_names("#last", "last")
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(classify)?;
-        let last = output.attributes.as_ref().map_or(0, |item| number(item, "last"));
-        u64::try_from(last).ok().filter(|id| *id > 0).ok_or_else(|| StoreError::Internal("bad sequence value".into()))
+        self.ids.next(sequence, |size| self.reserve_ids(sequence, size)).await
     }
 }
 
@@ -725,7 +738,9 @@ impl Customers for DynamoStore {
                 if given_id.is_some() {
                     return Err(StoreError::AlreadyExists);
                 }
-                // An import holds this ID: allocate the next one.
+                // An import holds this ID, so it probably holds more of the block: the next
+                // ID comes from a new block, past the import's.
+                self.ids.discard(Sequence::Customer).await;
                 continue;
             }
             return Err(StoreError::Internal(format!("customer creation cancelled: {reasons:?}")));

@@ -5,7 +5,9 @@
 //! Promises every adapter keeps:
 //! - email (lowercased), mobile (E.164), member ID and Facebook ID are unique per merchant,
 //!   enforced at write time, atomically with the customer record;
-//! - IDs are positive integers allocated atomically;
+//! - IDs are positive integers allocated atomically, never twice, across any number of store
+//!   instances; not consecutive: each instance reserves a block of customer IDs at a time
+//!   (`ids`), and what it leaves unused is a gap;
 //! - counters change only through conditional atomic writes, never read-modify-write;
 //! - a change that spans records is one transaction: it happens whole or not at all;
 //! - a record that expires is also checked for expiry on every read and conditional write
@@ -17,6 +19,7 @@ use crate::domain::otp::OtpPurpose;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+pub mod ids;
 pub mod layout;
 mod records;
 #[cfg(feature = "sqlite")]
@@ -53,7 +56,10 @@ pub trait Setup: Send + Sync {
     /// Atomic: concurrent callers all get the same value. For locally generated keys.
     async fn setting_or_insert(&self, name: &str, candidate: &str) -> StoreResult<String>;
 
-    /// The next ID of `sequence` (1, 2, ...), allocated atomically.
+    /// The next ID of `sequence`: positive and never handed out before, by this instance or
+    /// any other on the same table or file. Customer IDs come from a block this instance
+    /// reserved (`ids::IdBlocks`), so they rise within an instance but interleave across
+    /// instances, with gaps.
     async fn next_id(&self, sequence: Sequence) -> StoreResult<u64>;
 }
 

@@ -19,6 +19,7 @@ use super::{
     OtpRecord, Otps, PinAttempt, PinCondition, PinState, Pins, Reservation, SecurityEvent, Sequence, Setup, StoreError,
     StoreResult, Suppression, Template, Templates, UniqueField,
 };
+use super::ids::IdBlocks;
 use crate::domain::otp::OtpPurpose;
 
 const SCHEMA: &str = "
@@ -79,6 +80,8 @@ const CUSTOMER_COLUMNS: &str = "id, merchant_id, name, email, mobile, member_id,
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// The ID blocks this instance reserved (shared by its clones).
+    ids: Arc<IdBlocks>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -96,7 +99,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(map_error)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(map_error)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(map_error)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), ids: Arc::new(IdBlocks::default()) })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -170,12 +173,14 @@ fn customer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
     })
 }
 
-fn next_id_in(conn: &Connection, sequence: Sequence) -> StoreResult<u64> {
+/// Moves `sequence` on by `size` in one statement (SQLite serializes writers, so no other
+/// instance on the file gets any ID of the block) and answers its new value, the block's last ID.
+fn reserve_ids(conn: &Connection, sequence: Sequence, size: u64) -> StoreResult<u64> {
     let last: i64 = conn
         .query_row(
-            "INSERT INTO sequences (name, last) VALUES (?1, 1)
-             ON CONFLICT(name) DO UPDATE SET last = last + 1 RETURNING last",
-            params![sequence.name()],
+            "INSERT INTO sequences (name, last) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET last = last + excluded.last RETURNING last",
+            params![sequence.name(), to_i64(size)?],
             |row| row.get(0),
         )
         .map_err(map_error)?;
@@ -280,7 +285,7 @@ impl Setup for SqliteStore {
     }
 
     async fn next_id(&self, sequence: Sequence) -> StoreResult<u64> {
-        self.with(move |conn| next_id_in(conn, sequence)).await
+        self.ids.next(sequence, |size| self.with(move |conn| reserve_ids(conn, sequence, size))).await
     }
 }
 
@@ -327,66 +332,77 @@ impl Merchants for SqliteStore {
     }
 }
 
+/// How many allocated IDs `create_customer` tries before giving up (each after the first
+/// comes from a new block).
+const ID_TURNS: usize = 16;
+
+/// Creates the customer under `id` with its unique fields and `app_key`, inside the caller's
+/// transaction. `None`: a customer already has the ID, and nothing was written.
+fn insert_customer(tx: &Transaction<'_>, new: NewCustomer, id: u64, app_key: Option<AppKey>) -> StoreResult<Option<Customer>> {
+    let merchant_id = to_i64(new.merchant_id)?;
+    // Writers are serialized, so checking then inserting inside this transaction is atomic;
+    // the unique indexes stay as a second line of defence.
+    for field in UniqueField::ALL {
+        let value = match field {
+            UniqueField::Email => &new.email,
+            UniqueField::Mobile => &new.mobile,
+            UniqueField::MemberId => &new.member_id,
+            UniqueField::FacebookId => &new.facebook_id,
+        };
+        let Some(value) = value else { continue };
+        let sql = format!("SELECT 1 FROM customers WHERE merchant_id = ?1 AND {} = ?2", unique_column(field));
+        if exists(tx, &sql, params![merchant_id, value])? {
+            return Err(StoreError::Duplicate(field));
+        }
+    }
+    if customer_exists(tx, merchant_id, id)? {
+        return Ok(None);
+    }
+    let customer = new.into_customer(id);
+    let profile = serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
+    tx.execute(
+        &format!("INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+        params![
+            to_i64(customer.id)?,
+            merchant_id,
+            customer.name,
+            customer.email,
+            customer.mobile,
+            customer.member_id,
+            customer.facebook_id,
+            customer.password_hash,
+            profile,
+            customer.created_at,
+            customer.email_proven_at,
+            i64::from(customer.key_generation)
+        ],
+    )
+    .map_err(map_error)?;
+    if let Some(key) = app_key {
+        insert_app_key(tx, &AppKey { customer_id: id, generation: customer.key_generation, ..key })?;
+    }
+    Ok(Some(customer))
+}
+
 #[async_trait]
 impl Customers for SqliteStore {
     async fn create_customer(&self, new: NewCustomer, app_key: Option<&AppKey>) -> StoreResult<Customer> {
-        let app_key = app_key.cloned();
-        self.atomically(move |tx| {
-            let merchant_id = to_i64(new.merchant_id)?;
-            // Writers are serialized, so checking then inserting inside this transaction is
-            // atomic; the unique indexes stay as a second line of defence.
-            for field in UniqueField::ALL {
-                let value = match field {
-                    UniqueField::Email => &new.email,
-                    UniqueField::Mobile => &new.mobile,
-                    UniqueField::MemberId => &new.member_id,
-                    UniqueField::FacebookId => &new.facebook_id,
-                };
-                let Some(value) = value else { continue };
-                let sql = format!("SELECT 1 FROM customers WHERE merchant_id = ?1 AND {} = ?2", unique_column(field));
-                if exists(tx, &sql, params![merchant_id, value])? {
-                    return Err(StoreError::Duplicate(field));
-                }
-            }
-            let id = match new.id {
-                Some(id) if customer_exists(tx, merchant_id, id)? => return Err(StoreError::AlreadyExists),
+        let given_id = new.id;
+        for _ in 0..ID_TURNS {
+            let id = match given_id {
                 Some(id) => id,
-                // Allocate past IDs that an import may have taken.
-                None => loop {
-                    let id = next_id_in(tx, Sequence::Customer)?;
-                    if !customer_exists(tx, merchant_id, id)? {
-                        break id;
-                    }
-                },
+                None => self.next_id(Sequence::Customer).await?,
             };
-            let customer = new.into_customer(id);
-            let profile = serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                ),
-                params![
-                    to_i64(customer.id)?,
-                    merchant_id,
-                    customer.name,
-                    customer.email,
-                    customer.mobile,
-                    customer.member_id,
-                    customer.facebook_id,
-                    customer.password_hash,
-                    profile,
-                    customer.created_at,
-                    customer.email_proven_at,
-                    i64::from(customer.key_generation)
-                ],
-            )
-            .map_err(map_error)?;
-            if let Some(key) = app_key {
-                insert_app_key(tx, &AppKey { customer_id: id, generation: customer.key_generation, ..key })?;
+            let (new, app_key) = (new.clone(), app_key.cloned());
+            match self.atomically(move |tx| insert_customer(tx, new, id, app_key)).await? {
+                Some(customer) => return Ok(customer),
+                None if given_id.is_some() => return Err(StoreError::AlreadyExists),
+                // An import holds this ID, so it probably holds more of the block: the next
+                // ID comes from a new block, past the import's.
+                None => self.ids.discard(Sequence::Customer).await,
             }
-            Ok(customer)
-        })
-        .await
+        }
+        Err(StoreError::Unavailable("could not allocate a free customer ID".into()))
     }
 
     async fn customer(&self, merchant_id: u64, id: u64) -> StoreResult<Option<Customer>> {
