@@ -11,6 +11,9 @@ source scripts/moto.sh
 # without aws-lc's CPU-jitter entropy source, whose seeding is a start-up cost, the baseline is
 # the fastest usual function, not a slow one.
 export AWS_LC_SYS_NO_JITTER_ENTROPY=1
-echo "== cargo build --release -p coldstart (the harness)"
-cargo build --release --locked -p coldstart
-"${CARGO_TARGET_DIR:-target}/release/coldstart" "$@"
+# The harness is in the benchmarks' own workspace (bench/Cargo.toml); it shares the product's
+# target directory, where it also builds the functions (see bench/.cargo/config.toml).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+echo "== cargo build --release -p coldstart (the harness, in bench/)"
+(cd bench && cargo build --release --locked -p coldstart)
+"$CARGO_TARGET_DIR/release/coldstart" "$@"

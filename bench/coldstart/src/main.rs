@@ -93,8 +93,14 @@ fn options() -> Options {
     options
 }
 
+/// The product's workspace (the repository's root).
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The benchmarks' workspace (`bench/`), where the baselines are built.
+fn bench_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// `target/`: this program runs from `target/release/`.
@@ -120,18 +126,23 @@ fn packages(folder: &str) -> Vec<String> {
 fn build(names: &[String]) -> PathBuf {
     let bins = target_dir().join("coldstart-bins");
     std::fs::create_dir_all(&bins).expect("bins dir");
-    let mut groups: BTreeMap<String, Vec<&String>> = BTreeMap::new();
+    // By workspace (is it a baseline?) and dependencies.
+    let mut groups: BTreeMap<(bool, String), Vec<&String>> = BTreeMap::new();
     for name in names {
-        let folder = if name.starts_with("baseline-") { "bench/baselines" } else { "functions" };
+        let baseline = name.starts_with("baseline-");
+        let folder = if baseline { "bench/baselines" } else { "functions" };
         let dir = name.strip_prefix("baseline-").unwrap_or(name);
         let manifest = std::fs::read_to_string(root().join(folder).join(dir).join("Cargo.toml")).expect("manifest");
         let dependencies = manifest.split("[dependencies]").nth(1).unwrap_or_default().to_string();
-        groups.entry(dependencies).or_default().push(name);
+        groups.entry((baseline, dependencies)).or_default().push(name);
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    for group in groups.values() {
+    for ((baseline, _), group) in &groups {
+        // The functions in the product's workspace, the baselines in the benchmarks' one; both
+        // into this program's target directory, where the binaries are copied from.
+        let workspace = if *baseline { bench_root() } else { root() };
         let mut command = Command::new(&cargo);
-        command.current_dir(root()).args(["build", "--release", "--locked"]);
+        command.current_dir(workspace).env("CARGO_TARGET_DIR", target_dir()).args(["build", "--release", "--locked"]);
         for name in group {
             command.args(["-p", name]);
         }
