@@ -61,10 +61,9 @@ impl IdBlocks {
         let last = reserve(size).await?;
         // The stored value is the last ID handed out before, plus `size`; an import may have
         // moved it past its own IDs in between, which only moves the block on.
-        let first = last
-            .checked_sub(size - 1)
-            .filter(|first| *first > 0)
-            .ok_or_else(|| StoreError::Internal(format!("{} sequence at {last}: no block of {size}", sequence.name())))?;
+        let first = last.checked_sub(size - 1).filter(|first| *first > 0).ok_or_else(|| {
+            StoreError::Internal(format!("{} sequence at {last}: no block of {size}", sequence.name()))
+        })?;
         let mut block = first..=last;
         let id = block.next();
         *held = Some(block);

@@ -13,13 +13,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use super::ids::IdBlocks;
 use super::{
     AppKey, AppKeys, ContactChange, CounterPolicy, CounterState, Counters, Customer, Customers, Deliveries,
     DeliveryOutcome, DeliveryOutcomes, DeliveryState, EventPage, History, Merchant, Merchants, NewCustomer, OtpEffect,
     OtpRecord, Otps, PinAttempt, PinCondition, PinState, Pins, Reservation, SecurityEvent, Sequence, Setup, StoreError,
     StoreResult, Suppression, Template, Templates, UniqueField,
 };
-use super::ids::IdBlocks;
 use crate::domain::otp::OtpPurpose;
 
 const SCHEMA: &str = "
@@ -338,7 +338,12 @@ const ID_TURNS: usize = 16;
 
 /// Creates the customer under `id` with its unique fields and `app_key`, inside the caller's
 /// transaction. `None`: a customer already has the ID, and nothing was written.
-fn insert_customer(tx: &Transaction<'_>, new: NewCustomer, id: u64, app_key: Option<AppKey>) -> StoreResult<Option<Customer>> {
+fn insert_customer(
+    tx: &Transaction<'_>,
+    new: NewCustomer,
+    id: u64,
+    app_key: Option<AppKey>,
+) -> StoreResult<Option<Customer>> {
     let merchant_id = to_i64(new.merchant_id)?;
     // Writers are serialized, so checking then inserting inside this transaction is atomic;
     // the unique indexes stay as a second line of defence.
@@ -361,7 +366,9 @@ fn insert_customer(tx: &Transaction<'_>, new: NewCustomer, id: u64, app_key: Opt
     let customer = new.into_customer(id);
     let profile = serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
     tx.execute(
-        &format!("INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+        &format!(
+            "INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        ),
         params![
             to_i64(customer.id)?,
             merchant_id,
