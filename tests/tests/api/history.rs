@@ -16,7 +16,7 @@ use crate::pin::{OTHER_PIN, PIN, set_pin, setup};
 
 both_stores!(
     each_event_kind_is_recorded_with_its_route_and_outcome_and_no_secret,
-    v2_registration_and_login_are_recorded,
+    v2_registration_login_and_logout_are_recorded,
     status_follows_each_state_change,
     a_block_expires_with_the_clock,
     pages_go_newest_first_and_link_by_next,
@@ -24,6 +24,8 @@ both_stores!(
     events_expire_after_the_retention,
     another_merchants_customer_is_invalid_user,
     a_bounced_address_is_not_sent_to_until_the_merchant_updates_it,
+    ses_outcomes_are_recorded_and_shown_in_the_status,
+    status_after_a_reset_and_a_right_password,
 );
 
 /// The customer's whole history, newest first (following `next` over pages of 100).
@@ -193,7 +195,7 @@ async fn each_event_kind_is_recorded_with_its_route_and_outcome_and_no_secret(ba
     }
 }
 
-async fn v2_registration_and_login_are_recorded(backend: Backend) {
+async fn v2_registration_login_and_logout_are_recorded(backend: Backend) {
     let app = spawn_app_with(backend, &[("STAMPS_V2_MERCHANT", "1")]).await;
     let merchant = app.create_merchant("Shoop").await;
     assert_eq!(merchant.id, 1);
@@ -217,10 +219,96 @@ async fn v2_registration_and_login_are_recorded(backend: Backend) {
         .await
         .expect("read")
         .expect("budi");
+    let logout = form(&[("key", key.as_str())]);
+    let response =
+        app.send("POST", "/api/v2/auth/logout", Some("application/x-www-form-urlencoded"), logout, &[]).await;
+    assert_eq!(response.status, 200, "{}", response.text);
     let events = history(&app, &merchant, &budi).await;
-    assert_eq!(kinds(&events), ["v2_login", "v2_register"]);
-    assert_eq!(events[0]["route"], "v2-login");
+    assert_eq!(kinds(&events), ["v2_logout", "v2_login", "v2_register"]);
+    assert_eq!(
+        events.iter().map(|e| e["route"].as_str().unwrap_or_default()).collect::<Vec<_>>(),
+        ["v2-logout", "v2-login", "v2-register"]
+    );
+    assert!(events.iter().all(|e| e["outcome"] == "ok"), "{events:#?}");
     assert!(!serde_json::to_string(&events).expect("json").contains(&key));
+}
+
+/// What the delivery-events function records from SES (the same `ses_events::record` the
+/// binary calls), on both stores: a delivery, a complaint and a hard bounce each become an
+/// event of the customer's history and its last delivery outcome; the complaint and the hard
+/// bounce suppress the address, a soft bounce does not; the status shows each in turn.
+async fn ses_outcomes_are_recorded_and_shown_in_the_status(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (merchant, ann) = setup(&app).await;
+    let start = integration_tests::app::START;
+    let ses = |event: Value, second: u32, id: &str| -> shared::delivery::ses_events::SesOutcome {
+        let mut value = event;
+        value["mail"] = json!({
+            "timestamp": "2027-01-15T08:00:00.000Z", "messageId": format!("ses-{id}"),
+            "destination": ["ann@example.com"],
+            "tags": {"ses:configuration-set": ["stamps"], "stamps_merchant": [merchant.id.to_string()],
+                     "stamps_customer": [ann.id.to_string()], "stamps_event": [format!("event-{id}")]}
+        });
+        let detail =
+            value.as_object_mut().and_then(|o| o.values_mut().find(|v| v.is_object() && v.get("timestamp").is_none()));
+        if let Some(detail) = detail {
+            detail["timestamp"] = json!(format!("2027-01-15T08:00:{second:02}.000Z"));
+        }
+        shared::delivery::ses_events::parse(&value.to_string()).expect("an SES event").expect("about our code")
+    };
+    let retention = app.app.config.history_retention_secs;
+    let store: &dyn shared::store::Store = app.store.as_ref();
+    let record = |outcome| async move { shared::delivery::ses_events::record(store, &outcome, retention).await };
+
+    let delivered = ses(json!({"eventType": "Delivery", "delivery": {"recipients": ["ann@example.com"]}}), 1, "1");
+    record(delivered).await.expect("recorded");
+    let state = status(&app, &merchant, &ann).await;
+    assert_eq!(
+        state["delivery"],
+        json!({"last": {"channel": "email", "outcome": "delivered", "at": start + 1, "message_id": "event-1"},
+               "suppressed": []})
+    );
+
+    let soft = json!({"eventType": "Bounce", "bounce": {"bounceType": "Transient", "bounceSubType": "MailboxFull",
+                      "bouncedRecipients": [{"emailAddress": "ann@example.com"}]}});
+    record(ses(soft, 2, "2")).await.expect("recorded");
+    let state = status(&app, &merchant, &ann).await;
+    assert_eq!(state["delivery"]["last"]["at"], start + 2);
+    assert_eq!(state["delivery"]["suppressed"], json!([]), "a soft bounce suppresses nothing");
+
+    let complaint = json!({"eventType": "Complaint",
+                           "complaint": {"complainedRecipients": [{"emailAddress": "Ann@Example.com"}]}});
+    record(ses(complaint, 3, "3")).await.expect("recorded");
+    let state = status(&app, &merchant, &ann).await;
+    assert_eq!(state["delivery"]["last"]["outcome"], "complained");
+    let suppressed = &state["delivery"]["suppressed"];
+    assert_eq!(
+        (suppressed[0]["address"].clone(), suppressed[0]["reason"].clone(), suppressed[0]["channel"].clone()),
+        (json!("ann@example.com"), json!("complained"), json!("email")),
+        "{state}"
+    );
+
+    let hard = json!({"eventType": "Bounce", "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+                      "bouncedRecipients": [{"emailAddress": "ann@example.com"}]}});
+    let bounced = ses(hard, 4, "4");
+    record(bounced.clone()).await.expect("recorded");
+    // The queue delivers a message twice: recorded once.
+    record(bounced).await.expect("recorded");
+    let state = status(&app, &merchant, &ann).await;
+    assert_eq!(state["delivery"]["last"]["outcome"], "bounced");
+    assert_eq!(state["delivery"]["suppressed"].as_array().map(Vec::len), Some(1), "{state}");
+
+    let events = history(&app, &merchant, &ann).await;
+    assert_eq!(kinds(&events), ["otp_bounced", "otp_complained", "otp_bounced", "otp_delivered"], "{events:#?}");
+    assert_eq!(
+        events.iter().map(|e| e["message_id"].as_str().unwrap_or_default()).collect::<Vec<_>>(),
+        ["event-4", "event-3", "event-2", "event-1"]
+    );
+    assert!(events.iter().all(|e| e["channel"] == "email"), "{events:#?}");
+    // Another merchant's customer with the same ID learns nothing of it.
+    let other = app.create_merchant("Other").await;
+    let response = app.post_as(&other, "/api/auth/customer-events", &json!({"user": ann.id})).await;
+    assert_eq!((response.status, response.error_code()), (400, "invalid_user"), "{}", response.text);
 }
 
 async fn status_follows_each_state_change(backend: Backend) {
@@ -517,4 +605,48 @@ async fn dynamodb_event_items_carry_their_ttl_under_the_customer() {
         .await
         .expect("page");
     assert!(page.events.is_empty());
+}
+
+/// The status after the changes `status_follows_each_state_change` leaves out: a blocked PIN
+/// reset with a code is set, unblocked and without failures; a right password gives its place
+/// back (the failures before it stay counted, the window unchanged); a used code still counts as
+/// a request of the window.
+async fn status_after_a_reset_and_a_right_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (merchant, ann) = setup(&app).await;
+    let id = ann.id;
+    let now = app.clock.now();
+    set_pin(&app, &merchant, &ann, PIN).await;
+    for _ in 0..3 {
+        post_code(&app, &merchant, "/api/pin/validate", json!({"user": id, "pin": OTHER_PIN})).await;
+    }
+    assert_eq!(status(&app, &merchant, &ann).await["pin"]["blocked"], true);
+    let otp = post_ok(&app, &merchant, "/api/pin/request-otp-for-reset", json!({"user": id})).await["otp"]
+        .as_str()
+        .expect("otp")
+        .to_string();
+    app.clock.advance(10);
+    post_ok(
+        &app,
+        &merchant,
+        "/api/pin/reset",
+        json!({"user": id, "otp": otp, "pin": OTHER_PIN, "confirm_pin": OTHER_PIN}),
+    )
+    .await;
+    let after = status(&app, &merchant, &ann).await;
+    assert_eq!(
+        after["pin"],
+        json!({"set": true, "failures": 0, "max_failures": 3, "blocked": false, "failures_reset_at": null})
+    );
+    assert_eq!(after["otp"], json!({"requests": 1, "limit": 5, "left": 4, "window_resets_at": now + 86_400}));
+    post_ok(&app, &merchant, "/api/pin/validate", json!({"user": id, "pin": OTHER_PIN})).await;
+
+    for _ in 0..2 {
+        post_code(&app, &merchant, "/api/auth/validate-password", json!({"user": id, "password": "wrong-pass-1"}))
+            .await;
+    }
+    let before = status(&app, &merchant, &ann).await["password"].clone();
+    assert_eq!((before["failures"].clone(), before["throttled"].clone()), (json!(2), json!(false)));
+    post_ok(&app, &merchant, "/api/auth/validate-password", json!({"user": id, "password": "secret-pass-1"})).await;
+    assert_eq!(status(&app, &merchant, &ann).await["password"], before, "a right password takes no place");
 }
