@@ -54,6 +54,12 @@ pub fn is_id(text: &str) -> bool {
             && random.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
+/// The subject of a merchant's password failures against identifiers that name no customer
+/// (customer IDs start at 1, so no route or command can show its history). Its events keep the
+/// store calls of a wrong password the same for known and unknown identifiers (the enumeration
+/// tests count them); they carry no identifier.
+pub const UNKNOWN_CUSTOMER: u64 = 0;
+
 /// An event of `kind` for the customer, now, by the current route from the current client.
 pub fn event(app: &App, merchant_id: u64, customer_id: u64, kind: EventKind, outcome: &str) -> SecurityEvent {
     new_event(merchant_id, customer_id, kind, outcome, app.clock.now(), app.config.history_retention_secs)

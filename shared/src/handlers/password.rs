@@ -109,12 +109,21 @@ pub async fn unknown_identifier_failure(
     let identifier_hash =
         app.hash_key.hash(Purpose::UnknownIdentifier, &[merchant_id.to_string().as_bytes(), identifier.as_bytes()]);
     let key = keys::unknown_identifier_failures(merchant_id, &identifier_hash);
-    if !app.store()?.reserve(&key, throttle(app), app.clock.now()).await?.granted {
+    let policy = throttle(app);
+    let reservation = app.store()?.reserve(&key, policy, app.clock.now()).await?;
+    if !reservation.granted {
         metrics::count(Metric::PasswordThrottles);
         return Err(too_many_attempts());
     }
     app.hasher.verify_blocking(password.to_string(), None).await?;
     metrics::count(Metric::PasswordFailures);
+    // Recorded as a known customer's wrong password is (`check`), under the merchant's unknown
+    // subject and without the identifier: a wrong password makes the same store calls whether
+    // the identifier names a customer or not.
+    let kind = if reservation.count >= policy.limit { EventKind::PasswordThrottled } else { EventKind::PasswordFailed };
+    let mut event = history::event(app, merchant_id, history::UNKNOWN_CUSTOMER, kind, "invalid_password");
+    event.failures = Some(reservation.count);
+    history::record(app, [event]).await;
     Ok(())
 }
 
