@@ -26,6 +26,7 @@ both_stores!(
     a_bounced_address_is_not_sent_to_until_the_merchant_updates_it,
     ses_outcomes_are_recorded_and_shown_in_the_status,
     status_after_a_reset_and_a_right_password,
+    unknown_identifiers_failures_go_to_the_unknown_subject_and_stay_hidden,
 );
 
 /// The customer's whole history, newest first (following `next` over pages of 100).
@@ -649,4 +650,25 @@ async fn status_after_a_reset_and_a_right_password(backend: Backend) {
     assert_eq!((before["failures"].clone(), before["throttled"].clone()), (json!(2), json!(false)));
     post_ok(&app, &merchant, "/api/auth/validate-password", json!({"user": id, "password": "secret-pass-1"})).await;
     assert_eq!(status(&app, &merchant, &ann).await["password"], before, "a right password takes no place");
+}
+
+/// A wrong password for an identifier that names nobody is recorded for the merchant's unknown
+/// subject (customer 0), without the identifier, and no route shows it: `user` 0 is
+/// `invalid_user` like any ID nobody has.
+async fn unknown_identifiers_failures_go_to_the_unknown_subject_and_stay_hidden(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (merchant, _ann) = setup(&app).await;
+    let body = json!({"user": "nobody@example.com", "password": "wrong-pass-1"});
+    let response = app.post_as(&merchant, "/api/auth/validate-password", &body).await;
+    assert_eq!(response.status, 400, "{}", response.text);
+    let page = shared::history::page(&app.app, merchant.id, shared::history::UNKNOWN_CUSTOMER, 10, None)
+        .await
+        .expect("history");
+    assert_eq!(page.events.len(), 1, "{:?}", page.events);
+    let event = serde_json::to_string(&shared::history::to_json(&page.events[0])).expect("json");
+    assert!(event.contains("password_failed") && !event.contains("nobody"), "{event}");
+    for path in ["/api/auth/customer-events", "/api/auth/customer-status"] {
+        let response = app.post_as(&merchant, path, &json!({"user": 0})).await;
+        assert_eq!((response.status, response.error_code()), (400, "invalid_user"), "{path}: {}", response.text);
+    }
 }
