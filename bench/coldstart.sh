@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Cold start, warm latency, peak RSS and size of every function beside its baseline, in one
 # run: starts moto (DynamoDB, SNS, SES), builds the harness, which builds each function as it
-# is deployed and prints a Markdown table. Arguments go to the harness: --cold N (default 10),
-# --warm N (default 1000), --only a,b, --no-build, --compare DIR (also measure DIR/NAME, say
-# a copy of target/coldstart-bins/ made before a change, in the same run). See BENCHMARKS.md.
+# is deployed and prints Markdown tables. Arguments go to the harness: --cold N (default 10),
+# --warm N (default 1000; 100 with --memory), --only a,b, --no-build, --compare DIR (also
+# measure DIR/NAME, say a copy of target/coldstart-bins/ made before a change, in the same run),
+# --memory all|full,128,... (under each memory size's CPU share: the curve, the chosen sizes,
+# the cost; needs root, for the cgroups), --tls, --preconnect, --out DIR (tables and charts),
+# --check-quota. See BENCHMARKS.md and bench/coldstart/src/main.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/moto.sh

@@ -10,7 +10,6 @@ use shared::App;
 use shared::clock::SystemClock;
 use shared::delivery::outbox::{LocalPublisher, Outbox};
 use shared::delivery::reset_link::ResetLinks;
-use shared::facebook::GraphApi;
 use shared::http::routes;
 use shared::metrics::Sink;
 use shared::metrics::registry::Registry;
@@ -18,7 +17,6 @@ use shared::metrics::registry::Registry;
 pub async fn run(store_url: &str, addr: SocketAddr, outbox: PathBuf) -> Result<(), String> {
     let (config, store) = crate::commands::open(store_url).await?;
     let clock = Arc::new(SystemClock);
-    let graph = Arc::new(GraphApi::new(&config.facebook_graph_url, config.aws_timeout));
     let app = App::local(config, Arc::clone(&store)).await.map_err(|e| e.to_string())?;
     // The reset tokens are hashed with the server's key (generated and kept by `App::local`
     // when none is configured).
@@ -32,10 +30,8 @@ pub async fn run(store_url: &str, addr: SocketAddr, outbox: PathBuf) -> Result<(
         )
         .with_retention(app.config.history_retention_secs),
     );
-    let app = app
-        .with_publisher(publisher.clone())
-        .with_facebook(graph)
-        .with_metrics(Sink::Registry(Arc::new(Registry::new())));
+    let app =
+        app.with_publisher(publisher.clone()).with_graph_api().with_metrics(Sink::Registry(Arc::new(Registry::new())));
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(addr = %local, store = store_url, outbox = %outbox.display(), routes = routes::ROUTES.len(), "listening");

@@ -105,7 +105,9 @@ impl App {
         }
         let store = take(needs, ports.store, Port::Store, function)?;
         let publisher = take(needs, ports.publisher, Port::Publisher, function)?;
-        let facebook = take(needs, ports.facebook, Port::Facebook, function)?;
+        // The one optional port: without a Facebook app configured, the function starts and
+        // its Facebook paths answer 503 (its password paths work).
+        let facebook = ports.facebook.filter(|_| needs.has(Port::Facebook));
         let jwt = config.jwt_keys.clone().unwrap_or_else(JwtKeys::withheld);
         let hash_key = match &config.hash_key {
             Some(key) => HashKey::new(key.clone()),
@@ -134,12 +136,14 @@ impl App {
         let mut jwt = self.jwt.clone();
         let mut hash_key = self.hash_key.clone();
         let mut hasher = self.hasher.clone();
+        let mut facebook = self.facebook.clone().filter(|_| needs.has(Port::Facebook));
         for secret in Secret::ALL.iter().copied().filter(|secret| !needs.knows(*secret)) {
             config.withhold(secret);
             match secret {
                 Secret::JwtKeys => jwt = JwtKeys::withheld(),
                 Secret::HashKey => hash_key = self.hash_key.withheld_here(),
                 Secret::PasswordPepper => hasher = self.hasher.withheld(),
+                Secret::FacebookAppSecret => facebook = None,
             }
         }
         App {
@@ -148,7 +152,7 @@ impl App {
             store: self.store.clone().filter(|_| needs.has(Port::Store)),
             setup: None,
             publisher: self.publisher.clone().filter(|_| needs.has(Port::Publisher)),
-            facebook: self.facebook.clone().filter(|_| needs.has(Port::Facebook)),
+            facebook,
             jwt,
             hash_key,
             hasher,
@@ -188,6 +192,14 @@ impl App {
 
     pub fn with_facebook(mut self, facebook: Arc<dyn crate::facebook::FacebookVerifier>) -> App {
         self.facebook = Some(facebook);
+        self
+    }
+
+    /// Facebook's Graph API as configured; no verifier when no Facebook app is configured.
+    #[cfg(feature = "facebook")]
+    pub fn with_graph_api(mut self) -> App {
+        self.facebook = crate::facebook::GraphApi::from_config(&self.config)
+            .map(|graph| Arc::new(graph) as Arc<dyn crate::facebook::FacebookVerifier>);
         self
     }
 

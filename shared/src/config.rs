@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::domain::jwt::{JwtKeys, KeyError};
 use crate::domain::mobile::Region;
+use crate::facebook::{FacebookApp, check_graph_url};
 use crate::needs::Secret;
 
 /// What went wrong reading the configuration: start-up stops with this message.
@@ -50,8 +51,12 @@ pub struct Config {
     pub v2_ip_login_failures: Limit,
     pub v2_ip_registrations: Limit,
     pub v2_ip_reset_requests: Limit,
-    /// Base URL of Facebook's Graph API (`STAMPS_FACEBOOK_GRAPH_URL`).
+    /// Base URL of Facebook's Graph API (`STAMPS_FACEBOOK_GRAPH_URL`): https, or http to a
+    /// loopback address (tests); anything else stops start-up.
     pub facebook_graph_url: String,
+    /// The Facebook app whose tokens sign in (`STAMPS_FACEBOOK_APP_ID` and
+    /// `STAMPS_FACEBOOK_APP_SECRET`, both or neither); `None`: Facebook sign-in answers 503.
+    pub facebook_app: Option<FacebookApp>,
 }
 
 /// A number of events per fixed window.
@@ -94,6 +99,7 @@ impl Config {
             Secret::JwtKeys => self.jwt_keys.is_some(),
             Secret::HashKey => self.hash_key.is_some(),
             Secret::PasswordPepper => self.password_pepper.is_some(),
+            Secret::FacebookAppSecret => self.facebook_app.is_some(),
         }
     }
 
@@ -103,6 +109,7 @@ impl Config {
             Secret::JwtKeys => self.jwt_keys = None,
             Secret::HashKey => self.hash_key = None,
             Secret::PasswordPepper => self.password_pepper = None,
+            Secret::FacebookAppSecret => self.facebook_app = None,
         }
     }
 
@@ -148,6 +155,20 @@ impl Config {
             ),
         };
         let aws_timeout_ms = number("STAMPS_AWS_TIMEOUT_MS", 3000)?;
+        let facebook_graph_url = check_graph_url(
+            &get("STAMPS_FACEBOOK_GRAPH_URL").unwrap_or_else(|| DEFAULT_FACEBOOK_GRAPH_URL.to_string()),
+        )
+        .map_err(ConfigError)?;
+        let facebook_app = match (get("STAMPS_FACEBOOK_APP_ID"), get("STAMPS_FACEBOOK_APP_SECRET")) {
+            (None, None) => None,
+            (Some(id), Some(secret)) => Some(FacebookApp::new(&id, &secret).map_err(ConfigError)?),
+            (Some(_), None) => {
+                return Err(ConfigError("STAMPS_FACEBOOK_APP_ID is set but STAMPS_FACEBOOK_APP_SECRET is not".into()));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError("STAMPS_FACEBOOK_APP_SECRET is set but STAMPS_FACEBOOK_APP_ID is not".into()));
+            }
+        };
         let limit = |count_name: &str, count_default: u32, window_name: &str, window_default: i64| {
             Ok::<_, ConfigError>(Limit {
                 count: count(count_name, count_default)?,
@@ -193,8 +214,8 @@ impl Config {
                 "STAMPS_V2_IP_RESET_REQUEST_WINDOW_SECS",
                 3_600,
             )?,
-            facebook_graph_url: get("STAMPS_FACEBOOK_GRAPH_URL")
-                .unwrap_or_else(|| DEFAULT_FACEBOOK_GRAPH_URL.to_string()),
+            facebook_graph_url,
+            facebook_app,
         })
     }
 }
@@ -257,5 +278,30 @@ mod tests {
         assert!(config(&[("STAMPS_OTP_TTL_SECS", "ten")]).is_err());
         assert!(config(&[("STAMPS_OTP_TTL_SECS", "-5")]).is_err());
         assert!(config(&[("STAMPS_DEFAULT_REGION", "XX")]).is_err());
+    }
+
+    #[test]
+    fn a_graph_url_that_is_not_https_stops_start_up() {
+        let error = config(&[("STAMPS_FACEBOOK_GRAPH_URL", "http://graph.facebook.com")]).err().expect("refused");
+        assert!(error.to_string().contains("https://"), "{error}");
+        let local = config(&[("STAMPS_FACEBOOK_GRAPH_URL", "http://127.0.0.1:9/")]).expect("loopback is for tests");
+        assert_eq!(local.facebook_graph_url, "http://127.0.0.1:9");
+        assert_eq!(config(&[]).expect("default").facebook_graph_url, "https://graph.facebook.com");
+    }
+
+    #[test]
+    fn the_facebook_app_is_both_id_and_secret_or_neither() {
+        assert!(config(&[]).expect("neither").facebook_app.is_none());
+        let both = config(&[("STAMPS_FACEBOOK_APP_ID", "4242"), ("STAMPS_FACEBOOK_APP_SECRET", "app-secret-value")])
+            .expect("both");
+        assert_eq!(both.facebook_app.as_ref().map(|app| app.id.as_str()), Some("4242"));
+        let error = config(&[("STAMPS_FACEBOOK_APP_ID", "4242")]).err().expect("refused");
+        assert!(error.to_string().contains("STAMPS_FACEBOOK_APP_SECRET is not"), "{error}");
+        let error = config(&[("STAMPS_FACEBOOK_APP_SECRET", "app-secret-value")]).err().expect("refused");
+        assert!(error.to_string().contains("STAMPS_FACEBOOK_APP_ID is not"), "{error}");
+        let error = config(&[("STAMPS_FACEBOOK_APP_ID", "my-app"), ("STAMPS_FACEBOOK_APP_SECRET", "app-secret-value")])
+            .err()
+            .expect("refused");
+        assert!(!error.to_string().contains("app-secret-value"), "{error}");
     }
 }

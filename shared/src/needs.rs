@@ -38,7 +38,7 @@ impl Port {
         match self {
             Port::Store => &["STAMPS_STORE"],
             Port::Publisher => &["STAMPS_OTP_TOPIC_ARN"],
-            Port::Facebook => &["STAMPS_FACEBOOK_GRAPH_URL"],
+            Port::Facebook => &["STAMPS_FACEBOOK_GRAPH_URL", "STAMPS_FACEBOOK_APP_ID"],
             Port::Email => &["STAMPS_EMAIL_FROM"],
             Port::Sms => &["STAMPS_SMS_SENDER_ID"],
         }
@@ -97,6 +97,9 @@ secrets! {
     /// The pepper of password and PIN hashes: declared by every route that hashes or checks a
     /// password or PIN (a deployment may have none).
     PasswordPepper = "STAMPS_PASSWORD_PEPPER", Optional;
+    /// The Facebook app's secret (with `STAMPS_FACEBOOK_APP_ID`): `appsecret_proof` and
+    /// `debug_token` on Graph calls. Without it, Facebook sign-in answers 503.
+    FacebookAppSecret = "STAMPS_FACEBOOK_APP_SECRET", Optional;
 }
 
 impl Secret {

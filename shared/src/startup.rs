@@ -32,7 +32,7 @@ pub fn adapters(function: &str, needs: &Needs, config: &Config) -> Result<Adapte
         match port {
             Port::Store => built.ports.store = Some(build.store()?),
             Port::Publisher => built.ports.publisher = Some(build.publisher()?),
-            Port::Facebook => built.ports.facebook = Some(build.facebook()?),
+            Port::Facebook => built.ports.facebook = build.facebook()?,
             Port::Email => built.email = Some(build.email()?),
             Port::Sms => built.sms = Some(build.sms()?),
         }
@@ -107,14 +107,16 @@ impl Build<'_> {
         Err(self.unlinked(Port::Publisher))
     }
 
-    /// The Graph API client (its HTTP client is made on the first check, not here).
+    /// The Graph API client of the configured Facebook app, or none when no app is configured
+    /// (its HTTP client is made on the first check, not here).
     #[cfg(feature = "facebook")]
-    fn facebook(&mut self) -> Result<Arc<dyn crate::facebook::FacebookVerifier>, StartError> {
-        Ok(Arc::new(crate::facebook::GraphApi::new(&self.config.facebook_graph_url, self.config.aws_timeout)))
+    fn facebook(&mut self) -> Result<Option<Arc<dyn crate::facebook::FacebookVerifier>>, StartError> {
+        Ok(crate::facebook::GraphApi::from_config(self.config)
+            .map(|graph| Arc::new(graph) as Arc<dyn crate::facebook::FacebookVerifier>))
     }
 
     #[cfg(not(feature = "facebook"))]
-    fn facebook(&mut self) -> Result<Arc<dyn crate::facebook::FacebookVerifier>, StartError> {
+    fn facebook(&mut self) -> Result<Option<Arc<dyn crate::facebook::FacebookVerifier>>, StartError> {
         Err(self.unlinked(Port::Facebook))
     }
 

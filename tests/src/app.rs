@@ -203,12 +203,11 @@ async fn spawn_on_with(
         clock.clone(),
         ResetLinks::from_config(&config).expect("the test hash key"),
     ));
-    let graph = Arc::new(shared::facebook::GraphApi::new(&config.facebook_graph_url, config.aws_timeout));
     let app = App::from_config(config, Some(Arc::clone(&store)))
         .expect("app")
         .with_clock(clock.clone())
         .with_publisher(events.unwrap_or_else(|| publisher.clone()))
-        .with_facebook(graph)
+        .with_graph_api()
         .with_metrics(shared::metrics::Sink::Registry(Arc::new(shared::metrics::registry::Registry::new())));
     let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

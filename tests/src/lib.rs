@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod fault_proxy;
+pub mod graph;
 pub mod jwt;
 pub mod moto;
 pub mod runtime_api;

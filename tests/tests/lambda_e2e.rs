@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use integration_tests::app::{HASH_KEY, JWT_KID, JWT_KID_OLD, JWT_SECRET, JWT_SECRET_OLD, test_config};
+use integration_tests::graph;
 use integration_tests::moto::{self, DeliveryRig};
 use integration_tests::runtime_api::{InvokeError, Outcome, RuntimeApi, http_answer, http_event};
 use integration_tests::tls_proxy::TlsProxy;
@@ -339,6 +340,59 @@ async fn a_function_without_its_keys_exits_at_start_up_saying_why() {
     let event = http_event("/api/v2/auth/logout", "application/x-www-form-urlencoded", &form, &[]);
     let (status, body) = http_answer(&invoke(&mut logout, event).await);
     assert_eq!((status, body), (401, json!({"status": 0, "error": "Your key is invalid."})));
+}
+
+/// The v2 functions check Facebook tokens with the app they are configured with: a token of
+/// our app registers and signs in, another app's token of the same Facebook user does not.
+/// A Graph URL that is not https, or half an app, stops them at start-up, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v2_functions_check_facebook_tokens_against_the_configured_app() {
+    let world = world().await;
+    let graph_url = graph::spawn_graph(std::time::Duration::ZERO).await;
+    let mut env = world.env.clone();
+    env.extend(graph::app_vars(&graph_url).into_iter().map(|(name, value)| (name.to_string(), value)));
+    let form = |fields: &[(&str, &str)]| serde_urlencoded::to_string(fields).expect("form");
+    let mut api = RuntimeApi::start().await.expect("runtime API");
+    api.spawn(&binary("v2-register"), &env).expect("start v2-register");
+    for (token, status) in [("other-app-token", 401), ("good-token", 200)] {
+        let body = form(&[
+            ("email", "fb@example.com"),
+            ("password", "rahasia-sekali-9"),
+            ("name", "fb"),
+            ("id_location", "3"),
+            ("fb_token", token),
+        ]);
+        let event = http_event("/api/v2/auth/register", "application/x-www-form-urlencoded", &body, &[]);
+        let (answered, body) = http_answer(&invoke(&mut api, event).await);
+        assert_eq!(answered, status, "register with {token}: {body}");
+    }
+    let mut api = RuntimeApi::start().await.expect("runtime API");
+    api.spawn(&binary("v2-login"), &env).expect("start v2-login");
+    for (token, status) in [("other-app-token", 401), ("good-token", 200)] {
+        let body = form(&[("fb_token", token), ("fb_uid", "1001")]);
+        let event = http_event("/api/v2/auth/login", "application/x-www-form-urlencoded", &body, &[]);
+        let (answered, body) = http_answer(&invoke(&mut api, event).await);
+        assert_eq!(answered, status, "login with {token}: {body}");
+    }
+
+    for (name, value, says) in [
+        ("STAMPS_FACEBOOK_GRAPH_URL", "http://graph.facebook.com", "must be reached over https://"),
+        ("STAMPS_FACEBOOK_APP_SECRET", "", "STAMPS_FACEBOOK_APP_ID is set but STAMPS_FACEBOOK_APP_SECRET is not"),
+    ] {
+        let mut bad = env.clone();
+        bad.push((name.to_string(), value.to_string()));
+        let mut api = RuntimeApi::start().await.expect("runtime API");
+        api.spawn(&binary("v2-login"), &bad).expect("start v2-login");
+        let event = http_event("/api/v2/auth/login", "application/x-www-form-urlencoded", "", &[]);
+        match api.invoke(event).await {
+            Err(InvokeError::Exited { status, logs, .. }) => {
+                assert!(status.is_some_and(|s| !s.success()), "{name}: {status:?}");
+                assert!(logs.iter().any(|line| line.contains(says)), "{name}: {logs:?}");
+                assert!(!logs.iter().any(|line| line.contains(graph::APP_SECRET)), "{name}: the secret in {logs:?}");
+            }
+            other => panic!("with {name}={value:?}, expected v2-login to exit, got {other:?}"),
+        }
+    }
 }
 
 /// DynamoDB is reached over HTTPS in production. Here a TLS endpoint on loopback stands in

@@ -1,6 +1,7 @@
-//! Logs never hold a secret (docs/api.md section 8, issue 9). Every route is driven through success
-//! and failure on DynamoDB (moto), with OTP delivery to the outbox and a Facebook Graph API that
-//! is down, while every log line of the process — ours and the libraries', at `debug` — is
+//! Logs never hold a secret (docs/api.md section 8, issue 9). Every route is driven through
+//! success and failure on DynamoDB (moto), with OTP delivery to the outbox and Facebook sign-in
+//! against the stand-in Graph API (accepted and refused tokens), while every log line of the
+//! process — ours and the libraries', at `debug` — is
 //! captured. Then no PIN, password, OTP, API key, v2 key, reset token, JWT or configured secret
 //! may appear in it. Its own test binary, so the capture holds only this run.
 
@@ -8,6 +9,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use integration_tests::app::{Backend, HASH_KEY, JWT_SECRET, JWT_SECRET_OLD, TestApp, TestMerchant, spawn_app_with};
+use integration_tests::graph;
 use serde_json::{Value, json};
 use shared::admin::CustomerInput;
 
@@ -90,24 +92,16 @@ async fn no_secret_reaches_the_logs() {
         .without_time()
         .init();
 
-    let closed_graph = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        format!("http://{}", listener.local_addr().expect("addr"))
-    };
+    let graph_vars = graph::app_vars(&graph::spawn_graph(std::time::Duration::ZERO).await);
     let pepper = "pepper-pepper-pepper-0123456789";
-    let app = spawn_app_with(
-        Backend::DynamoDb,
-        &[
-            ("STAMPS_V2_MERCHANT", "1"),
-            ("STAMPS_FACEBOOK_GRAPH_URL", &closed_graph),
-            ("STAMPS_PASSWORD_PEPPER", pepper),
-        ],
-    )
-    .await;
+    let mut vars = vec![("STAMPS_V2_MERCHANT", "1"), ("STAMPS_PASSWORD_PEPPER", pepper)];
+    vars.extend(graph_vars.iter().map(|(name, value)| (*name, value.as_str())));
+    let app = spawn_app_with(Backend::DynamoDb, &vars).await;
     let mut secrets = Secrets::default();
     for (what, value) in [("hash key", HASH_KEY), ("JWT secret", JWT_SECRET), ("old JWT secret", JWT_SECRET_OLD)] {
         secrets.add(what, value);
     }
+    secrets.add("Facebook app secret", graph::APP_SECRET);
     secrets.add("pepper", pepper);
 
     let merchant = app.create_merchant("Kopi").await;
@@ -210,6 +204,19 @@ async fn no_secret_reaches_the_logs() {
     let fb_token = "EAAB-facebook-token-secret-0123456789";
     secrets.add("Facebook token", fb_token);
     app.post("/api/v2/auth/login", &json!({"fb_token": fb_token, "fb_uid": "1001"}), &[]).await;
+    // A token the stand-in accepts (it knows it by this name): registered, then signed in.
+    secrets.add("Facebook token", "good-token");
+    for proof in [graph::proof(graph::APP_SECRET, "good-token"), graph::proof(graph::APP_SECRET, fb_token)] {
+        secrets.add("appsecret_proof", proof);
+    }
+    let body = json!({"email": "fb@example.com", "password": "seventh-secret-pass-7", "name": "F", "id_location": 1,
+                      "fb_token": "good-token"});
+    secrets.add("password", "seventh-secret-pass-7");
+    let fb_key = field(&app.post("/api/v2/auth/register", &body, &[]).await, "key");
+    secrets.add("v2 key", fb_key);
+    let fb_key =
+        field(&app.post("/api/v2/auth/login", &json!({"fb_token": "good-token", "fb_uid": "1001"}), &[]).await, "key");
+    secrets.add("v2 key", fb_key);
     app.post("/api/v2/auth/forgot_password", &json!({"email": "v2@example.com"}), &[]).await;
     let messages = app.outbox_messages().await;
     let reset_email = messages.iter().rev().find(|m| m["destination"] == "v2@example.com").expect("reset email");

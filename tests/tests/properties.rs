@@ -126,11 +126,10 @@ async fn arbitrary_values_in_every_field_of_every_route_never_get_a_5xx() {
     // answers 503 (Facebook unreachable), the one 5xx this test accepts, and only then.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
     let graph = format!("http://{closed}");
-    let app = integration_tests::app::spawn_app_with(
-        integration_tests::app::Backend::Sqlite,
-        &[("STAMPS_V2_MERCHANT", "1"), ("STAMPS_FACEBOOK_GRAPH_URL", &graph)],
-    )
-    .await;
+    let graph_vars = integration_tests::graph::app_vars(&graph);
+    let mut vars = vec![("STAMPS_V2_MERCHANT", "1")];
+    vars.extend(graph_vars.iter().map(|(name, value)| (*name, value.as_str())));
+    let app = integration_tests::app::spawn_app_with(integration_tests::app::Backend::Sqlite, &vars).await;
     let merchant = app.create_merchant("Kopi").await;
     app.create_customer(CustomerInput {
         merchant: merchant.id,

@@ -18,6 +18,17 @@
 //! binary in DIR (say a copy of `target/coldstart-bins/` made before a change), in the same run,
 //! as a row `NAME (compared)`.
 //!
+//! As Lambda runs them (BENCHMARKS.md): `--memory all` (or a list such as `full,256,1769`)
+//! measures every binary under the CPU share of each memory size (`cpu_share`, `power`), prints
+//! the memory/latency curve, each function's chosen size and the cost per million calls at it
+//! (`cost`, the prices in `bench/prices.toml`, the DynamoDB request units counted over
+//! `--count N` untimed invocations per function); `--period-us N` the CFS period of the quota,
+//! `--init-at-quota` the init phase under the quota too. `--tls` puts a TLS endpoint in front
+//! of the timer for every function and baseline, as DynamoDB is reached on AWS.
+//! `--preconnect` also measures each DynamoDB function opening its connection during init
+//! (`STAMPS_DYNAMODB_PRECONNECT=1`). `--out DIR` writes the tables and the SVG charts
+//! (`charts`) to DIR. `--check-quota` only checks that a quota slows a busy loop as it should.
+//!
 //! The build is what a deployment does: each function package alone (`cargo build --release
 //! -p NAME`), so a binary gets only its own features of `shared`, never the union the whole
 //! workspace would give it; packages with identical dependencies share one cargo run, which
@@ -25,6 +36,12 @@
 //! later workspace build cannot change them during the run.
 
 mod aws_timer;
+mod capacity;
+mod charts;
+mod cost;
+mod cpu_share;
+mod power;
+mod quota_check;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -33,7 +50,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_timer::{AwsTimer, Reading};
+use cpu_share::CpuShares;
 use integration_tests::runtime_api::{Outcome, RuntimeApi, http_answer};
+use integration_tests::tls_proxy::TlsProxy;
 use serde_json::Value;
 use workload::Workload;
 
@@ -65,32 +84,116 @@ struct Options {
     only: Option<Vec<String>>,
     build: bool,
     compare: Option<PathBuf>,
+    /// The memory sizes of the curve (`None`: the whole machine); empty: no curve.
+    memory: Vec<Option<u32>>,
+    period_us: u64,
+    /// Whether the init phase also runs under the quota (by default at full CPU, as reported of
+    /// Lambda: see `cpu_share`).
+    init_at_quota: bool,
+    tls: bool,
+    /// Also each DynamoDB function with `STAMPS_DYNAMODB_PRECONNECT=1`, as `NAME (preconnect)`.
+    preconnect: bool,
+    /// Invocations per function whose DynamoDB request units are counted (untimed).
+    count: usize,
+    out: Option<PathBuf>,
+    prices: PathBuf,
+    check_quota: bool,
 }
 
 /// The label of a row measuring the `--compare` binary of a function.
 const COMPARED: &str = " (compared)";
+/// The label of a row measuring a function that opens its DynamoDB connection during init.
+const PRECONNECT: &str = " (preconnect)";
+/// The one function with no HTTP route: it consumes the OTP queue.
+const DISPATCH: &str = "otp-dispatch";
+/// The settings of `--memory all`: Lambda Power Tuning's usual ones, and the whole machine.
+const ALL_MEMORY: [Option<u32>; 7] = [None, Some(128), Some(256), Some(512), Some(1024), Some(1769), Some(3008)];
+
+const USAGE: &str = "options: --cold N, --warm N, --only a,b, --no-build, --compare DIR, --memory all|full,128,256,..., \
+                     --period-us N, --init-at-quota, --tls, --preconnect, --count N, --out DIR, --prices FILE, --check-quota";
 
 fn options() -> Options {
-    let mut options = Options { cold: 10, warm: 1000, only: None, build: true, compare: None };
+    let mut options = Options {
+        cold: 10,
+        warm: 1000,
+        only: None,
+        build: true,
+        compare: None,
+        memory: Vec::new(),
+        period_us: cpu_share::DEFAULT_PERIOD_US,
+        init_at_quota: false,
+        tls: false,
+        preconnect: false,
+        count: 3,
+        out: None,
+        prices: bench_root().join("prices.toml"),
+        check_quota: false,
+    };
+    let mut warm_given = false;
     let mut args = std::env::args().skip(1);
+    let fail = |message: String| -> ! {
+        eprintln!("{message}; {USAGE}");
+        std::process::exit(2);
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--cold" => options.cold = args.next().and_then(|v| v.parse().ok()).unwrap_or(options.cold).max(1),
-            "--warm" => options.warm = args.next().and_then(|v| v.parse().ok()).unwrap_or(options.warm).max(1),
+            "--warm" => {
+                options.warm = args.next().and_then(|v| v.parse().ok()).unwrap_or(options.warm).max(1);
+                warm_given = true;
+            }
             "--only" => options.only = args.next().map(|v| v.split(',').map(str::to_string).collect()),
             "--no-build" => options.build = false,
             "--compare" => options.compare = args.next().map(PathBuf::from),
-            other => {
-                eprintln!("unknown option {other}; options: --cold N, --warm N, --only a,b, --no-build, --compare DIR");
-                std::process::exit(2);
+            "--memory" => {
+                let list = args.next().unwrap_or_default();
+                options.memory = if list == "all" {
+                    ALL_MEMORY.to_vec()
+                } else {
+                    list.split(',')
+                        .map(|mb| match mb {
+                            "full" => Ok(None),
+                            mb => mb.parse().map(Some).map_err(|_| format!("--memory: {mb} is not a size in MB")),
+                        })
+                        .collect::<Result<_, _>>()
+                        .unwrap_or_else(|message| fail(message))
+                };
             }
+            "--period-us" => {
+                options.period_us = args.next().and_then(|v| v.parse().ok()).unwrap_or(options.period_us);
+            }
+            "--init-at-quota" => options.init_at_quota = true,
+            "--tls" => options.tls = true,
+            "--preconnect" => options.preconnect = true,
+            "--count" => options.count = args.next().and_then(|v| v.parse().ok()).unwrap_or(options.count),
+            "--out" => options.out = args.next().map(PathBuf::from),
+            "--prices" => options.prices = args.next().map(PathBuf::from).unwrap_or(options.prices),
+            "--check-quota" => options.check_quota = true,
+            other => fail(format!("unknown option {other}")),
         }
     }
-    if options.compare.is_some() && options.cold + options.warm >= workload::COPY_NUMBERS {
-        eprintln!("with --compare, --cold and --warm must add up to less than {}", workload::COPY_NUMBERS);
-        std::process::exit(2);
+    // A curve has 6 or 7 settings of every binary: fewer warm invocations by default.
+    if !options.memory.is_empty() && !warm_given {
+        options.warm = 100;
+    }
+    let copies = binary_copies(&options);
+    if copies > 1 && options.cold + options.warm + options.count + 2 >= workload::COPY_NUMBERS {
+        fail(format!("--cold, --warm and --count must add up to less than {}", workload::COPY_NUMBERS - 2));
+    }
+    if copies > workload::MAX_COPIES {
+        fail(format!(
+            "at most {} binaries of a function (memory sizes × --compare/--preconnect)",
+            workload::MAX_COPIES
+        ));
     }
     options
+}
+
+/// How many processes of one function differ in what they run (each gets customers of its own):
+/// one per memory size, times the `--compare` or `--preconnect` variant.
+fn binary_copies(options: &Options) -> usize {
+    let variants = 1 + usize::from(options.compare.is_some()) + usize::from(options.preconnect);
+    options.memory.len().max(1) * variants
 }
 
 /// The product's workspace (the repository's root).
@@ -163,10 +266,12 @@ fn build(names: &[String]) -> PathBuf {
 struct Figures {
     /// The row's label: the function's name, with `COMPARED` for a `--compare` binary.
     name: String,
-    /// The function whose workload drives it, and which of its binaries this is (0, or 1 for
-    /// the `--compare` one: it gets customers of its own).
+    /// The function whose workload drives it, and which of its binaries this is (each memory
+    /// size's and the `--compare` one get customers of their own).
     function: String,
     copy: usize,
+    /// The memory size whose CPU share the processes run under; `None`: the whole machine.
+    memory: Option<u32>,
     binary: PathBuf,
     /// Variables set for this row's processes beyond the workload's.
     env: Vec<(String, String)>,
@@ -204,6 +309,8 @@ struct Figures {
     cold_handler: Vec<Duration>,
     rss_kib: u64,
     answers: BTreeMap<String, u32>,
+    /// The AWS use of each counted invocation (`--count`): request units, publishes, emails.
+    counted: Vec<Reading>,
 }
 
 fn median(values: &[Duration]) -> Duration {
@@ -309,12 +416,63 @@ async fn argon2_time() -> Duration {
     .expect("argon2 timing")
 }
 
-/// Starts the row's binary with the workload's variables and its own.
-async fn start(figures: &Figures, workload: &Workload) -> RuntimeApi {
+/// What every process of the run shares: the workload, the AWS timer, and the CPU shares.
+struct Run<'a> {
+    workload: &'a Workload,
+    timer: &'a AwsTimer,
+    shares: Option<&'a CpuShares>,
+    init_at_quota: bool,
+    /// Whether a cold start is timed as its init plus its first invocation, the event being
+    /// handed over after the first poll (so that the process is under its quota by then), rather
+    /// than from the process start to the answer of an event waiting for it.
+    split: bool,
+}
+
+/// Starts the row's binary with the workload's variables, its memory size and its own
+/// variables; under its quota at once with `--init-at-quota`.
+async fn start(figures: &Figures, run: &Run<'_>) -> RuntimeApi {
     let mut api = RuntimeApi::start().await.expect("runtime API");
-    let env = [&workload.env[..], &figures.env[..]].concat();
+    let mut env = [&run.workload.env[..], &figures.env[..]].concat();
+    if let Some(memory) = figures.memory {
+        env.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), memory.to_string()));
+    }
     api.spawn(&figures.binary, &env).unwrap_or_else(|e| panic!("{}: {e}", figures.binary.display()));
+    if run.init_at_quota {
+        enter_quota(figures, run, &api);
+    }
     api
+}
+
+/// Moves the row's process under its memory size's CPU quota (if it has one). Lambda runs the
+/// init phase at full CPU, so by default this is done at the first poll (`after_init`).
+fn enter_quota(figures: &Figures, run: &Run<'_>, api: &RuntimeApi) {
+    if let (Some(shares), Some(memory), Some(pid)) = (run.shares, figures.memory, api.pid()) {
+        shares.enter(memory, pid).unwrap_or_else(|e| panic!("{}: {e}", figures.name));
+    }
+}
+
+/// In a split run, waits for the process's first poll of `invocation/next` (its init done),
+/// then moves it under its quota.
+async fn after_init(figures: &Figures, run: &Run<'_>, api: &RuntimeApi) {
+    if !run.split {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while api.time_to_first_poll().is_none() {
+        if let Some(error) = api.init_error() {
+            panic!("{}: start-up failed: {error}", figures.name);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: no poll within 60 s; its output:\n{}",
+            figures.name,
+            api.logs().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    if !run.init_at_quota {
+        enter_quota(figures, run, api);
+    }
 }
 
 async fn invoke(api: &mut RuntimeApi, name: &str, event: Value) -> Outcome {
@@ -367,15 +525,19 @@ async fn wait_for_logged(api: &RuntimeApi, message: &str, count: usize) -> Vec<D
 }
 
 /// One cold start: a fresh process, one invocation.
-async fn cold_start(figures: &mut Figures, workload: &Workload, timer: &AwsTimer, i: usize) {
-    let event = workload.event(&figures.function, figures.copy, i).await;
-    let aws_before = timer.reading();
-    let mut api = start(figures, workload).await;
+async fn cold_start(figures: &mut Figures, run: &Run<'_>, i: usize) {
+    let event = run.workload.event(&figures.function, figures.copy, i).await;
+    let aws_before = run.timer.reading();
+    let mut api = start(figures, run).await;
+    after_init(figures, run, &api).await;
+    let sent = Instant::now();
     let outcome = invoke(&mut api, &figures.function, event).await;
-    figures.cold_aws.push(timer.reading() - aws_before);
+    let first_invocation = sent.elapsed();
+    figures.cold_aws.push(run.timer.reading() - aws_before);
     figures.cold_faults.push(minor_faults(api.pid()));
-    figures.cold.push(api.time_to_first_answer().expect("answered"));
-    figures.init.push(api.time_to_first_poll().expect("polled"));
+    let init = api.time_to_first_poll().expect("polled");
+    figures.cold.push(if run.split { init + first_invocation } else { api.time_to_first_answer().expect("answered") });
+    figures.init.push(init);
     let hashes = workload::argon2_hashes(&figures.function) as usize;
     if hashes > 0 {
         figures.cold_hash.extend(wait_for_logged(&api, "argon2id", hashes).await.first());
@@ -384,6 +546,26 @@ async fn cold_start(figures: &mut Figures, workload: &Workload, timer: &AwsTimer
         figures.cold_handler.extend(wait_for_logged(&api, "request", 1).await.first());
     }
     *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
+    api.kill().await;
+}
+
+/// `n` untimed invocations of a fresh process (after one not counted) with the timer counting
+/// (`aws_timer`, counting mode): the AWS use of each, which the cost table prices. At full CPU:
+/// the counts do not depend on the CPU share.
+async fn count_usage(figures: &mut Figures, run: &Run<'_>, first: usize, n: usize) {
+    let unquoted = Run { shares: None, split: false, init_at_quota: false, ..*run };
+    let mut api = start(figures, &unquoted).await;
+    let event = run.workload.event(&figures.function, figures.copy, first).await;
+    invoke(&mut api, &figures.function, event).await;
+    for i in first + 1..=first + n {
+        let event = run.workload.event(&figures.function, figures.copy, i).await;
+        run.timer.set_counting(true);
+        let before = run.timer.reading();
+        let outcome = invoke(&mut api, &figures.function, event).await;
+        figures.counted.push(run.timer.reading() - before);
+        run.timer.set_counting(false);
+        *figures.answers.entry(format!("{} (counted)", answer_kind(outcome))).or_default() += 1;
+    }
     api.kill().await;
 }
 
@@ -404,12 +586,14 @@ struct WarmProcess {
 
 /// Starts one process and answers a first invocation, not counted; makes the events of the
 /// `n` timed ones unless they are made round by round (`workload::made_per_round`).
-async fn start_warm(figures: &mut Figures, workload: &Workload, first: usize, n: usize) -> WarmProcess {
+async fn start_warm(figures: &mut Figures, run: &Run<'_>, first: usize, n: usize) -> WarmProcess {
+    let workload = run.workload;
     figures.hashes = workload::argon2_hashes(&figures.function);
     if figures.hashes > 0 {
         figures.hash_time = argon2_time().await;
     }
-    let mut api = start(figures, workload).await;
+    let mut api = start(figures, run).await;
+    after_init(figures, run, &api).await;
     let event = workload.event(&figures.function, figures.copy, first).await;
     let outcome = invoke(&mut api, &figures.function, event).await;
     *figures.answers.entry(answer_kind(outcome)).or_default() += 1;
@@ -882,9 +1066,234 @@ fn print_cold_split(rows: &[Figures]) {
     }
 }
 
+/// The baseline a function's cold start is compared with: the one making its very calls where
+/// there is one, else the hashing one of its shape, else the GetItem one (hello-world for the
+/// storage-free functions).
+fn matching_baseline<'a>(row: &Figures, group: &'a [Figures]) -> Option<&'a Figures> {
+    let find = |name: &str| group.iter().find(|other| other.name == name);
+    if let Some((_, shape, _)) = EXACT_SHAPES.iter().find(|(route, ..)| *route == row.function)
+        && let Some(exact) = find(shape)
+    {
+        return Some(exact);
+    }
+    if has_five_call_shape(row) {
+        return find(DYNAMO_HASH_5);
+    }
+    if row.hashes > 0 {
+        return find(DYNAMO_HASH);
+    }
+    find(if STORAGE_FREE.contains(&row.function.as_str()) { HELLO } else { DYNAMO_GET })
+}
+
+/// Whether `row` measures a function as deployed (not a baseline, nor a variant of a function).
+fn is_function(row: &Figures) -> bool {
+    !row.name.starts_with("baseline-") && row.name == row.function
+}
+
+/// The targets under the chosen memory size's CPU share: each function's cold start against its
+/// baseline's under the same share, and its warm p50 against its own at full CPU.
+fn targets_table(groups: &[(Option<u32>, Vec<Figures>)], tls: bool) -> String {
+    use std::fmt::Write as _;
+    let all: Vec<&Figures> = groups.iter().flat_map(|(_, rows)| rows).collect();
+    let mut out = String::new();
+    let over = if tls { "over TLS, " } else { "" };
+    let _ = writeln!(
+        out,
+        "| function | chosen MB | cold p50 ms | its baseline ({over}same share) | baseline cold p50 ms | cold ratio | warm \
+         p50 ms | full-CPU warm p50 ms | warm over full CPU |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---|---:|---:|---:|---:|---:|");
+    let curves = power::curves(&all.iter().map(|row| clone_times(row)).collect::<Vec<_>>());
+    for (name, points) in curves.iter().filter(|(name, _)| all.iter().any(|row| &row.name == name && is_function(row)))
+    {
+        let Some(chosen) = power::choose(points) else { continue };
+        let Some((_, group)) = groups.iter().find(|(memory, _)| *memory == Some(chosen.memory)) else { continue };
+        let Some(row) = group.iter().find(|row| &row.name == name) else { continue };
+        let baseline = matching_baseline(row, group);
+        let full = groups
+            .iter()
+            .find(|(memory, _)| memory.is_none())
+            .and_then(|(_, rows)| rows.iter().find(|row| &row.name == name))
+            .map(|row| median(&row.warm));
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            chosen.memory,
+            ms(median(&row.cold)),
+            baseline.map_or("-", |b| b.name.strip_prefix("baseline-").unwrap_or(&b.name)),
+            baseline.map_or_else(|| "-".into(), |b| ms(median(&b.cold))),
+            baseline
+                .map_or_else(|| "-".into(), |b| ratio(median(&row.cold).as_secs_f64(), median(&b.cold).as_secs_f64())),
+            ms(median(&row.warm)),
+            full.map_or_else(|| "-".into(), ms),
+            full.map_or_else(|| "-".into(), |full| ratio(median(&row.warm).as_secs_f64(), full.as_secs_f64())),
+        );
+    }
+    out
+}
+
+/// The figures `power` reads of a row (name, memory, cold and warm times), copied.
+fn clone_times(row: &Figures) -> Figures {
+    Figures {
+        name: row.name.clone(),
+        function: row.function.clone(),
+        memory: row.memory,
+        cold: row.cold.clone(),
+        warm: row.warm.clone(),
+        ..Figures::default()
+    }
+}
+
+/// Each function measured with and without opening its DynamoDB connection during init
+/// (`--preconnect`): its cold start, init and first invocation, at each memory size.
+fn preconnect_table(groups: &[(Option<u32>, Vec<Figures>)]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| function | memory MB | cold p50 ms | with preconnect | ratio | init p50 ms | with preconnect | first \
+         invocation p50 ms | with preconnect | ratio |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let first_invocation = |row: &Figures| -> Vec<Duration> {
+        row.cold.iter().zip(&row.init).map(|(c, i)| c.saturating_sub(*i)).collect()
+    };
+    for (memory, rows) in groups {
+        for with in rows.iter().filter(|row| row.name.ends_with(PRECONNECT)) {
+            let Some(plain) = rows.iter().find(|row| row.name == with.function) else { continue };
+            let (a, b) = (median(&first_invocation(plain)), median(&first_invocation(with)));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                plain.name,
+                power::label(*memory),
+                ms(median(&plain.cold)),
+                ms(median(&with.cold)),
+                ratio(median(&with.cold).as_secs_f64(), median(&plain.cold).as_secs_f64()),
+                ms(median(&plain.init)),
+                ms(median(&with.init)),
+                ms(a),
+                ms(b),
+                ratio(b.as_secs_f64(), a.as_secs_f64()),
+            );
+        }
+    }
+    out
+}
+
+/// Prints `text` and, with `--out`, writes it to `DIR/name`.
+fn emit(out: Option<&Path>, name: &str, text: &str) {
+    println!("{text}");
+    if let Some(dir) = out {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+/// The memory-curve reports: the curve, the choice and its memory table, the targets, the
+/// preconnect comparison, the cost; with `--out`, also the charts.
+fn report_curve(groups: &[(Option<u32>, Vec<Figures>)], options: &Options) {
+    let out = options.out.as_deref();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let all: Vec<Figures> = groups.iter().flat_map(|(_, rows)| rows.iter().map(clone_times)).collect();
+    emit(out, "memory-curve.md", &power::curve_table(&all, cores));
+    let functions: Vec<Figures> = all.iter().filter(|row| is_function(row)).map(clone_times).collect();
+    emit(out, "memory-choice.md", &power::choice_table(&functions));
+    emit(out, "memory-sizes.csv", &power::memory_csv(&functions));
+    emit(out, "targets.md", &targets_table(groups, options.tls));
+    if options.preconnect {
+        emit(out, "preconnect.md", &preconnect_table(groups));
+    }
+    match cost::PriceFile::read(&options.prices) {
+        Ok(prices) => {
+            let curves = power::curves(&functions);
+            let counted_of = |name: &str| {
+                groups.iter().flat_map(|(_, rows)| rows).find(|row| row.name == name && !row.counted.is_empty())
+            };
+            let usages: Vec<cost::Usage> = curves
+                .iter()
+                .filter_map(|(name, points)| {
+                    Some(cost::Usage {
+                        function: name,
+                        point: power::choose(points)?,
+                        counted: &counted_of(name)?.counted,
+                    })
+                })
+                .collect();
+            emit(out, "cost.md", &cost::table(&prices, &usages));
+            emit(out, "prices.md", &prices.table());
+        }
+        Err(error) => eprintln!("no cost table: {error}"),
+    }
+    if let Some(dir) = out {
+        let curves: Vec<charts::Curve> = power::curves(&functions)
+            .into_iter()
+            .map(|(function, points)| charts::Curve {
+                function,
+                points: points.iter().map(|p| (p.memory, p.warm_p50.as_secs_f64() * 1000.0)).collect(),
+            })
+            .collect();
+        let hashing = |function: &str| workload::argon2_hashes(function) > 0;
+        let title = "Warm p50 by memory size, under the CPU share of each size";
+        report_chart(charts::memory_curve(&dir.join("memory-curve.svg"), title, &curves, &hashing));
+        let mut bars = Vec::new();
+        for (name, points) in power::curves(&functions) {
+            let Some(chosen) = power::choose(&points) else { continue };
+            let Some((_, group)) = groups.iter().find(|(memory, _)| *memory == Some(chosen.memory)) else { continue };
+            let Some(row) = group.iter().find(|row| row.name == name) else { continue };
+            if let Some(baseline) = matching_baseline(row, group) {
+                bars.push(charts::ColdBar {
+                    function: format!("{name} ({} MB)", chosen.memory),
+                    cold_ms: median(&row.cold).as_secs_f64() * 1000.0,
+                    baseline: baseline.name.strip_prefix("baseline-").unwrap_or(&baseline.name).to_string(),
+                    baseline_ms: median(&baseline.cold).as_secs_f64() * 1000.0,
+                });
+            }
+        }
+        let title = "Cold start at the chosen memory size, beside the matching baseline under the same share";
+        report_chart(charts::cold_start(&dir.join("cold-start.svg"), title, &bars));
+    }
+}
+
+fn report_chart(result: Result<(), String>) {
+    if let Err(error) = result {
+        eprintln!("chart not written: {error}");
+    }
+}
+
+/// With `--out` and no curve: the cold-start chart at full CPU.
+fn report_full(rows: &[Figures], out: &Path) {
+    let bars: Vec<charts::ColdBar> = rows
+        .iter()
+        .filter(|row| is_function(row))
+        .filter_map(|row| {
+            let baseline = matching_baseline(row, rows)?;
+            Some(charts::ColdBar {
+                function: row.name.clone(),
+                cold_ms: median(&row.cold).as_secs_f64() * 1000.0,
+                baseline: baseline.name.strip_prefix("baseline-").unwrap_or(&baseline.name).to_string(),
+                baseline_ms: median(&baseline.cold).as_secs_f64() * 1000.0,
+            })
+        })
+        .collect();
+    report_chart(charts::cold_start(
+        &out.join("cold-start.svg"),
+        "Cold start at full CPU, beside the matching baseline",
+        &bars,
+    ));
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some(quota_check::SPIN) {
+        quota_check::spin();
+        return;
+    }
     let options = options();
+    if options.check_quota {
+        quota_check::run(options.period_us);
+        return;
+    }
     let mut names: Vec<String> = vec![HELLO.into(), DYNAMO_GET.into(), DYNAMO_HASH.into(), SNS_PUBLISH.into()];
     names.extend(
         packages("functions")
@@ -898,71 +1307,162 @@ async fn main() {
             binaries.push((*binary).to_string());
         }
     }
+    let quotas: Vec<u32> = options.memory.iter().flatten().copied().collect();
+    let shares = if quotas.is_empty() {
+        None
+    } else {
+        Some(CpuShares::create(&quotas, options.period_us).unwrap_or_else(|e| panic!("CPU shares: {e}")))
+    };
     let bins = if options.build { build(&binaries) } else { target_dir().join("coldstart-bins") };
     let mut workload = Workload::prepare().await;
-    // The functions reach moto through the timer; the workload's own set-up calls do not.
+    // The functions reach moto through the timer (with --tls, through a TLS endpoint in front
+    // of it); the workload's own set-up calls do not.
     let timer = AwsTimer::start(&integration_tests::moto::url()).await;
+    let tls = if options.tls { Some(TlsProxy::start(timer.url()).await) } else { None };
+    let endpoint = tls.as_ref().map_or_else(|| timer.url().to_string(), |tls| tls.url().to_string());
     for (name, value) in &mut workload.env {
         if name == "AWS_ENDPOINT_URL" {
-            *value = timer.url().to_string();
+            value.clone_from(&endpoint);
         }
     }
-    let row = |name: String, function: &str, copy: usize, binary: PathBuf| {
+    if let Some(tls) = &tls {
+        workload.env.push(("SSL_CERT_FILE".into(), tls.ca_file().display().to_string()));
+    }
+    if let Some(dir) = &options.out {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    }
+    let row = |name: String, function: &str, copy: usize, memory: Option<u32>, binary: PathBuf| {
         let size = std::fs::metadata(&binary)
             .unwrap_or_else(|e| panic!("{}: {e} (run without --no-build)", binary.display()))
             .len();
-        Figures { name, function: function.to_string(), copy, binary, size, ..Figures::default() }
+        Figures { name, function: function.to_string(), copy, memory, binary, size, ..Figures::default() }
     };
-    let mut rows: Vec<Figures> = Vec::new();
-    for name in &names {
-        rows.push(row(name.clone(), name, 0, bins.join(name)));
-        if name == DYNAMO_HASH {
-            let mut five_calls = row(DYNAMO_HASH_5.into(), DYNAMO_HASH, 0, bins.join(DYNAMO_HASH));
-            five_calls.env.push(("BENCH_GETS_BEFORE_HASH".into(), GETS_BEFORE_HASH_5.into()));
-            rows.push(five_calls);
-            for (route, shape, binary) in &shapes {
-                let mut exact = row((*shape).into(), binary, 0, bins.join(binary));
-                exact.env.push(("BENCH_SHAPE".into(), (*route).into()));
-                rows.push(exact);
+    let memories = if options.memory.is_empty() { vec![None] } else { options.memory.clone() };
+    let variants = binary_copies(&options) / memories.len();
+    let mut groups: Vec<(Option<u32>, Vec<Figures>)> = Vec::new();
+    for (index, &memory) in memories.iter().enumerate() {
+        let copy = index * variants;
+        let mut rows: Vec<Figures> = Vec::new();
+        for name in &names {
+            rows.push(row(name.clone(), name, copy, memory, bins.join(name)));
+            if name == DYNAMO_HASH {
+                let mut five_calls = row(DYNAMO_HASH_5.into(), DYNAMO_HASH, copy, memory, bins.join(DYNAMO_HASH));
+                five_calls.env.push(("BENCH_GETS_BEFORE_HASH".into(), GETS_BEFORE_HASH_5.into()));
+                rows.push(five_calls);
+                for (route, shape, binary) in &shapes {
+                    let mut exact = row((*shape).into(), binary, copy, memory, bins.join(binary));
+                    exact.env.push(("BENCH_SHAPE".into(), (*route).into()));
+                    rows.push(exact);
+                }
+            }
+            if name.starts_with("baseline-") {
+                continue;
+            }
+            let mut variant = copy;
+            if let Some(dir) = options.compare.as_ref() {
+                variant += 1;
+                rows.push(row(format!("{name}{COMPARED}"), name, variant, memory, dir.join(name)));
+            }
+            if options.preconnect && !STORAGE_FREE.contains(&name.as_str()) {
+                variant += 1;
+                let mut preconnect = row(format!("{name}{PRECONNECT}"), name, variant, memory, bins.join(name));
+                preconnect.env.push(("STAMPS_DYNAMODB_PRECONNECT".into(), "1".into()));
+                rows.push(preconnect);
             }
         }
-        if let Some(dir) = options.compare.as_ref().filter(|_| !name.starts_with("baseline-")) {
-            rows.push(row(format!("{name}{COMPARED}"), name, 1, dir.join(name)));
-        }
+        groups.push((memory, rows));
     }
+    let run = Run {
+        workload: &workload,
+        timer: &timer,
+        shares: shares.as_ref(),
+        init_at_quota: options.init_at_quota,
+        split: !options.memory.is_empty(),
+    };
 
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    // Cold starts round-robin, so any drift of the machine or of moto over the run falls on
-    // every binary alike.
-    eprintln!("{} cold starts of {} binaries", options.cold, rows.len());
+    let binaries: usize = groups.iter().map(|(_, rows)| rows.len()).sum();
+    // Cold starts round-robin over every binary and memory size, so any drift of the machine
+    // or of moto over the run falls on all alike.
+    eprintln!("{} cold starts of {binaries} binaries", options.cold);
     for i in 0..options.cold {
-        for row in &mut rows {
-            cold_start(row, &workload, &timer, i).await;
+        for (_, rows) in &mut groups {
+            for row in rows.iter_mut() {
+                cold_start(row, &run, i).await;
+            }
         }
     }
-    let mut processes = Vec::new();
-    for row in &mut rows {
-        eprintln!("{}: started for {} warm invocations", row.name, options.warm);
-        processes.push(start_warm(row, &workload, options.cold, options.warm).await);
-    }
-    eprintln!("{} warm invocations per binary, in rounds of {WARM_ROUND}", options.warm);
-    for round in (0..options.warm).step_by(WARM_ROUND) {
-        for (row, process) in rows.iter_mut().zip(&mut processes) {
-            warm_round(row, process, &workload, &timer, WARM_ROUND.min(options.warm - round)).await;
+    // Warm: one memory size at a time (its processes all up, in rounds), so that no more than
+    // one size's processes are alive at once.
+    for (memory, rows) in &mut groups {
+        let mut processes = Vec::new();
+        for row in rows.iter_mut() {
+            eprintln!("{} ({} MB): started for {} warm invocations", row.name, power::label(*memory), options.warm);
+            processes.push(start_warm(row, &run, options.cold, options.warm).await);
+        }
+        eprintln!("{} warm invocations per binary, in rounds of {WARM_ROUND}", options.warm);
+        for round in (0..options.warm).step_by(WARM_ROUND) {
+            for (row, process) in rows.iter_mut().zip(&mut processes) {
+                warm_round(row, process, &workload, &timer, WARM_ROUND.min(options.warm - round)).await;
+            }
+        }
+        for (row, process) in rows.iter_mut().zip(processes) {
+            finish_warm(row, process).await;
         }
     }
-    for (row, process) in rows.iter_mut().zip(processes) {
-        finish_warm(row, process).await;
+    // What each function's calls would be billed for: the same in every group, so counted once.
+    if options.count > 0
+        && let Some((_, rows)) = groups.first_mut()
+    {
+        for row in rows.iter_mut().filter(|row| is_function(row)) {
+            eprintln!("{}: {} invocations counted", row.name, options.count);
+            count_usage(row, &run, options.cold + options.warm + 1, options.count).await;
+        }
     }
     let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("{} cold starts, {} warm invocations per binary", options.cold, options.warm);
     println!("load average (1, 5, 15 min) before: {}, after: {}", load_before.trim(), load_after.trim());
+    if let Some(shares) = &shares {
+        let quotas: Vec<String> = quotas
+            .iter()
+            .filter_map(|&mb| shares.quota(mb).map(|(quota, period)| format!("{mb} MB: {quota}/{period} µs")))
+            .collect();
+        println!(
+            "CPU share: cgroup {:?} CPU quota per period ({}), init {}",
+            shares.version(),
+            quotas.join(", "),
+            if options.init_at_quota { "under the quota" } else { "at full CPU" }
+        );
+    }
+    if tls.is_some() {
+        println!("AWS reached over TLS (a TLS endpoint in front of the timer and moto) by every function and baseline");
+    }
     println!();
-    print_table(&rows);
-    println!();
-    print_split(&rows);
-    println!();
-    print_cpu_split(&rows);
-    println!();
-    print_cold_split(&rows);
+    // The detailed tables of one group: the whole machine's if it was measured, else the first.
+    let detailed = groups.iter().find(|(memory, _)| memory.is_none()).or_else(|| groups.first());
+    if let Some((memory, rows)) = detailed {
+        println!("At {} MB:", power::label(*memory));
+        print_table(rows);
+        println!();
+        print_split(rows);
+        println!();
+        print_cpu_split(rows);
+        println!();
+        print_cold_split(rows);
+        println!();
+        if options.memory.is_empty()
+            && let Some(dir) = &options.out
+        {
+            report_full(rows, dir);
+        }
+    }
+    if !options.memory.is_empty() {
+        // Where a first invocation's time goes under each quota.
+        for (memory, rows) in groups.iter().filter(|(memory, _)| memory.is_some()) {
+            println!("First invocation at {} MB:", power::label(*memory));
+            print_cold_split(rows);
+            println!();
+        }
+        report_curve(&groups, &options);
+    }
 }

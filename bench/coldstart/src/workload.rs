@@ -20,9 +20,13 @@ pub const PASSWORD: &str = "violet-otter-kettle";
 pub const OTHER_PASSWORD: &str = "amber-heron-lantern";
 pub const PIN: &str = "135790";
 pub const OTHER_PIN: &str = "246801";
-/// A `--compare` binary's events are numbered from here, so that their new customers, emails and
+/// The events of a function's second binary (a `--compare` one, another memory size's) are
+/// numbered from here, its third's from twice this..., so that their new customers, emails and
 /// phone numbers differ from the first binary's (the harness makes fewer per binary).
 pub const COPY_NUMBERS: usize = 5_000;
+/// The binaries of one function a run may have: registration phone numbers end with the event's
+/// number, in 5 digits.
+pub const MAX_COPIES: usize = 100_000 / COPY_NUMBERS;
 
 /// The argon2id hashes (hashes or verifications, at the configured parameters) one invocation
 /// of `function` runs on its path here: a PIN or password checked, a new one stored, or both
@@ -289,8 +293,8 @@ impl Workload {
             "validate-mobile-number" => json!({"mobile_number": "081234567890"}),
             "v2-register" => json!({
                 "email": format!("reg-{}-{i}@example.com", self.run), "password": PASSWORD, "name": "Budi",
-                "id_location": "7", "phone": format!("0822{:04}{:04}", u16::from_str_radix(&self.run[..4], 16).unwrap_or_default() % 10_000,
-                    i % 10_000),
+                "id_location": "7", "phone": format!("0822{:03}{:05}", u16::from_str_radix(&self.run[..4], 16).unwrap_or_default() % 1_000,
+                    i % 100_000),
             }),
             // A PIN is set once: each invocation gets a new customer without one.
             "pin-set" => {
@@ -332,7 +336,7 @@ impl Workload {
                     "v2-login" => json!({"email": user, "password": PASSWORD, "gcm_id": "APA91bEx4mpl3"}),
                     // A key put in the store as a login would: a login here would run an argon2
                     // hash in this process just before each timed logout, and its 19 MiB sweep
-                    // slowed the logout by about 300 µs (BENCHMARKS.md).
+                    // slowed the timed logout (bench/results/2026-12-01-full-cpu-plain-http.md).
                     "v2-logout" => json!({"key": self.app_key(customer.id).await}),
                     "v2-forgot-password" => json!({"email": user}),
                     "v2-reset-password" => {

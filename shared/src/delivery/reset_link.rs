@@ -47,7 +47,7 @@ impl ResetLinks {
         if !canonical_id || !canonical_secret {
             return None;
         }
-        id.parse().ok()
+        id.parse().ok().and_then(crate::domain::identifier::customer_id)
     }
 
     /// Stores `token` for `customer` until `expires_at`, replacing the live one, if the

@@ -24,12 +24,21 @@ pub enum NotAnIdentifier {
     WrongType,
 }
 
+/// The largest customer ID: the stores allocate IDs from 1 upwards and SQLite keeps them as
+/// signed 64-bit integers, so a larger number names no customer (on either store).
+pub const MAX_ID: u64 = i64::MAX as u64;
+
+/// A customer ID, if `id` can be one.
+pub fn customer_id(id: u64) -> Option<u64> {
+    (1..=MAX_ID).contains(&id).then_some(id)
+}
+
 /// The lookups to try, in order; the first that finds a customer wins. An empty plan means
 /// the value cannot name any customer (e.g. a negative number).
 pub fn lookup_plan(value: &Value, region: Region) -> Result<Vec<Lookup>, NotAnIdentifier> {
     match value {
         Value::Null => Err(NotAnIdentifier::Missing),
-        Value::Number(n) => Ok(n.as_u64().filter(|id| *id > 0).map(Lookup::Id).into_iter().collect()),
+        Value::Number(n) => Ok(n.as_u64().and_then(customer_id).map(Lookup::Id).into_iter().collect()),
         Value::String(text) => {
             let text = text.trim();
             if text.is_empty() {
@@ -53,7 +62,7 @@ fn text_plan(text: &str, region: Region) -> Vec<Lookup> {
         }
         plan.push(Lookup::MemberId(text.to_string()));
         if !text.starts_with('+')
-            && let Some(id) = text.parse::<u64>().ok().filter(|id| *id > 0)
+            && let Some(id) = text.parse::<u64>().ok().and_then(customer_id)
         {
             plan.push(Lookup::Id(id));
         }
@@ -97,6 +106,10 @@ mod tests {
         assert_eq!(plan(json!(42)), Ok(vec![Lookup::Id(42)]));
         assert_eq!(plan(json!(-1)), Ok(vec![]));
         assert_eq!(plan(json!(1.5)), Ok(vec![]));
+        assert_eq!(plan(json!(MAX_ID)), Ok(vec![Lookup::Id(MAX_ID)]));
+        assert_eq!(plan(json!(MAX_ID + 1)), Ok(vec![]));
+        assert_eq!(plan(json!(u64::MAX)), Ok(vec![]));
+        assert_eq!(plan(json!((MAX_ID + 1).to_string())), Ok(vec![Lookup::MemberId((MAX_ID + 1).to_string())]));
     }
 
     #[test]

@@ -242,10 +242,9 @@ thread_local! {
 
 /// Argon2 working memory. On Linux it is mapped from the kernel in transparent huge pages where
 /// the kernel allows them, and populated in one call (`MADV_POPULATE_WRITE`) instead of being
-/// written page by page. Measured on this project's machine (BENCHMARKS.md), a first hash
-/// (a cold start) took 25-26 ms with a `Vec` (4,864 page faults as argon2 first touched it),
-/// 21-22 ms mapped and populated in 4 KiB pages, and 15-17 ms in huge pages (10 faults); a warm
-/// hash is 3-5% faster in huge pages. Elsewhere, or if mapping fails, a `Vec`.
+/// written page by page: a cold start's first hash no longer pays thousands of page faults, and
+/// warm hashes miss the TLB less (the A/B figures: bench/results/2026-12-01-full-cpu-plain-http.md). Elsewhere, or if
+/// mapping fails, a `Vec`.
 enum WorkingMemory {
     #[cfg(target_os = "linux")]
     Mapped(mapped::Mapped),
@@ -322,7 +321,7 @@ mod mapped {
             // default) this asks for huge pages, and populating then faults in 10 pages
             // instead of 4,864; where THP is off it changes nothing. Only while the kernel has
             // twice that many free 2 MiB blocks: otherwise it would compact memory to make
-            // them, which took 35-58 ms in one measurement (BENCHMARKS.md).
+            // them, which costs more than the huge pages save (bench/results/2026-12-01-full-cpu-plain-http.md).
             // SAFETY (both calls): the range is exactly the part of the mapping kept above.
             if free_huge_blocks().is_some_and(|free| free >= 2 * bytes / HUGE_PAGE) {
                 let _ = unsafe { libc::madvise(start, bytes, libc::MADV_HUGEPAGE) };

@@ -225,8 +225,8 @@ fn key_reply(key: &str) -> Reply {
 /// Who the Facebook token belongs to, according to the Graph API.
 async fn facebook_user(app: &App, token: &str) -> Result<FacebookUser, ApiError> {
     let facebook = app.facebook.as_deref().ok_or_else(|| {
-        tracing::error!("a route that checks Facebook tokens runs without a Graph API client");
-        ApiError::service_unavailable()
+        tracing::error!("a Facebook token was sent but no Facebook app is configured (STAMPS_FACEBOOK_APP_ID)");
+        ApiError::new(ErrorCode::ServiceUnavailable, "Facebook sign-in is not configured on this server.")
     })?;
     facebook.verify(token).await.map_err(|error| match error {
         FacebookError::InvalidToken => {

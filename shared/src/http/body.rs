@@ -99,12 +99,16 @@ impl Fields {
         }
     }
 
-    /// A required positive integer, given as a JSON integer or a string of digits.
+    /// A required positive integer, given as a JSON integer or a string of digits. A JSON number
+    /// with a zero fraction (`7.0`, what some JSON encoders write for a float) is that integer,
+    /// as JSON Schema's `integer` says and Django REST framework takes it.
     pub fn positive_integer(&self, name: &str) -> Result<u64, ApiError> {
         let invalid = || ApiError::invalid(name, "A valid integer is required.");
         match self.value(name) {
             None => Err(ApiError::required(name)),
-            Some(Value::Number(n)) => n.as_u64().filter(|n| *n > 0).ok_or_else(invalid),
+            Some(Value::Number(n)) => {
+                n.as_u64().or_else(|| n.as_f64().and_then(integral)).filter(|n| *n > 0).ok_or_else(invalid)
+            }
             Some(Value::String(s)) if s.trim().is_empty() => Err(ApiError::required(name)),
             Some(Value::String(s)) => s.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(invalid),
             Some(_) => Err(invalid()),
@@ -115,6 +119,12 @@ impl Fields {
     pub fn first_of<'a>(&self, names: &[&'a str]) -> Option<(&'a str, &Value)> {
         names.iter().find_map(|name| self.value(name).map(|value| (*name, value)))
     }
+}
+
+/// The integer an integral float is, when a `u64` holds it.
+fn integral(value: f64) -> Option<u64> {
+    // 2^64 is exact in f64; every integral float below it converts without saturating.
+    (value.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&value)).then_some(value as u64)
 }
 
 #[cfg(test)]
@@ -175,5 +185,19 @@ mod tests {
         assert_eq!(fields.positive_integer("n").ok(), Some(5));
         assert_eq!(fields.positive_integer("s").ok(), Some(7));
         assert_eq!(fields.positive_integer("bad").expect_err("bool").code.as_str(), "invalid");
+    }
+
+    #[test]
+    fn a_number_with_a_zero_fraction_is_an_integer() {
+        let fields = Fields::parse(
+            &headers("application/json"),
+            br#"{"a": 7.0, "b": 1310769842.0, "c": 7.5, "d": 0.0, "e": -3.0, "f": 1e30}"#,
+        )
+        .expect("JSON");
+        assert_eq!(fields.positive_integer("a").ok(), Some(7));
+        assert_eq!(fields.positive_integer("b").ok(), Some(1_310_769_842));
+        for name in ["c", "d", "e", "f"] {
+            assert_eq!(fields.positive_integer(name).expect_err(name).code.as_str(), "invalid", "{name}");
+        }
     }
 }

@@ -218,7 +218,7 @@ routes! {
     // put in a transaction with a condition check of the customer's key generation.
     V2_LOGIN: "/api/v2/auth/login", "v2-login", V2, handlers::v2::login, Needs {
         ports: &[Store, Facebook],
-        secrets: &[HashKey, PasswordPepper],
+        secrets: &[HashKey, PasswordPepper, FacebookAppSecret],
         table: TableAccess {
             actions: &[GetItem, PutItem, UpdateItem, DeleteItem, ConditionCheckItem],
             partitions: &[Customer, Unique, Counter(PasswordFailures), Counter(NetworkLoginFailures), AppKey],
@@ -228,7 +228,7 @@ routes! {
     // (update); puts the customer, its claims and its app key in one transaction.
     V2_REGISTER: "/api/v2/auth/register", "v2-register", V2, handlers::v2::register, Needs {
         ports: &[Store, Facebook],
-        secrets: &[HashKey, PasswordPepper],
+        secrets: &[HashKey, PasswordPepper, FacebookAppSecret],
         table: TableAccess {
             actions: &[GetItem, PutItem, UpdateItem],
             partitions: &[Merchant, Sequence, Customer, Unique, Counter(NetworkRegistrations), AppKey],

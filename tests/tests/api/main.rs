@@ -23,6 +23,7 @@ macro_rules! both_stores {
 mod conventions;
 mod delivery;
 mod history;
+mod identifiers;
 mod metrics;
 mod otp;
 mod password;

@@ -1,10 +1,12 @@
 //! The mobile app API v2 (docs/api.md section 7, seed document 002): login, register, forgot and
-//! reset password, logout; Facebook sign-in against a stand-in Graph server on loopback.
+//! reset password, logout; Facebook sign-in against a stand-in Graph server on loopback
+//! (`integration_tests::graph`).
 
 use std::time::Duration;
 
 use futures::future::join_all;
 use integration_tests::app::{Backend, HASH_KEY, TestApp, TestResponse, spawn_app, spawn_app_with};
+use integration_tests::graph;
 use serde_json::{Value, json};
 use shared::domain::secrets::{HashKey, Purpose};
 use shared::store::UniqueField;
@@ -18,6 +20,9 @@ both_stores!(
     a_v2_customer_gets_a_pin_through_the_merchant_api,
     facebook_register_and_login_check_the_graph_api,
     facebook_down_or_slow_is_a_clear_503,
+    a_token_of_another_app_is_refused_on_login_and_register,
+    the_stand_in_refuses_a_wrong_proof_and_a_wrong_app_secret_is_503,
+    without_a_facebook_app_facebook_sign_in_is_503_and_passwords_work,
     forgot_password_answers_alike_and_the_emailed_token_resets_once,
     logout_revokes_exactly_one_key,
     without_a_v2_merchant_every_route_is_503,
@@ -253,115 +258,159 @@ async fn a_v2_customer_gets_a_pin_through_the_merchant_api(backend: Backend) {
     assert_eq!(response.error_code(), "invalid_user", "{}", response.text);
 }
 
-/// A stand-in for Facebook's Graph API on loopback: `GET /me?fields=id,email&access_token=T`.
-/// `good-token` is user 1001, `other-token` user 2002; `huge-token` gets a 100 KiB answer and
-/// `garbage-token` one that is not JSON, neither of which is Graph; anything else is refused as
-/// Graph refuses a bad token (400, OAuthException). `delay` makes every answer late.
-pub(crate) async fn graph_server(delay: Duration) -> String {
-    use axum::extract::Query;
-    use axum::http::StatusCode;
-    use axum::response::IntoResponse;
-    use axum::routing::get;
-    let me = move |Query(query): Query<std::collections::HashMap<String, String>>| async move {
-        tokio::time::sleep(delay).await;
-        if query.get("fields").map(String::as_str) != Some("id,email") {
-            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"message": "fields"}}))).into_response();
-        }
-        match query.get("access_token").map(String::as_str) {
-            Some("good-token") => {
-                (StatusCode::OK, axum::Json(json!({"id": "1001", "email": "fb@example.com"}))).into_response()
-            }
-            Some("other-token") => (StatusCode::OK, axum::Json(json!({"id": "2002"}))).into_response(),
-            Some("huge-token") => {
-                (StatusCode::OK, axum::Json(json!({"id": "1001", "pad": "x".repeat(100 * 1024)}))).into_response()
-            }
-            Some("garbage-token") => (StatusCode::OK, "<html>not Graph</html>").into_response(),
-            _ => (
-                StatusCode::BAD_REQUEST,
-                axum::Json(
-                    json!({"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}}),
-                ),
-            )
-                .into_response(),
-        }
-    };
-    let router = axum::Router::new().route("/me", get(me));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    url
+/// A server signing in with the stand-in's app at `graph` (plus `extra`).
+pub(crate) async fn facebook_app(
+    backend: Backend,
+    graph: &str,
+    extra: &[(&str, &str)],
+) -> (TestApp, integration_tests::app::TestMerchant) {
+    let vars = graph::app_vars(graph);
+    let mut all: Vec<(&str, &str)> = vars.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    all.extend_from_slice(extra);
+    v2_app(backend, &all).await
 }
 
+async fn fb_register(app: &TestApp, email: &str, token: &str) -> TestResponse {
+    form(
+        app,
+        "/api/v2/auth/register",
+        &[("email", email), ("password", PASSWORD), ("name", "fb"), ("id_location", "3"), ("fb_token", token)],
+    )
+    .await
+}
+
+async fn fb_login(app: &TestApp, token: &str, uid: &str) -> TestResponse {
+    form(app, "/api/v2/auth/login", &[("fb_token", token), ("fb_uid", uid)]).await
+}
+
+const FACEBOOK_UNAVAILABLE: &str = "Facebook cannot be reached right now. Try again later.";
+
 async fn facebook_register_and_login_check_the_graph_api(backend: Backend) {
-    let graph = graph_server(Duration::ZERO).await;
-    let (app, merchant) = v2_app(backend, &[("STAMPS_FACEBOOK_GRAPH_URL", &graph)]).await;
-    let fb_register = |email: &'static str, token: &'static str| {
-        let app = &app;
-        async move {
-            form(
-                app,
-                "/api/v2/auth/register",
-                &[("email", email), ("password", PASSWORD), ("name", "fb"), ("id_location", "3"), ("fb_token", token)],
-            )
-            .await
-        }
-    };
-    key_of(&fb_register("fb@example.com", "good-token").await);
+    let graph = graph::spawn_graph(Duration::ZERO).await;
+    let (app, merchant) = facebook_app(backend, &graph, &[]).await;
+    key_of(&fb_register(&app, "fb@example.com", "good-token").await);
     let customer =
         app.store.customer_by(merchant.id, UniqueField::FacebookId, "1001").await.expect("read").expect("linked");
     assert_eq!(customer.email.as_deref(), Some("fb@example.com"));
     assert_v2_error(
-        &fb_register("fb2@example.com", "good-token").await,
+        &fb_register(&app, "fb2@example.com", "good-token").await,
         409,
         "This Facebook account is already registered.",
     );
-    assert_v2_error(&fb_register("fb3@example.com", "forged").await, 401, "Your Facebook token is invalid.");
+    assert_v2_error(&fb_register(&app, "fb3@example.com", "forged").await, 401, "Your Facebook token is invalid.");
 
-    let fb_login = |token: &'static str, uid: &'static str| {
-        let app = &app;
-        async move { form(app, "/api/v2/auth/login", &[("fb_token", token), ("fb_uid", uid)]).await }
-    };
-    key_of(&fb_login("good-token", "1001").await);
-    assert_v2_error(&fb_login("good-token", "9999").await, 401, "Your Facebook token does not belong to this user.");
-    assert_v2_error(&fb_login("forged", "1001").await, 401, "Your Facebook token is invalid.");
-    assert_v2_error(&fb_login("other-token", "2002").await, 401, "This Facebook account is not registered.");
+    key_of(&fb_login(&app, "good-token", "1001").await);
+    assert_v2_error(
+        &fb_login(&app, "good-token", "9999").await,
+        401,
+        "Your Facebook token does not belong to this user.",
+    );
+    assert_v2_error(&fb_login(&app, "forged", "1001").await, 401, "Your Facebook token is invalid.");
+    assert_v2_error(&fb_login(&app, "other-token", "2002").await, 401, "This Facebook account is not registered.");
     // An answer that is not Graph's (far too large, or not JSON) is Facebook being unavailable.
-    let unavailable = "Facebook cannot be reached right now. Try again later.";
-    assert_v2_error(&fb_login("huge-token", "1001").await, 503, unavailable);
-    assert_v2_error(&fb_login("garbage-token", "1001").await, 503, unavailable);
-    assert_v2_error(&fb_register("fb4@example.com", "huge-token").await, 503, unavailable);
+    assert_v2_error(&fb_login(&app, "huge-token", "1001").await, 503, FACEBOOK_UNAVAILABLE);
+    assert_v2_error(&fb_login(&app, "garbage-token", "1001").await, 503, FACEBOOK_UNAVAILABLE);
+    assert_v2_error(&fb_login(&app, "debug-garbage-token", "1001").await, 503, FACEBOOK_UNAVAILABLE);
+    assert_v2_error(&fb_register(&app, "fb4@example.com", "huge-token").await, 503, FACEBOOK_UNAVAILABLE);
     // Nothing was created by the refused attempts.
     for email in ["fb2@example.com", "fb3@example.com", "fb4@example.com"] {
         assert!(app.store.customer_by(merchant.id, UniqueField::Email, email).await.expect("read").is_none());
     }
 }
 
+/// Issue 20 item 8: a token Graph calls valid but issued to another app (one the user also
+/// signed in to, or an attacker's) must not sign anyone in, even for the same Facebook user.
+async fn a_token_of_another_app_is_refused_on_login_and_register(backend: Backend) {
+    let graph = graph::spawn_graph(Duration::ZERO).await;
+    let (app, merchant) = facebook_app(backend, &graph, &[]).await;
+    let invalid = "Your Facebook token is invalid.";
+    assert_v2_error(&fb_register(&app, "mallory@example.com", "other-app-new-token").await, 401, invalid);
+    assert_v2_error(&fb_register(&app, "mallory2@example.com", "other-app-token").await, 401, invalid);
+    for email in ["mallory@example.com", "mallory2@example.com"] {
+        assert!(app.store.customer_by(merchant.id, UniqueField::Email, email).await.expect("read").is_none());
+    }
+    for uid in ["1001", "3003"] {
+        assert!(app.store.customer_by(merchant.id, UniqueField::FacebookId, uid).await.expect("read").is_none());
+    }
+    // The real customer 1001 registers with our app's token; the other app's token for the
+    // same Facebook user still does not get a key to their account.
+    key_of(&fb_register(&app, "fb@example.com", "good-token").await);
+    assert_v2_error(&fb_login(&app, "other-app-token", "1001").await, 401, invalid);
+    assert_v2_error(&fb_login(&app, "other-app-new-token", "3003").await, 401, invalid);
+    key_of(&fb_login(&app, "good-token", "1001").await);
+}
+
+/// The stand-in checks `appsecret_proof` (so a success against it proves the service sends
+/// the right one), and a service with the wrong app secret is refused by it: a clear 503,
+/// not the user's token called invalid.
+async fn the_stand_in_refuses_a_wrong_proof_and_a_wrong_app_secret_is_503(backend: Backend) {
+    let graph = graph::spawn_graph(Duration::ZERO).await;
+    let http = reqwest::Client::new();
+    let get = |path: &'static str, query: Vec<(&'static str, String)>| {
+        let request = http.get(format!("{graph}/{path}")).query(&query);
+        async move {
+            let response = request.send().await.expect("stand-in answers");
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let me = |proof: Option<String>| {
+        let mut query = vec![("fields", "id,email".to_string()), ("access_token", "good-token".to_string())];
+        query.extend(proof.map(|proof| ("appsecret_proof", proof)));
+        get("me", query)
+    };
+    let right = graph::proof(graph::APP_SECRET, "good-token");
+    assert_eq!(me(Some(right)).await, (200, json!({"id": "1001", "email": "fb@example.com"})));
+    for wrong in [None, Some(graph::proof("not-the-secret", "good-token")), Some("00".repeat(32))] {
+        let (status, body) = me(wrong).await;
+        assert_eq!((status, &body["error"]["code"]), (400, &json!(100)), "{body}");
+    }
+    let app_token = format!("{}|{}", graph::APP_ID, graph::APP_SECRET);
+    let debug = |proof: String| {
+        get(
+            "debug_token",
+            vec![("input_token", "good-token".into()), ("access_token", app_token.clone()), ("appsecret_proof", proof)],
+        )
+    };
+    let (status, body) = debug(graph::proof(graph::APP_SECRET, &app_token)).await;
+    assert_eq!((status, &body["data"]["is_valid"], &body["data"]["user_id"]), (200, &json!(true), &json!("1001")));
+    let (status, _) = debug(graph::proof(graph::APP_SECRET, "good-token")).await;
+    assert_eq!(status, 400, "a proof of another token");
+
+    // The service configured with the wrong secret: its app token and proofs are refused.
+    let (app, _) = facebook_app(backend, &graph, &[("STAMPS_FACEBOOK_APP_SECRET", "not-the-app-secret")]).await;
+    assert_v2_error(&fb_login(&app, "good-token", "1001").await, 503, FACEBOOK_UNAVAILABLE);
+    assert_v2_error(&fb_register(&app, EMAIL, "good-token").await, 503, FACEBOOK_UNAVAILABLE);
+    assert!(app.store.customer_by(1, UniqueField::Email, EMAIL).await.expect("read").is_none(), "nothing created");
+}
+
+/// Without a Facebook app configured the server starts, passwords work, and a Facebook token
+/// gets a clear 503 that names the cause.
+async fn without_a_facebook_app_facebook_sign_in_is_503_and_passwords_work(backend: Backend) {
+    let graph = graph::spawn_graph(Duration::ZERO).await;
+    let (app, merchant) = v2_app(backend, &[("STAMPS_FACEBOOK_GRAPH_URL", &graph)]).await;
+    let not_configured = "Facebook sign-in is not configured on this server.";
+    assert_v2_error(&fb_login(&app, "good-token", "1001").await, 503, not_configured);
+    assert_v2_error(&fb_register(&app, EMAIL, "good-token").await, 503, not_configured);
+    assert!(app.store.customer_by(merchant.id, UniqueField::Email, EMAIL).await.expect("read").is_none());
+    key_of(&register(&app, EMAIL).await);
+    key_of(&login(&app, EMAIL, PASSWORD).await);
+}
+
 async fn facebook_down_or_slow_is_a_clear_503(backend: Backend) {
-    let unavailable = "Facebook cannot be reached right now. Try again later.";
     // Down: a port nobody listens on.
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("http://{}", listener.local_addr().expect("addr"))
     };
-    let (app, _) = v2_app(backend, &[("STAMPS_FACEBOOK_GRAPH_URL", &closed)]).await;
-    let response = form(&app, "/api/v2/auth/login", &[("fb_token", "good-token"), ("fb_uid", "1001")]).await;
-    assert_v2_error(&response, 503, unavailable);
-    let response = form(
-        &app,
-        "/api/v2/auth/register",
-        &[("email", EMAIL), ("password", PASSWORD), ("name", "fb"), ("id_location", "3"), ("fb_token", "good-token")],
-    )
-    .await;
-    assert_v2_error(&response, 503, unavailable);
+    let (app, _) = facebook_app(backend, &closed, &[]).await;
+    assert_v2_error(&fb_login(&app, "good-token", "1001").await, 503, FACEBOOK_UNAVAILABLE);
+    assert_v2_error(&fb_register(&app, EMAIL, "good-token").await, 503, FACEBOOK_UNAVAILABLE);
     assert!(app.store.customer_by(1, UniqueField::Email, EMAIL).await.expect("read").is_none(), "nothing created");
 
     // Slow: answers after the configured timeout.
-    let slow = graph_server(Duration::from_secs(3)).await;
-    let (app, _) = v2_app(backend, &[("STAMPS_FACEBOOK_GRAPH_URL", &slow), ("STAMPS_AWS_TIMEOUT_MS", "300")]).await;
-    let response = form(&app, "/api/v2/auth/login", &[("fb_token", "good-token"), ("fb_uid", "1001")]).await;
-    assert_v2_error(&response, 503, unavailable);
+    let slow = graph::spawn_graph(Duration::from_secs(3)).await;
+    let (app, _) = facebook_app(backend, &slow, &[("STAMPS_AWS_TIMEOUT_MS", "300")]).await;
+    assert_v2_error(&fb_login(&app, "good-token", "1001").await, 503, FACEBOOK_UNAVAILABLE);
 }
 
 /// The reset token in the one email sent to `to` so far.

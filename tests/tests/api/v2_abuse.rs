@@ -15,7 +15,7 @@ use shared::clock::Clock;
 use shared::delivery::sns::SnsPublisher;
 use shared::store::{UniqueField, keys};
 
-use crate::v2::{EMAIL, PASSWORD, assert_v2_error, form, graph_server, key_hash, key_of, login, v2_app};
+use crate::v2::{EMAIL, PASSWORD, assert_v2_error, facebook_app, form, key_hash, key_of, login, v2_app};
 
 both_stores!(
     reset_password_answers_alike_until_the_token_is_verified,
@@ -272,8 +272,8 @@ async fn the_default_per_ip_window_of_forgot_password_holds(backend: Backend) {
 }
 
 async fn a_reset_through_the_emailed_token_revokes_every_key_and_unlinks_an_unproven_facebook(backend: Backend) {
-    let graph = graph_server(std::time::Duration::ZERO).await;
-    let (app, merchant) = v2_app(backend, &[("STAMPS_FACEBOOK_GRAPH_URL", &graph)]).await;
+    let graph = integration_tests::graph::spawn_graph(std::time::Duration::ZERO).await;
+    let (app, merchant) = facebook_app(backend, &graph, &[]).await;
     // An attacker registers the victim's email with their own Facebook account.
     let body =
         [("email", EMAIL), ("password", PASSWORD), ("name", "x"), ("id_location", "3"), ("fb_token", "good-token")];
