@@ -3,8 +3,10 @@ paths rather than stopping at "user not found" (issue 20 item 10).
 
 Run as a script, it seeds the local server:
 
-- Fuzz targets first, so they get IDs 1..TARGETS: customers `fuzz<n>@example.com`, member ID
-  `F-<n>`, password FUZZ_PASSWORD; the odd ones have PIN `pin_of(n)`, the even ones none yet.
+- Fuzz targets first, imported with the IDs 1..TARGETS (a process creating customers takes
+  its IDs in blocks, so separate `customer create` runs would not get consecutive ones):
+  customers `fuzz<n>@example.com`, member ID `F-<n>`, password FUZZ_PASSWORD (as a Django
+  PBKDF2 hash, rehashed on the first right check); the odd ones have PIN `pin_of(n)`, the even ones none yet.
 - Then the customers the examples in docs/openapi.yaml name, in the state each example needs
   (ann has PIN 246810, fay has no PIN yet, dan's password is copper-kettle-41, ...), and the
   template `reset_code` one of them uses.
@@ -34,6 +36,8 @@ Usage: schemathesis_seed.py BIN STORE URL OUTBOX DOC OUT (prints the API key); t
 STAMPS_SEED_URL, STAMPS_SEED_KEY, STAMPS_SEED_OUTBOX and STAMPS_SEED_TALLY.
 """
 
+import base64
+import hashlib
 import json
 import os
 import pathlib
@@ -89,8 +93,9 @@ def reset_token(message):
 def seed(bin_path, store, url, outbox, doc, out):
     import yaml
 
-    def cli(*args):
-        return subprocess.run([bin_path, "--store", store, *args], check=True, capture_output=True, text=True).stdout
+    def cli(*args, stdin=None):
+        return subprocess.run([bin_path, "--store", store, *args], check=True, capture_output=True, text=True,
+                              input=stdin).stdout
 
     def create_customer(email, password=None, mobile=None, member_id=None):
         args = ["customer", "create", "--merchant", "1", "--email", email, "--name", email.split("@")[0].title()]
@@ -105,9 +110,16 @@ def seed(bin_path, store, url, outbox, doc, out):
     cli("template", "put", "--merchant", "1", "--code", "reset_code", "--subject", "Your code",
         "--text", "Hello {{ name }}, your code is {{ otp }}.", "--sms", "Code {{ otp }}")
 
+    def django_hash(password, salt):
+        digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 1000)
+        return f"pbkdf2_sha256$1000${salt}${base64.b64encode(digest).decode()}"
+
+    targets = "".join(
+        json.dumps({"id": n, "email": f"fuzz{n}@example.com", "member_id": f"F-{n}", "name": f"Fuzz{n}",
+                    "password": django_hash(FUZZ_PASSWORD, f"fuzzsalt{n}")}) + "\n"
+        for n in range(1, TARGETS + 1))
+    cli("customer", "import", "--merchant", "1", "-", stdin=targets)
     for n in range(1, TARGETS + 1):
-        customer = create_customer(f"fuzz{n}@example.com", FUZZ_PASSWORD, member_id=f"F-{n}")
-        assert customer == n, f"fuzz target {n} got ID {customer}"
         if n % 2:
             post(url, "/api/pin/set", {"user": n, "pin": pin_of(n), "confirm_pin": pin_of(n)}, key)
 

@@ -203,6 +203,88 @@ pub async fn list_templates(store_url: &str, merchant: u64) -> Result<(), String
     Ok(())
 }
 
+/// The customer `user` names among the merchant's, as the routes find it.
+async fn find_customer(app: &App, merchant: u64, user: &str) -> Result<shared::store::Customer, String> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("user".into(), json!(user));
+    shared::handlers::customer::resolve(app, merchant, &shared::http::body::Fields::from_map(fields), "user")
+        .await
+        .map_err(|error| error.detail())
+}
+
+pub async fn customer_status(store_url: &str, merchant: u64, user: &str) -> Result<(), String> {
+    let app = app(store_url).await?;
+    let customer = find_customer(&app, merchant, user).await?;
+    let status = shared::status::customer_status(&app, &customer).await.map_err(|error| error.detail())?;
+    println!("{}", serde_json::to_value(&status).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+pub async fn customer_events(
+    store_url: &str,
+    merchant: u64,
+    user: &str,
+    limit: u32,
+    before: Option<&str>,
+) -> Result<(), String> {
+    if !(1..=shared::history::MAX_LIMIT).contains(&limit) {
+        return Err(format!("--limit must be from 1 to {}", shared::history::MAX_LIMIT));
+    }
+    if before.is_some_and(|before| !shared::history::is_id(before)) {
+        return Err("--before must be the \"next\" of an earlier page".into());
+    }
+    let app = app(store_url).await?;
+    let customer = find_customer(&app, merchant, user).await?;
+    let page =
+        shared::history::page(&app, merchant, customer.id, limit, before).await.map_err(|error| error.detail())?;
+    let events: Vec<_> = page.events.iter().map(shared::history::to_json).collect();
+    println!("{}", json!({"user": customer.id, "events": events, "next": page.next}));
+    Ok(())
+}
+
+/// `--email ""` removes the email, as `--mobile ""` the mobile number.
+pub async fn update_customer(
+    store_url: &str,
+    merchant: u64,
+    user: &str,
+    email: Option<String>,
+    mobile: Option<String>,
+) -> Result<(), String> {
+    if email.is_none() && mobile.is_none() {
+        return Err("give --email or --mobile (an empty value removes it)".into());
+    }
+    let app = app(store_url).await?;
+    let email = match email.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(email) if shared::domain::identifier::looks_like_email(email) => {
+            Some(Some(shared::domain::identifier::normalize_email(email)))
+        }
+        Some(email) => return Err(format!("{email:?} is not an email address")),
+    };
+    let mobile = match mobile.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(number) => Some(Some(
+            shared::domain::mobile::parse_mobile(number, app.config.default_region)
+                .ok_or_else(|| format!("{number:?} is not a mobile number"))?,
+        )),
+    };
+    let customer = find_customer(&app, merchant, user).await?;
+    let change = shared::store::ContactChange { email, mobile };
+    let store = app.store().map_err(|error| error.detail())?;
+    let updated = store
+        .update_contact(merchant, customer.id, &change)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the customer no longer exists".to_string())?;
+    println!(
+        "{}",
+        json!({"id": updated.id, "merchant_id": updated.merchant_id, "email": updated.email, "mobile": updated.mobile})
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_duration;

@@ -93,6 +93,40 @@ enum CustomerCommand {
         #[arg(long)]
         password: Option<String>,
     },
+    /// A customer's PIN, password, code and delivery state, as `POST /api/auth/customer-status`
+    /// answers it.
+    Status {
+        #[arg(long)]
+        merchant: u64,
+        /// The customer: an ID, email, mobile number or member ID.
+        #[arg(long)]
+        user: String,
+    },
+    /// A customer's security history, newest first, as `POST /api/auth/customer-events`.
+    Events {
+        #[arg(long)]
+        merchant: u64,
+        #[arg(long)]
+        user: String,
+        /// Events per page (1 to 100).
+        #[arg(long, default_value_t = shared::history::DEFAULT_LIMIT)]
+        limit: u32,
+        /// The `next` of the previous page.
+        #[arg(long)]
+        before: Option<String>,
+    },
+    /// Change a customer's email or mobile number (an empty value removes it). Naming one also
+    /// lets codes be sent to it again after a bounce or a complaint, even unchanged.
+    Update {
+        #[arg(long)]
+        merchant: u64,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        mobile: Option<String>,
+    },
     /// Import customers: JSON lines of id, email, mobile, member_id, name, password and pin
     /// (hashes: any Django hasher's string, or argon2id PHC as `export` writes them),
     /// facebook_id, profile, created_at. Keeps IDs; streams any size; safe to run again.
@@ -181,6 +215,13 @@ async fn main() -> ExitCode {
             }
             CustomerCommand::Export { merchant, output } => {
                 commands::export_customers(store, merchant, output.as_deref()).await
+            }
+            CustomerCommand::Status { merchant, user } => commands::customer_status(store, merchant, &user).await,
+            CustomerCommand::Events { merchant, user, limit, before } => {
+                commands::customer_events(store, merchant, &user, limit, before.as_deref()).await
+            }
+            CustomerCommand::Update { merchant, user, email, mobile } => {
+                commands::update_customer(store, merchant, &user, email, mobile).await
             }
         },
         Command::Template { command } => match command {

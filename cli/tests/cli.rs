@@ -81,7 +81,67 @@ both_stores!(
     duplicate_customer_exits_non_zero_and_creates_nothing,
     merchants_import_and_rotate_their_keys,
     customers_import_with_a_dry_run_first_and_export_back_unchanged,
+    customer_status_events_and_update,
 );
+
+async fn customer_status_events_and_update(env: Env) {
+    json_out(&run(&env, &["merchant", "create", "--name", "Kopi"]));
+    json_out(&run(&env, &["merchant", "create", "--name", "Roti"]));
+    let ann =
+        json_out(&run(&env, &["customer", "create", "--merchant", "1", "--email", "ann@example.com", "--name", "Ann"]));
+    let bob = json_out(&run(&env, &["customer", "create", "--merchant", "1", "--email", "bob@example.com"]));
+    let status = json_out(&run(&env, &["customer", "status", "--merchant", "1", "--user", "ann@example.com"]));
+    assert_eq!(status["user"], ann["id"]);
+    assert_eq!(status["pin"]["set"], false);
+    assert_eq!(status["password"]["set"], false);
+    assert_eq!(status["otp"]["left"], 5);
+    let events =
+        json_out(&run(&env, &["customer", "events", "--merchant", "1", "--user", "ann@example.com", "--limit", "5"]));
+    assert_eq!(events, json!({"user": ann["id"], "events": [], "next": null}));
+    // Another merchant's customer is not found, and says so on one line.
+    for command in ["status", "events"] {
+        let output = run(&env, &["customer", command, "--merchant", "2", "--user", "ann@example.com"]);
+        assert!(!output.status.success(), "{command}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("User not found"), "{command}");
+    }
+    let bad = run(&env, &["customer", "events", "--merchant", "1", "--user", "ann@example.com", "--limit", "0"]);
+    assert!(!bad.status.success());
+    // Update: a new email moves the claim; a taken one is refused and changes nothing.
+    let updated = json_out(&run(
+        &env,
+        &[
+            "customer",
+            "update",
+            "--merchant",
+            "1",
+            "--user",
+            "ann@example.com",
+            "--email",
+            "Ann.New@Example.com",
+            "--mobile",
+            "081234567890",
+        ],
+    ));
+    assert_eq!(
+        (updated["email"].clone(), updated["mobile"].clone()),
+        (json!("ann.new@example.com"), json!("+6281234567890"))
+    );
+    let taken = run(
+        &env,
+        &["customer", "update", "--merchant", "1", "--user", "ann.new@example.com", "--email", "bob@example.com"],
+    );
+    assert!(!taken.status.success());
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("email"));
+    let status = json_out(&run(&env, &["customer", "status", "--merchant", "1", "--user", "ann.new@example.com"]));
+    assert_eq!(status["user"], ann["id"]);
+    let found = run(&env, &["customer", "status", "--merchant", "1", "--user", "ann@example.com"]);
+    assert!(!found.status.success(), "the old email names nobody now");
+    let removed = json_out(&run(
+        &env,
+        &["customer", "update", "--merchant", "1", "--user", &bob["id"].to_string(), "--mobile", ""],
+    ));
+    assert_eq!(removed["mobile"], Value::Null);
+}
 
 async fn init_is_idempotent(env: Env) {
     assert_eq!(json_out(&run(&env, &["init"]))["status"], "ok");

@@ -34,6 +34,9 @@ pub struct App {
     pub jwt: JwtKeys,
     pub hash_key: HashKey,
     pub hasher: SecretHasher,
+    /// Where each answer's metrics go: EMF on standard output in a function, the local
+    /// server's registry, or nowhere (operator commands, until `with_metrics`).
+    pub metrics: crate::metrics::Sink,
 }
 
 /// Why the service could not start.
@@ -89,6 +92,7 @@ impl App {
             jwt,
             hash_key: HashKey::new(hash_key),
             hasher,
+            metrics: crate::metrics::Sink::Discard,
         })
     }
 
@@ -126,6 +130,7 @@ impl App {
             jwt,
             hash_key,
             hasher,
+            metrics: crate::metrics::Sink::Emf,
         })
     }
 
@@ -158,6 +163,7 @@ impl App {
             jwt,
             hash_key,
             hasher,
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -183,6 +189,11 @@ impl App {
 
     pub fn with_publisher(mut self, publisher: Arc<dyn EventPublisher>) -> App {
         self.publisher = Some(publisher);
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: crate::metrics::Sink) -> App {
+        self.metrics = metrics;
         self
     }
 

@@ -39,6 +39,8 @@ pub struct Config {
     pub password_max_failures: u32,
     pub password_failure_window_secs: i64,
     pub v2_merchant: Option<u64>,
+    /// How long a customer's security events are kept (`STAMPS_HISTORY_RETENTION_DAYS`).
+    pub history_retention_secs: i64,
     /// Reset emails `forgot_password` may send one customer per window: a limit of its own,
     /// never the merchant's OTP request limit (`STAMPS_V2_RESET_EMAILS_PER_WINDOW`, 3;
     /// `STAMPS_V2_RESET_EMAIL_WINDOW_SECS`, 3600).
@@ -68,6 +70,8 @@ pub struct Limit {
 }
 
 pub const DEFAULT_STORE: &str = "sqlite:stamps-auth.db";
+/// How long a customer's security events are kept unless `STAMPS_HISTORY_RETENTION_DAYS` says.
+pub const DEFAULT_HISTORY_RETENTION_DAYS: i64 = 90;
 pub const DEFAULT_FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com";
 
 impl Config {
@@ -198,6 +202,8 @@ impl Config {
             password_max_failures: count("STAMPS_PASSWORD_MAX_FAILURES", 10)?,
             password_failure_window_secs: number("STAMPS_PASSWORD_FAILURE_WINDOW_SECS", 900)?,
             v2_merchant,
+            history_retention_secs: number("STAMPS_HISTORY_RETENTION_DAYS", DEFAULT_HISTORY_RETENTION_DAYS)?
+                .saturating_mul(86_400),
             v2_reset_emails: limit("STAMPS_V2_RESET_EMAILS_PER_WINDOW", 3, "STAMPS_V2_RESET_EMAIL_WINDOW_SECS", 3_600)?,
             v2_ip_login_failures: limit(
                 "STAMPS_V2_IP_LOGIN_FAILURES_PER_WINDOW",
@@ -260,6 +266,7 @@ mod tests {
         assert_eq!(config.pin_failure_reset_secs, 604_800);
         assert_eq!(config.otp_ttl_secs, 600);
         assert_eq!(config.otp_requests_per_window, 5);
+        assert_eq!(config.history_retention_secs, 90 * 86_400);
         assert!(config.jwt_keys.is_none());
         assert_eq!(config.v2_reset_emails, Limit { count: 3, window_secs: 3_600 });
         assert_eq!(config.v2_ip_login_failures, Limit { count: 100, window_secs: 900 });

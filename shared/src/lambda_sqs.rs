@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::app::StartError;
@@ -15,7 +15,8 @@ use crate::config::Config;
 use crate::delivery::dispatch::{DispatchError, Dispatcher, describe, parse_event};
 use crate::delivery::reset_link::ResetLinks;
 use crate::delivery::{EmailSender, SmsSender};
-use crate::http::routes::Worker;
+use crate::http::routes::{OTP_DISPATCH, Worker};
+use crate::metrics::{self, Metric, Sink};
 use crate::needs::Port;
 use crate::store::Store;
 
@@ -27,38 +28,63 @@ pub struct DispatchDeps {
     pub clock: Arc<dyn Clock>,
     /// Issues the tokens of v2 reset requests.
     pub reset_links: ResetLinks,
+    /// The queue's `maxReceiveCount` (`STAMPS_DISPATCH_MAX_RECEIVES`): a message that fails on
+    /// that receive goes to the dead-letter queue.
+    pub max_receives: u32,
+    /// How long the outcomes' history events are kept.
+    pub retention_secs: i64,
+    pub metrics: Sink,
 }
 
-/// Sends every message of the batch; the answer lists the ones to deliver again.
+/// The queue's `maxReceiveCount` in `template.yaml`, when `STAMPS_DISPATCH_MAX_RECEIVES` does
+/// not say.
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+
+/// How many times the queue has handed `record` over, this time included.
+fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1)
+}
+
+/// Sends every message of the batch; the answer lists the ones to deliver again. Each message's
+/// outcome is counted (per channel) and recorded for its customer (`Dispatcher::dispatch`); the
+/// batch's metrics are written once.
 pub async fn handle_batch(deps: &DispatchDeps, event: SqsEvent) -> SqsBatchResponse {
+    let function = OTP_DISPATCH.function;
+    let (response, counts) = crate::context::scope(function, None, dispatch_batch(deps, event)).await;
+    deps.metrics.invocation(function, &counts);
+    response
+}
+
+async fn dispatch_batch(deps: &DispatchDeps, event: SqsEvent) -> SqsBatchResponse {
     let dispatcher = Dispatcher {
         store: deps.store.as_ref(),
         email: deps.email.as_ref(),
         sms: deps.sms.as_ref(),
         reset_links: &deps.reset_links,
+        retention_secs: deps.retention_secs,
     };
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
-        let outcome = match parse_event(record.body.as_deref().unwrap_or_default()) {
-            Ok(event) => {
-                let about = describe(&event);
-                let outcome = dispatcher.dispatch(&event, deps.clock.now()).await;
-                if let Ok(outcome) = &outcome {
-                    tracing::info!(message_id, ?outcome, "{about}");
-                }
-                outcome.map_err(|error| (error, about))
+        let last_receive = receive_count(&record) >= deps.max_receives;
+        let event = match parse_event(record.body.as_deref().unwrap_or_default()) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(message_id, %error, "unreadable message, bound for the dead-letter queue");
+                metrics::count(if last_receive { Metric::DeliveriesDeadLettered } else { Metric::DeliveriesFailed });
+                response.add_failure(message_id);
+                continue;
             }
-            Err(error) => Err((error, "unreadable message".to_string())),
         };
-        match outcome {
-            Ok(_) => {}
-            Err((DispatchError::Retry(reason), about)) => {
-                tracing::warn!(message_id, %reason, "will be retried: {about}");
+        let about = describe(&event);
+        match dispatcher.dispatch(&event, deps.clock.now(), last_receive).await {
+            Ok(outcome) => tracing::info!(message_id, ?outcome, "{about}"),
+            Err(DispatchError::Retry(reason)) => {
+                tracing::warn!(message_id, %reason, last_receive, "not sent: {about}");
                 response.add_failure(message_id);
             }
-            Err((DispatchError::Permanent(reason), about)) => {
-                tracing::error!(message_id, %reason, "cannot be sent, bound for the dead-letter queue: {about}");
+            Err(DispatchError::Permanent(reason)) => {
+                tracing::error!(message_id, %reason, last_receive, "cannot be sent: {about}");
                 response.add_failure(message_id);
             }
         }
@@ -90,9 +116,18 @@ pub async fn serve(worker: &'static Worker) -> Result<(), lambda_runtime::Error>
 
 /// The dispatch function's dependencies, from the process environment: exactly what `worker`
 /// declares, which must include the store, both senders and the hash key (the v2 reset tokens
-/// it issues are stored by their keyed hash).
+/// it issues are stored by their keyed hash); the queue's `STAMPS_DISPATCH_MAX_RECEIVES`.
 pub fn deps(worker: &Worker) -> Result<DispatchDeps, StartError> {
     let config = Config::from_env_given(worker.needs.secrets)?;
+    let max_receives = match std::env::var("STAMPS_DISPATCH_MAX_RECEIVES").ok().map(|v| v.trim().to_string()) {
+        None => DEFAULT_MAX_RECEIVES,
+        Some(text) if text.is_empty() => DEFAULT_MAX_RECEIVES,
+        Some(text) => text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            crate::config::ConfigError(format!(
+                "STAMPS_DISPATCH_MAX_RECEIVES must be the queue's maxReceiveCount, got {text:?}"
+            ))
+        })?,
+    };
     let reset_links = ResetLinks::from_config(&config)?;
     let adapters = crate::startup::adapters(worker.function, &worker.needs, &config)?;
     let undeclared = |port: Port| StartError::Port(format!("{} must declare {port:?}", worker.function));
@@ -102,5 +137,8 @@ pub fn deps(worker: &Worker) -> Result<DispatchDeps, StartError> {
         sms: adapters.sms.ok_or_else(|| undeclared(Port::Sms))?,
         clock: Arc::new(SystemClock),
         reset_links,
+        max_receives,
+        retention_secs: config.history_retention_secs,
+        metrics: Sink::Emf,
     })
 }

@@ -9,6 +9,8 @@
 //!   path, handler and `needs`) and the error mapping.
 //! - `startup`: a function's ports, built from its declaration.
 //! - `handlers`: the routes.
+//! - `metrics`, `history`, `status`: what operators and support see (EMF metrics, a customer's
+//!   security history and state).
 //!
 //! Each adapter is behind a cargo feature, so a function links only the clients it uses.
 
@@ -18,23 +20,29 @@ pub mod app;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod facebook;
 pub mod handlers;
+pub mod history;
 pub mod http;
 #[cfg(feature = "https")]
 pub mod https;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+#[cfg(all(feature = "lambda-sqs", feature = "aws"))]
+pub mod lambda_ses;
 #[cfg(all(feature = "lambda-sqs", feature = "render"))]
 pub mod lambda_sqs;
 pub mod logging;
+pub mod metrics;
 pub mod needs;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod startup;
+pub mod status;
 pub mod store;
 
 pub use app::App;

@@ -123,8 +123,10 @@ impl Build<'_> {
     #[cfg(feature = "ses")]
     fn email(&mut self) -> Result<Arc<dyn EmailSender>, StartError> {
         let from = self.setting(Port::Email, "STAMPS_EMAIL_FROM")?;
+        // Optional: without it SES reports no delivery outcome (docs/api.md section 11.4).
+        let configuration_set = self.setting(Port::Email, "STAMPS_SES_CONFIGURATION_SET").ok();
         let client = aws_sdk_sesv2::Client::new(self.sdk()?);
-        Ok(Arc::new(crate::delivery::ses::SesEmail::new(client, from)))
+        Ok(Arc::new(crate::delivery::ses::SesEmail::new(client, from).with_configuration_set(configuration_set)))
     }
 
     #[cfg(not(feature = "ses"))]

@@ -55,6 +55,32 @@ pub async fn counted_store(backend: Backend) -> (Arc<dyn AdminStore>, Option<tem
     }
 }
 
+/// `count` store instances on one fresh table or database file, as that many processes hold
+/// them: each with its own connection or client, and its own reserved ID blocks.
+pub async fn store_instances(backend: Backend, count: usize) -> (Vec<Arc<dyn AdminStore>>, Option<tempfile::TempDir>) {
+    let mut stores: Vec<Arc<dyn AdminStore>> = Vec::new();
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("test.db");
+            for _ in 0..count {
+                let store = shared::store::sqlite::SqliteStore::open(&path).expect("sqlite");
+                store.init().await.expect("schema");
+                stores.push(Arc::new(store));
+            }
+            (stores, Some(dir))
+        }
+        Backend::DynamoDb => {
+            let (first, _) = crate::moto::dynamo_store_counted().await;
+            for _ in 1..count {
+                stores.push(crate::moto::dynamo_store_beside(&first).await);
+            }
+            stores.push(first);
+            (stores, None)
+        }
+    }
+}
+
 pub struct TestApp {
     pub url: String,
     pub http: reqwest::Client,
@@ -181,7 +207,8 @@ async fn spawn_on_with(
         .expect("app")
         .with_clock(clock.clone())
         .with_publisher(events.unwrap_or_else(|| publisher.clone()))
-        .with_graph_api();
+        .with_graph_api()
+        .with_metrics(shared::metrics::Sink::Registry(Arc::new(shared::metrics::registry::Registry::new())));
     let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -208,6 +235,12 @@ impl TestApp {
     /// The DynamoDB operations sent since the last call (empty on SQLite).
     pub fn take_calls(&self) -> Vec<String> {
         self.calls.as_ref().map(CallCounter::take).unwrap_or_default()
+    }
+
+    /// The DynamoDB operations sent since the last call, and the round trips they took in
+    /// sequence (operations in parallel share one).
+    pub fn take_calls_with_rounds(&self) -> (Vec<String>, usize) {
+        self.calls.as_ref().map(CallCounter::take_with_rounds).unwrap_or_default()
     }
 
     /// The messages delivered to the local outbox so far, oldest first, once every dispatch

@@ -71,16 +71,28 @@ tokio::task_local! {
 /// route is being served (`SERVING`) against the route's declared `TableAccess`: the IAM
 /// actions and partition-key prefixes its function is granted in `template.yaml`. A call beyond
 /// them would be `AccessDenied` deployed; here it is a violation the test server fails on.
+///
+/// It also counts the round trips the operations took in sequence: a round starts when an
+/// operation starts while none is in flight, so operations sent in parallel share one.
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
     calls: Arc<Mutex<Vec<String>>>,
     violations: Arc<Mutex<Vec<String>>>,
+    /// Operations in flight, and rounds since the last `take`.
+    rounds: Arc<Mutex<(usize, usize)>>,
 }
 
 impl CallCounter {
     /// The operations sent since the last `take`.
     pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.calls.lock().unwrap_or_else(|p| p.into_inner()))
+        self.take_with_rounds().0
+    }
+
+    /// The operations sent since the last `take`, and how many round trips in sequence they
+    /// took.
+    pub fn take_with_rounds(&self) -> (Vec<String>, usize) {
+        let rounds = std::mem::take(&mut self.rounds.lock().unwrap_or_else(|p| p.into_inner()).1);
+        (std::mem::take(&mut *self.calls.lock().unwrap_or_else(|p| p.into_inner())), rounds)
     }
 
     /// The calls beyond their route's declaration since the last `take_violations`.
@@ -103,6 +115,13 @@ impl Intercept for CallCounter {
     ) -> Result<(), BoxError> {
         let operation = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).push(operation.clone());
+        {
+            let mut rounds = self.rounds.lock().unwrap_or_else(|p| p.into_inner());
+            if rounds.0 == 0 {
+                rounds.1 += 1;
+            }
+            rounds.0 += 1;
+        }
         if let Ok(route) = SERVING.try_with(|route| *route) {
             let access = &route.needs.table;
             let mut violations = self.violations.lock().unwrap_or_else(|p| p.into_inner());
@@ -117,6 +136,18 @@ impl Intercept for CallCounter {
                 None => violations.push(format!("{}: {operation}, which no route may call", route.function)),
             }
         }
+        Ok(())
+    }
+
+    // Once per operation, when it has finished (answered or failed).
+    fn read_after_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut rounds = self.rounds.lock().unwrap_or_else(|p| p.into_inner());
+        rounds.0 = rounds.0.saturating_sub(1);
         Ok(())
     }
 }
@@ -193,6 +224,13 @@ pub async fn dynamo_store() -> Arc<dyn AdminStore> {
     dynamo_store_counted().await.0
 }
 
+/// Another store on the table of `store`, with a client of its own: what another process (a
+/// second Lambda instance, the CLI) would hold.
+pub async fn dynamo_store_beside(store: &DynamoStore) -> Arc<DynamoStore> {
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    Arc::new(DynamoStore::new(client, store.table().to_string()))
+}
+
 /// The OTP delivery path on moto: an SNS topic feeding an SQS queue (raw message delivery,
 /// as in template.yaml), and a verified SES sender.
 pub struct DeliveryRig {
@@ -238,12 +276,47 @@ impl DeliveryRig {
 
     /// Everything waiting in the queue, as the Lambda service would hand it over.
     pub async fn receive_batch(&self) -> serde_json::Value {
+        self.receive_batch_from(&self.queue_url).await
+    }
+
+    /// A new topic feeding a new queue by raw delivery (as template.yaml subscribes the
+    /// delivery-events queue to the SES events topic): the topic's ARN and the queue's URL.
+    pub async fn topic_to_queue(&self, name: &str) -> (String, String) {
+        let name = unique_name(name);
+        let topic_arn = self.sns.create_topic().name(&name).send().await.expect("topic").topic_arn.expect("topic ARN");
+        let queue_url =
+            self.sqs.create_queue().queue_name(&name).send().await.expect("queue").queue_url.expect("queue URL");
+        let queue_arn = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+            .expect("queue ARN");
+        self.sns
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(&queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("subscription");
+        (topic_arn, queue_url)
+    }
+
+    /// Everything waiting in `queue_url`, as the Lambda service would hand it over.
+    pub async fn receive_batch_from(&self, queue_url: &str) -> serde_json::Value {
         let mut records = Vec::new();
         loop {
             let output = self
                 .sqs
                 .receive_message()
-                .queue_url(&self.queue_url)
+                .queue_url(queue_url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(0)
                 .send()

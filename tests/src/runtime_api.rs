@@ -128,6 +128,9 @@ pub struct RuntimeApi {
     pid: Option<u32>,
     started: Option<Instant>,
     logs: Arc<Mutex<VecDeque<String>>>,
+    /// The tasks reading the process's stdout and stderr: they end when it has exited and
+    /// its last lines are in `logs`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     next_id: u64,
     server: tokio::task::JoinHandle<()>,
 }
@@ -191,9 +194,13 @@ async fn init_error(State(shared): State<Shared>, body: Bytes) -> StatusCode {
 }
 
 /// Keeps the last `LOG_LINES` lines of `output`, echoed to stderr when `echo`.
-fn collect(output: Option<impl AsyncRead + Unpin + Send + 'static>, logs: Arc<Mutex<VecDeque<String>>>, echo: bool) {
-    let Some(output) = output else { return };
-    tokio::spawn(async move {
+fn collect(
+    output: Option<impl AsyncRead + Unpin + Send + 'static>,
+    logs: Arc<Mutex<VecDeque<String>>>,
+    echo: bool,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let output = output?;
+    Some(tokio::spawn(async move {
         let mut lines = BufReader::new(output).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             if echo {
@@ -205,7 +212,7 @@ fn collect(output: Option<impl AsyncRead + Unpin + Send + 'static>, logs: Arc<Mu
             }
             logs.push_back(line);
         }
-    });
+    }))
 }
 
 impl RuntimeApi {
@@ -239,6 +246,7 @@ impl RuntimeApi {
             pid: None,
             started: None,
             logs: Arc::default(),
+            readers: Vec::new(),
             next_id: 0,
             server,
         })
@@ -282,8 +290,13 @@ impl RuntimeApi {
         self.started = Some(Instant::now());
         let mut child = command.spawn()?;
         let echo = std::env::var_os("STAMPS_TEST_FUNCTION_LOGS").is_some();
-        collect(child.stdout.take(), Arc::clone(&self.logs), echo);
-        collect(child.stderr.take(), Arc::clone(&self.logs), echo);
+        self.readers = [
+            collect(child.stdout.take(), Arc::clone(&self.logs), echo),
+            collect(child.stderr.take(), Arc::clone(&self.logs), echo),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         self.pid = child.id();
         self.child = Some(child);
         Ok(())
@@ -320,8 +333,12 @@ impl RuntimeApi {
         if let Ok(mut queue) = self.shared.queue.try_lock() {
             while queue.try_recv().is_ok() {}
         }
-        // Let the output readers drain the pipes of the ended process.
-        tokio::task::yield_now().await;
+        // Let the output readers drain the pipes of the ended process (a yield was not enough
+        // on a loaded machine: the exit message was sometimes not read yet). Bounded, in case
+        // a process the function started still holds a pipe.
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        }
         Err(InvokeError::Exited { status, init_error: self.init_error(), logs: self.logs() })
     }
 

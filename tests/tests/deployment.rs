@@ -13,10 +13,12 @@ use integration_tests::app::{Backend, spawn_app};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 use shared::http::ROUTES;
-use shared::http::routes::{self, Needs, OTP_DISPATCH, Port, Secret};
+use shared::http::routes::{self, DELIVERY_EVENTS, Needs, OTP_DISPATCH, Port, Secret};
 
 /// The one function with no HTTP route: it consumes the OTP queue.
 const DISPATCH: &str = OTP_DISPATCH.function;
+/// The function with no HTTP route that records SES's delivery events from its queue.
+const RECORDER: &str = DELIVERY_EVENTS.function;
 
 /// The declaration of the function named `function`.
 fn needs(function: &str) -> &'static Needs {
@@ -182,10 +184,14 @@ fn the_template_has_exactly_the_route_table() {
                     http_routes.insert((path, function.binary.clone()));
                 }
                 Some("SQS") => {
-                    assert_eq!(function.binary, DISPATCH, "{id}");
+                    let expected_queue = match function.binary.as_str() {
+                        DISPATCH => "OtpQueue.Arn",
+                        RECORDER => "DeliveryEventsQueue.Arn",
+                        other => panic!("{id}: {other} is not a queue worker"),
+                    };
                     let properties = event.get("Properties").expect("Properties");
                     let queue = properties.get("Queue").expect("Queue");
-                    assert_eq!(intrinsic_str(queue, "GetAtt"), Some("OtpQueue.Arn"), "{id}");
+                    assert_eq!(intrinsic_str(queue, "GetAtt"), Some(expected_queue), "{id}");
                     let types = properties.get("FunctionResponseTypes").and_then(Yaml::as_sequence);
                     assert_eq!(
                         types.map(|s| s.iter().filter_map(Yaml::as_str).collect::<Vec<_>>()),
@@ -275,7 +281,11 @@ fn shared_features(function: &str) -> BTreeSet<String> {
 fn each_function_is_built_with_exactly_the_features_of_its_ports() {
     for function in function_folders() {
         let needs = needs(&function);
-        let runtime: &[&str] = if function == DISPATCH { &["lambda-sqs", "render"] } else { &["lambda"] };
+        let runtime: &[&str] = match function.as_str() {
+            DISPATCH => &["lambda-sqs", "render"],
+            RECORDER => &["lambda-sqs"],
+            _ => &["lambda"],
+        };
         let expected: BTreeSet<String> =
             runtime.iter().copied().chain(needs.ports.iter().map(|port| port.feature())).map(str::to_string).collect();
         assert_eq!(shared_features(&function), expected, "functions/{function}/Cargo.toml");
@@ -287,7 +297,11 @@ fn serves_its_row(function: &str) -> bool {
     let path = root().join("functions").join(function).join("src/main.rs");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let row = function.to_uppercase().replace('-', "_");
-    let runtime = if function == DISPATCH { "lambda_sqs" } else { "lambda" };
+    let runtime = match function {
+        DISPATCH => "lambda_sqs",
+        RECORDER => "lambda_ses",
+        _ => "lambda",
+    };
     text.contains(&format!("shared::{runtime}::serve(&shared::http::routes::{row}).await"))
 }
 
@@ -369,6 +383,7 @@ async fn a_route_is_in_every_place_or_in_none() {
 
     let mut table_functions = route_functions();
     table_functions.insert(DISPATCH.to_string());
+    table_functions.insert(RECORDER.to_string());
     let folders: BTreeSet<String> = function_folders().into_iter().filter(|f| serves_its_row(f)).collect();
     let functions = BTreeMap::from([
         ("the route table", table_functions),
@@ -631,7 +646,11 @@ fn each_function_gets_exactly_its_declared_ports() {
             assert_eq!(intrinsic_str(&resources[0], "Sub"), Some(address));
             let domain = serde_yaml_ng::to_string(&resources[1]).expect("yaml");
             assert!(domain.contains("identity/${EmailDomain}") && domain.contains("EmailFrom"), "{domain}");
-            assert_eq!(resources.len(), 2, "the address and its domain, no other identity");
+            // Sending through the configuration set is authorized on the set too.
+            let set =
+                "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}";
+            assert_eq!(resources.get(2).and_then(|r| intrinsic_str(r, "Sub")), Some(set));
+            assert_eq!(resources.len(), 3, "the address, its domain and the configuration set, no other identity");
         }
     }
 }
@@ -674,6 +693,9 @@ fn the_otp_queue_outlasts_the_dispatch_function_and_parks_failures() {
     assert_eq!(intrinsic_str(dlq, "GetAtt"), Some("OtpDeadLetterQueue.Arn"));
     let receives = redrive.get("maxReceiveCount").and_then(Yaml::as_u64).expect("maxReceiveCount");
     assert!((2..=10).contains(&receives), "maxReceiveCount {receives}");
+    // The dispatcher tells a failure on the last receive (dead-lettered) from one to retry.
+    let told = dispatch.env("STAMPS_DISPATCH_MAX_RECEIVES").and_then(Yaml::as_str).and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(told, Some(receives), "STAMPS_DISPATCH_MAX_RECEIVES is the queue's maxReceiveCount");
 
     let subscription = resource(&template, "OtpSubscription").get("Properties").expect("Properties");
     assert_eq!(subscription.get("TopicArn").and_then(|v| intrinsic_str(v, "Ref")), Some("OtpTopic"));
@@ -711,6 +733,15 @@ fn events_has_one_valid_sample_per_function() {
         let body = record["body"].as_str().expect("body");
         shared::delivery::dispatch::parse_event(body).expect("the body is an otp.requested event");
     }
+    let text = std::fs::read_to_string(root().join("events/delivery-events.json")).expect("event");
+    let event: Json = serde_json::from_str(&text).expect("delivery-events.json");
+    let records = event["Records"].as_array().expect("Records");
+    assert!(!records.is_empty());
+    for record in records {
+        let body = record["body"].as_str().expect("body");
+        let outcome = shared::delivery::ses_events::parse(body).expect("an SES event");
+        assert!(outcome.is_some(), "the sample is about one of our codes: {body}");
+    }
 }
 
 #[test]
@@ -733,4 +764,324 @@ fn the_openapi_document_describes_exactly_the_routes() {
         let codes: Vec<&str> = responses.keys().filter_map(Yaml::as_str).collect();
         assert!(codes.contains(&"200") && codes.iter().any(|c| c.starts_with('4')), "{path:?}: {codes:?}");
     }
+}
+
+/// The SES events reach the recorder: the dispatcher sends through the configuration set, whose
+/// destination is the topic that feeds the recorder's queue (raw), whose failures are parked.
+#[test]
+fn ses_events_reach_the_delivery_events_function() {
+    let template = yaml("template.yaml");
+    let dispatch = template_functions().into_iter().find(|f| f.binary == DISPATCH).expect("otp-dispatch");
+    let set = dispatch.env("STAMPS_SES_CONFIGURATION_SET").expect("STAMPS_SES_CONFIGURATION_SET");
+    assert_eq!(intrinsic_str(set, "Ref"), Some("SesConfigurationSet"));
+    assert_eq!(str_at(resource(&template, "SesConfigurationSet"), &["Type"]), Some("AWS::SES::ConfigurationSet"));
+    let sends = serde_yaml_ng::to_string(&dispatch.properties).expect("yaml");
+    assert!(sends.contains("configuration-set/${SesConfigurationSet}"), "SendEmail allowed on the set");
+
+    let destination = resource(&template, "SesEventDestination").get("Properties").expect("Properties");
+    assert_eq!(
+        destination.get("ConfigurationSetName").and_then(|v| intrinsic_str(v, "Ref")),
+        Some("SesConfigurationSet")
+    );
+    let event_destination = destination.get("EventDestination").expect("EventDestination");
+    let types: BTreeSet<&str> = event_destination
+        .get("MatchingEventTypes")
+        .and_then(Yaml::as_sequence)
+        .expect("MatchingEventTypes")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(types, BTreeSet::from(["delivery", "bounce", "complaint"]));
+    let topic = event_destination.get("SnsDestination").and_then(|d| d.get("TopicARN")).expect("TopicARN");
+    assert_eq!(intrinsic_str(topic, "Ref"), Some("DeliveryEventsTopic"));
+    let policy = serde_yaml_ng::to_string(resource(&template, "DeliveryEventsTopicPolicy")).expect("yaml");
+    assert!(policy.contains("ses.amazonaws.com") && policy.contains("sns:Publish"), "{policy}");
+
+    let subscription = resource(&template, "DeliveryEventsSubscription").get("Properties").expect("Properties");
+    assert_eq!(subscription.get("TopicArn").and_then(|v| intrinsic_str(v, "Ref")), Some("DeliveryEventsTopic"));
+    assert_eq!(subscription.get("Endpoint").and_then(|v| intrinsic_str(v, "GetAtt")), Some("DeliveryEventsQueue.Arn"));
+    let queue = resource(&template, "DeliveryEventsQueue").get("Properties").expect("Properties");
+    let dlq = queue.get("RedrivePolicy").and_then(|r| r.get("deadLetterTargetArn")).expect("deadLetterTargetArn");
+    assert_eq!(intrinsic_str(dlq, "GetAtt"), Some("DeliveryEventsDeadLetterQueue.Arn"));
+    let recorder = template_functions().into_iter().find(|f| f.binary == RECORDER).expect("delivery-events");
+    let timeout = recorder.properties.get("Timeout").and_then(Yaml::as_u64).expect("Timeout");
+    let visibility = queue.get("VisibilityTimeout").and_then(Yaml::as_u64).expect("VisibilityTimeout");
+    assert!(visibility >= 6 * timeout, "visibility {visibility} s < 6 x {timeout} s");
+}
+
+/// The functions' EMF metric records are INFO lines of Lambda's JSON log format
+/// (shared/src/metrics/emf.rs): a stricter application log level would drop them.
+#[test]
+fn no_log_level_drops_the_metric_records() {
+    let template = yaml("template.yaml");
+    let logging = template.get("Globals").and_then(|g| g.get("Function")).and_then(|f| f.get("LoggingConfig"));
+    assert_eq!(logging.and_then(|l| l.get("LogFormat")).and_then(Yaml::as_str), Some("JSON"));
+    let level = logging.and_then(|l| l.get("ApplicationLogLevel")).and_then(Yaml::as_str);
+    assert!(matches!(level, None | Some("TRACE" | "DEBUG" | "INFO")), "ApplicationLogLevel {level:?}");
+    for function in template_functions() {
+        let level = function.properties.get("LoggingConfig").and_then(|l| l.get("ApplicationLogLevel"));
+        assert!(
+            level.and_then(Yaml::as_str).is_none_or(|l| matches!(l, "TRACE" | "DEBUG" | "INFO")),
+            "{}",
+            function.id
+        );
+    }
+}
+
+/// A metric an alarm watches: namespace, name and dimensions (a value is the plain string, or
+/// `Ref X` / `GetAtt X.Attr` for an intrinsic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Watched {
+    namespace: String,
+    name: String,
+    dimensions: BTreeMap<String, String>,
+}
+
+/// One `AWS::CloudWatch::Alarm`: its ID, properties and the metrics it watches (one, or those
+/// of its metric math).
+struct Alarm {
+    id: String,
+    properties: Yaml,
+    watched: Vec<Watched>,
+}
+
+impl Alarm {
+    fn watches(&self, namespace: &str, name: &str, dimensions: &[(&str, &str)]) -> bool {
+        let dimensions: BTreeMap<String, String> =
+            dimensions.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.watched.iter().any(|w| w.namespace == namespace && w.name == name && w.dimensions == dimensions)
+    }
+}
+
+fn dimension_value(value: &Yaml) -> String {
+    match intrinsic(value) {
+        Some((tag, argument)) => format!("{tag} {}", argument.as_str().unwrap_or_else(|| panic!("{value:?}"))),
+        None => value.as_str().unwrap_or_else(|| panic!("dimension value {value:?}")).to_string(),
+    }
+}
+
+fn watched(metric: &Yaml) -> Watched {
+    let dimensions = metric
+        .get("Dimensions")
+        .and_then(Yaml::as_sequence)
+        .map(|list| {
+            list.iter()
+                .map(|d| {
+                    (str_at(d, &["Name"]).expect("Name").to_string(), dimension_value(d.get("Value").expect("Value")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Watched {
+        namespace: str_at(metric, &["Namespace"]).expect("Namespace").to_string(),
+        name: str_at(metric, &["MetricName"]).expect("MetricName").to_string(),
+        dimensions,
+    }
+}
+
+fn template_alarms(template: &Yaml) -> Vec<Alarm> {
+    let resources = template.get("Resources").and_then(Yaml::as_mapping).expect("Resources");
+    resources
+        .iter()
+        .filter(|(_, resource)| str_at(resource, &["Type"]) == Some("AWS::CloudWatch::Alarm"))
+        .map(|(id, resource)| {
+            let id = id.as_str().expect("logical ID").to_string();
+            let properties = resource.get("Properties").cloned().expect("Properties");
+            let watched = match properties.get("Metrics").and_then(Yaml::as_sequence) {
+                Some(queries) => queries
+                    .iter()
+                    .filter_map(|query| query.get("MetricStat").and_then(|stat| stat.get("Metric")))
+                    .map(watched)
+                    .collect(),
+                None => vec![watched(&properties)],
+            };
+            Alarm { id, properties, watched }
+        })
+        .collect()
+}
+
+/// Item 2 of issue 22: every function and every queue has its alarms, every route its 5xx rate
+/// and p99 latency, and the table, SES and the attack counters theirs; each notifies the alarm
+/// topic; the dashboard shows every alarm and function. The alarms are generated by
+/// scripts/gen-alarms.py, which must have nothing left to write.
+#[test]
+fn every_function_and_queue_has_its_alarms() {
+    let template = yaml("template.yaml");
+    let alarms = template_alarms(&template);
+    let find = |what: &str, test: &dyn Fn(&Alarm) -> bool| -> Vec<String> {
+        let found: Vec<String> = alarms.iter().filter(|a| test(a)).map(|a| a.id.clone()).collect();
+        assert!(!found.is_empty(), "no alarm on {what}");
+        found
+    };
+    let service = ("Service", shared::metrics::SERVICE);
+
+    for alarm in &alarms {
+        let topic = |key: &str| {
+            let actions = alarm.properties.get(key).and_then(Yaml::as_sequence).expect(key);
+            actions.iter().map(|a| intrinsic_str(a, "Ref").unwrap_or("?").to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(topic("AlarmActions"), ["AlarmTopic"], "{}", alarm.id);
+        assert_eq!(topic("OKActions"), ["AlarmTopic"], "{}", alarm.id);
+        assert_eq!(str_at(&alarm.properties, &["TreatMissingData"]), Some("notBreaching"), "{}", alarm.id);
+        assert!(alarm.properties.get("Threshold").is_some(), "{}", alarm.id);
+        // Our own metrics: names the code emits, with one of the dimension sets it emits them by.
+        for w in alarm.watched.iter().filter(|w| w.namespace == shared::metrics::NAMESPACE) {
+            let metric = shared::metrics::Metric::ALL
+                .into_iter()
+                .find(|m| m.name() == w.name)
+                .unwrap_or_else(|| panic!("{}: no metric {}", alarm.id, w.name));
+            let keys: BTreeSet<&str> = w.dimensions.keys().map(String::as_str).collect();
+            let emitted =
+                metric.dimension_sets().iter().any(|set| set.iter().map(|d| d.name()).collect::<BTreeSet<_>>() == keys);
+            assert!(emitted, "{}: {} is not emitted with dimensions {keys:?}", alarm.id, w.name);
+            assert_eq!(w.dimensions.get("Service").map(String::as_str), Some(shared::metrics::SERVICE), "{}", alarm.id);
+        }
+    }
+
+    for function in template_functions() {
+        let name = format!("Ref {}", function.id);
+        for metric in ["Errors", "Throttles"] {
+            find(&format!("{} {metric}", function.id), &|a| {
+                a.watches("AWS/Lambda", metric, &[("FunctionName", &name)])
+            });
+        }
+    }
+    for route in ROUTES {
+        let function = ("Function", route.function);
+        let rate = find(&format!("{} 5xx", route.function), &|a| {
+            ["2xx", "4xx", "5xx"]
+                .iter()
+                .all(|class| a.watches("StampsAuth", "Requests", &[service, function, ("StatusClass", class)]))
+        });
+        for id in rate {
+            let alarm = alarms.iter().find(|a| a.id == id).expect("alarm");
+            assert_eq!(
+                intrinsic_str(alarm.properties.get("Threshold").expect("Threshold"), "Ref"),
+                Some("ServerErrorRateAlarmPercent")
+            );
+        }
+        find(&format!("{} p99 latency", route.function), &|a| {
+            a.watches("StampsAuth", "Latency", &[service, function])
+                && str_at(&a.properties, &["ExtendedStatistic"]) == Some("p99")
+        });
+    }
+
+    // Every queue either is a dead-letter queue (any message in it is an alarm) or feeds a
+    // function (its oldest message's age is).
+    let resources = template.get("Resources").and_then(Yaml::as_mapping).expect("Resources");
+    let queues: Vec<&str> = resources
+        .iter()
+        .filter(|(_, r)| str_at(r, &["Type"]) == Some("AWS::SQS::Queue"))
+        .filter_map(|(id, _)| id.as_str())
+        .collect();
+    assert!(queues.len() >= 4, "{queues:?}");
+    let text = serde_yaml_ng::to_string(&template).expect("yaml");
+    for queue in queues {
+        let properties = resource(&template, queue).get("Properties").expect("Properties");
+        let name = format!("GetAtt {queue}.QueueName");
+        let is_dead_letter = resources.iter().any(|(_, r)| {
+            let target =
+                r.get("Properties").and_then(|p| p.get("RedrivePolicy")).and_then(|p| p.get("deadLetterTargetArn"));
+            target.and_then(|t| intrinsic_str(t, "GetAtt")) == Some(format!("{queue}.Arn").as_str())
+        });
+        if is_dead_letter {
+            let alarms_on = find(&format!("{queue} messages"), &|a| {
+                a.watches("AWS/SQS", "ApproximateNumberOfMessagesVisible", &[("QueueName", &name)])
+            });
+            for id in alarms_on {
+                let alarm = alarms.iter().find(|a| a.id == id).expect("alarm");
+                assert_eq!(
+                    alarm.properties.get("Threshold").and_then(Yaml::as_u64),
+                    Some(1),
+                    "{id}: the first message"
+                );
+            }
+        } else {
+            assert!(properties.get("RedrivePolicy").is_some(), "{queue}: a queue that is no DLQ parks its failures");
+            assert!(text.contains(&format!("Queue: !GetAtt {queue}.Arn")), "{queue} feeds a function");
+            find(&format!("{queue} age"), &|a| {
+                a.watches("AWS/SQS", "ApproximateAgeOfOldestMessage", &[("QueueName", &name)])
+            });
+        }
+    }
+
+    // The table: throttles and system errors of every operation the store makes.
+    let mut operations: BTreeSet<&str> = routes::functions()
+        .flat_map(|(_, needs)| needs.table.actions.iter().map(|action| action.as_str()))
+        .map(|action| if action == "ConditionCheckItem" { "TransactWriteItems" } else { action })
+        .collect();
+    operations.insert("TransactWriteItems");
+    for metric in ["ThrottledRequests", "SystemErrors"] {
+        find(&format!("table {metric}"), &|a| {
+            operations
+                .iter()
+                .all(|op| a.watches("AWS/DynamoDB", metric, &[("TableName", "Ref Table"), ("Operation", op)]))
+        });
+    }
+
+    // SES: the account's rates, alarmed below the levels at which AWS reviews the account.
+    let parameters = template.get("Parameters").expect("Parameters");
+    for (metric, review) in [("Reputation.BounceRate", 0.05), ("Reputation.ComplaintRate", 0.001)] {
+        for id in find(metric, &|a| a.watches("AWS/SES", metric, &[])) {
+            let alarm = alarms.iter().find(|a| a.id == id).expect("alarm");
+            let parameter =
+                intrinsic_str(alarm.properties.get("Threshold").expect("Threshold"), "Ref").expect("a parameter");
+            let bound =
+                |key: &str| parameters.get(parameter).and_then(|p| p.get(key)).and_then(Yaml::as_f64).expect(key);
+            assert!(bound("Default") < review && bound("MaxValue") < review, "{parameter}: below {review}");
+        }
+    }
+    // An attack under way: PIN blocks, password throttles across the service.
+    for metric in ["PinBlocks", "PasswordThrottles"] {
+        find(metric, &|a| a.watches("StampsAuth", metric, &[service]));
+    }
+
+    // The topic, and its optional e-mail subscription.
+    assert_eq!(str_at(resource(&template, "AlarmTopic"), &["Type"]), Some("AWS::SNS::Topic"));
+    let subscription = resource(&template, "AlarmEmailSubscription");
+    assert_eq!(str_at(subscription, &["Condition"]), Some("HasAlarmEmail"));
+    assert_eq!(str_at(subscription, &["Properties", "Protocol"]), Some("email"));
+    assert_eq!(
+        subscription.get("Properties").and_then(|p| p.get("Endpoint")).and_then(|e| intrinsic_str(e, "Ref")),
+        Some("AlarmEmail")
+    );
+    assert_eq!(str_at(parameters, &["AlarmEmail", "Default"]), Some(""));
+
+    // One dashboard: every alarm, every function, every route's figures; valid JSON.
+    let body =
+        resource(&template, "Dashboard").get("Properties").and_then(|p| p.get("DashboardBody")).expect("DashboardBody");
+    let body = intrinsic_str(body, "Sub").expect("DashboardBody: !Sub");
+    for alarm in &alarms {
+        assert!(body.contains(&format!("\"${{{}.Arn}}\"", alarm.id)), "the dashboard lacks {}", alarm.id);
+    }
+    for function in template_functions() {
+        assert!(body.contains(&format!("\"${{{}}}\"", function.id)), "the dashboard lacks {}", function.id);
+    }
+    for route in ROUTES {
+        assert!(
+            body.contains(&format!("\"Function\", \"{}\"", route.function)),
+            "the dashboard lacks {}",
+            route.function
+        );
+    }
+    let substituted: String = {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').expect("closing brace") + start;
+            out.push('0');
+            rest = &rest[end + 1..];
+        }
+        out + rest
+    };
+    let parsed: Json = serde_json::from_str(&substituted).expect("the dashboard body is JSON");
+    assert!(parsed["widgets"].as_array().is_some_and(|w| !w.is_empty()));
+
+    let check = std::process::Command::new("python3")
+        .arg(root().join("scripts/gen-alarms.py"))
+        .arg("--check")
+        .output()
+        .expect("python3 runs scripts/gen-alarms.py");
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 }

@@ -49,6 +49,7 @@ async fn world() -> World {
         ("STAMPS_OTP_TOPIC_ARN", rig.topic_arn.clone()),
         ("STAMPS_EMAIL_FROM", rig.sender.clone()),
         ("STAMPS_V2_MERCHANT", merchant.id.to_string()),
+        ("STAMPS_SES_CONFIGURATION_SET", "stamps-test".to_string()),
         ("AWS_ENDPOINT_URL", moto::url()),
         ("AWS_REGION", "us-east-1".to_string()),
         ("AWS_ACCESS_KEY_ID", "testing".to_string()),
@@ -486,4 +487,219 @@ async fn validate_mobile_number_refuses_padded_rotated_and_revoked_keys_and_take
         .await
         .expect("delete the key record");
     assert_eq!(answer_to(&rotated.api_key).await, refused, "revoked key");
+}
+
+/// The EMF records (`_aws` JSON lines) a function has written so far, once `count` of them are
+/// there: the output is read from the process's pipe as it comes.
+async fn emf_records(api: &RuntimeApi, count: usize) -> Vec<Value> {
+    let mut records = Vec::new();
+    for _ in 0..100 {
+        records = api
+            .logs()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|value| value.get("_aws").is_some())
+            .collect();
+        if records.len() >= count {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    records
+}
+
+/// Checks one record as CloudWatch reads it (the EMF specification): a namespace and metric
+/// definitions under `_aws`, each metric a number at the top level, each dimension a string.
+fn check_emf(record: &Value, function: &str) {
+    assert!(record["_aws"]["Timestamp"].as_u64().is_some(), "{record}");
+    assert_eq!(record["Service"], "stamps-auth", "{record}");
+    assert_eq!(record["Function"], function, "{record}");
+    let directives = record["_aws"]["CloudWatchMetrics"].as_array().expect("CloudWatchMetrics");
+    assert!(!directives.is_empty(), "{record}");
+    for directive in directives {
+        assert_eq!(directive["Namespace"], "StampsAuth", "{record}");
+        for set in directive["Dimensions"].as_array().expect("Dimensions") {
+            for dimension in set.as_array().expect("a dimension set") {
+                let name = dimension.as_str().expect("dimension name");
+                assert!(record[name].is_string(), "dimension {name} has no value: {record}");
+            }
+        }
+        for metric in directive["Metrics"].as_array().expect("Metrics") {
+            let name = metric["Name"].as_str().expect("metric name");
+            assert!(record[name].is_number(), "metric {name} has no value: {record}");
+            assert!(matches!(metric["Unit"].as_str(), Some("Count" | "Milliseconds")), "{record}");
+        }
+    }
+}
+
+/// The dimension sets of `metric` in `record`.
+fn dimensions(record: &Value, metric: &str) -> Value {
+    record["_aws"]["CloudWatchMetrics"]
+        .as_array()
+        .and_then(|directives| {
+            directives.iter().find(|d| d["Metrics"].as_array().is_some_and(|m| m.iter().any(|m| m["Name"] == metric)))
+        })
+        .map(|directive| directive["Dimensions"].clone())
+        .unwrap_or(Value::Null)
+}
+
+fn sum(records: &[Value], metric: &str) -> f64 {
+    records.iter().filter_map(|record| record[metric].as_f64()).sum()
+}
+
+/// issue 22 item 1: the real pin-validate binary writes one EMF record per answer, on its
+/// standard output as Lambda captures it, with the names, dimensions and values of what it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_function_writes_emf_records_of_what_it_did() {
+    let world = world().await;
+    let customer = admin::create_customer(
+        &world.app,
+        CustomerInput { merchant: world.merchant_id, email: Some("emf@example.com".into()), ..Default::default() },
+    )
+    .await
+    .expect("customer");
+    let user = json!(customer.id);
+    let mut pin_set = function(&world, "pin-set").await;
+    let body = json!({"user": user, "pin": "135790", "confirm_pin": "135790"});
+    assert_eq!(call(&mut pin_set, &world, "/api/pin/set", body).await.0, 200);
+    let mut validate = function(&world, "pin-validate").await;
+    let mut statuses = Vec::new();
+    for pin in ["135790", "000000", "000000", "000000", "135790"] {
+        statuses.push(call(&mut validate, &world, "/api/pin/validate", json!({"user": user, "pin": pin})).await.0);
+    }
+    assert_eq!(statuses, [200, 400, 400, 400, 400]);
+
+    let records = emf_records(&validate, 5).await;
+    assert_eq!(records.len(), 5, "one record per answer: {records:#?}");
+    for record in &records {
+        check_emf(record, "pin-validate");
+        assert_eq!(record["Requests"], 1.0);
+        assert!(record["Latency"].as_f64().is_some_and(|ms| ms > 0.0), "{record}");
+        assert_eq!(dimensions(record, "Requests"), json!([["Service", "Function", "StatusClass"]]));
+        assert_eq!(dimensions(record, "Latency"), json!([["Service", "Function"]]));
+    }
+    let classes: Vec<&str> = records.iter().map(|r| r["StatusClass"].as_str().unwrap_or_default()).collect();
+    assert_eq!(classes, ["2xx", "4xx", "4xx", "4xx", "4xx"]);
+    // Once per process: the first answer.
+    assert_eq!(records[0]["ColdStart"], 1.0);
+    assert_eq!(sum(&records, "ColdStart"), 1.0);
+    // Three wrong PINs evaluated, the third blocking; the fifth refused without evaluation.
+    let failures: Vec<f64> = records.iter().map(|r| r["PinFailures"].as_f64().unwrap_or(0.0)).collect();
+    assert_eq!(failures, [0.0, 1.0, 1.0, 1.0, 0.0]);
+    let blocks: Vec<f64> = records.iter().map(|r| r["PinBlocks"].as_f64().unwrap_or(0.0)).collect();
+    assert_eq!(blocks, [0.0, 0.0, 0.0, 1.0, 0.0]);
+    assert_eq!(dimensions(&records[1], "PinFailures"), json!([["Service"], ["Service", "Function"]]));
+    // A record is one line that Lambda's JSON log format keeps as it is.
+    let lines: Vec<String> = validate.logs().into_iter().filter(|line| line.contains("\"_aws\"")).collect();
+    assert!(lines.iter().all(|line| line.starts_with('{') && line.ends_with('}')), "{lines:?}");
+
+    // pin-set's one record: a 2xx and its cold start, no domain counter.
+    let set = emf_records(&pin_set, 1).await;
+    assert_eq!(set.len(), 1);
+    check_emf(&set[0], "pin-set");
+    assert_eq!((set[0]["StatusClass"].clone(), set[0]["ColdStart"].clone()), (json!("2xx"), json!(1.0)));
+    assert!(set[0].get("PinFailures").is_none());
+}
+
+/// issue 22 item 3, end to end on moto: a code emailed by the real dispatch binary is recorded
+/// as sent; SES's delivery and bounce events for it (in the format SES publishes for a
+/// configuration set, with the message tags the dispatcher sent) go through an SNS topic and an
+/// SQS queue to the real delivery-events binary, which records them once however often the
+/// queue hands them over, and suppresses the bounced address: the next request to deliver to it
+/// is `no_destination`. (moto 5.2.1's SES v2 accepts the configuration set and the tags but
+/// publishes no event for them; its SES v1 simulator only publishes canned notifications,
+/// without tags, to identity notification topics. So the test publishes the events itself.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ses_events_reach_the_recorder_and_suppress_a_bounced_address() {
+    let world = world().await;
+    let customer = admin::create_customer(
+        &world.app,
+        CustomerInput {
+            merchant: world.merchant_id,
+            email: Some("cici@example.com".into()),
+            name: Some("Cici".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("customer");
+    admin::put_template(
+        &world.app,
+        admin::TemplateInput {
+            merchant: world.merchant_id,
+            code: "reset".into(),
+            subject: Some("Your code".into()),
+            text: Some("Your code is {{ otp }}".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("template");
+    let request_body = json!({"user": customer.id, "type": "email", "template_code": "reset"});
+    let mut request = function(&world, "pin-request-otp-for-reset").await;
+    let (status, body) = call(&mut request, &world, "/api/pin/request-otp-for-reset", request_body.clone()).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The dispatcher sends it and records the outcome.
+    let batch = world.rig.receive_batch().await;
+    let event_id = {
+        let body: Value = serde_json::from_str(batch["Records"][0]["body"].as_str().expect("body")).expect("event");
+        body["event_id"].as_str().expect("event_id").to_string()
+    };
+    let mut dispatch = function(&world, "otp-dispatch").await;
+    assert_eq!(invoke(&mut dispatch, batch).await, json!({"batchItemFailures": []}));
+    let sent = emf_records(&dispatch, 1).await;
+    let email = sent.iter().find(|r| r["Channel"] == "email").expect("an email record");
+    check_emf(email, "otp-dispatch");
+    assert_eq!(email["DeliveriesSent"], 1.0);
+    assert_eq!(dimensions(email, "DeliveriesSent"), json!([["Service", "Function"], ["Service", "Channel"]]));
+    let state = shared::status::customer_status(&world.app, &customer).await.expect("status");
+    assert_eq!(state.delivery.last.as_ref().map(|last| last.outcome.as_str()), Some("sent"));
+
+    // SES reports delivery, then a hard bounce, through the configuration set's topic.
+    let (topic, queue) = world.rig.topic_to_queue("ses-events").await;
+    let mail = json!({
+        "timestamp": "2027-01-15T08:00:00.000Z", "source": world.rig.sender, "messageId": "ses-message-1",
+        "destination": ["cici@example.com"],
+        "tags": {"ses:configuration-set": ["stamps"], "stamps_merchant": [world.merchant_id.to_string()],
+                 "stamps_customer": [customer.id.to_string()], "stamps_event": [event_id]}
+    });
+    let delivered = json!({"eventType": "Delivery", "mail": mail,
+        "delivery": {"timestamp": "2027-01-15T08:00:01.000Z", "recipients": ["cici@example.com"], "smtpResponse": "250 ok"}});
+    let bounced = json!({"eventType": "Bounce", "mail": mail,
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General", "timestamp": "2027-01-15T08:00:02.500Z",
+                   "bouncedRecipients": [{"emailAddress": "cici@example.com"}], "feedbackId": "f-1"}});
+    for event in [&delivered, &bounced] {
+        world.rig.sns.publish().topic_arn(&topic).message(event.to_string()).send().await.expect("published");
+    }
+    let batch = world.rig.receive_batch_from(&queue).await;
+    assert_eq!(batch["Records"].as_array().map(Vec::len), Some(2), "{batch}");
+    let mut recorder = function(&world, "delivery-events").await;
+    assert_eq!(invoke(&mut recorder, batch.clone()).await, json!({"batchItemFailures": []}));
+    // The queue hands the same messages over again: nothing is recorded twice.
+    assert_eq!(invoke(&mut recorder, batch).await, json!({"batchItemFailures": []}));
+    let records = emf_records(&recorder, 2).await;
+    for record in &records {
+        check_emf(record, "delivery-events");
+    }
+    assert_eq!(sum(&records, "DeliveryBounces"), 2.0, "counted per message handed over");
+    assert_eq!(
+        dimensions(records.iter().find(|r| r.get("DeliveryBounces").is_some()).expect("bounces"), "DeliveryBounces"),
+        json!([["Service"]])
+    );
+
+    let page = shared::history::page(&world.app, world.merchant_id, customer.id, 100, None).await.expect("history");
+    let kinds: Vec<&str> = page.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["otp_bounced", "otp_delivered", "otp_sent", "otp_requested"], "{:#?}", page.events);
+    assert!(page.events[..3].iter().all(|e| e.message_id.as_deref() == Some(event_id.as_str())));
+    assert_eq!((page.events[0].route.as_str(), page.events[0].outcome.as_str()), ("delivery-events", "bounced"));
+    assert_eq!(page.events[2].route, "otp-dispatch");
+    let state = shared::status::customer_status(&world.app, &customer).await.expect("status");
+    assert_eq!(state.delivery.last.as_ref().map(|last| last.outcome.as_str()), Some("bounced"));
+    assert_eq!(state.delivery.suppressed.iter().map(|s| s.address.as_str()).collect::<Vec<_>>(), ["cici@example.com"]);
+
+    // The merchant asks to email the bounced address again: refused, saying why.
+    let (status, body) = call(&mut request, &world, "/api/pin/request-otp-for-reset", request_body).await;
+    assert_eq!((status, body["error_code"].clone()), (400, json!("no_destination")), "{body}");
+    assert!(body.to_string().contains("bounced"), "{body}");
 }

@@ -187,6 +187,9 @@ async fn no_secret_reaches_the_logs() {
     let body = json!({"identifier": user, "otp": otp, "new_password": fourth, "confirm_new_password": fourth});
     post(&app, &merchant, "/api/auth/reset-password-with-otp", body).await;
     post(&app, &merchant, "/api/auth/reset-otp-limit", json!({"user": user})).await;
+    // Support: the status and the history (which lists the events above, never their secrets).
+    post(&app, &merchant, "/api/auth/customer-status", json!({"user": user})).await;
+    post(&app, &merchant, "/api/auth/customer-events", json!({"user": user, "limit": 100})).await;
 
     // Mobile app API v2.
     let v2_password = "fifth-secret-pass-5";

@@ -6,15 +6,20 @@
 //! only an email: the dispatcher looks it up, and for a customer issues a reset token under the
 //! customer's limit of reset emails (`reset_link`) and sends it; for anyone else it sends
 //! nothing. The route that published it did the same work either way.
+//!
+//! What became of each message is recorded for its customer (`outcomes`): sent, failed (to be
+//! retried), dead-lettered (the last try failed), or not sent because the address bounced or
+//! complained before.
 
 use serde_json::Value;
 
 #[cfg(feature = "render")]
 use super::DeliveryError;
+#[cfg(feature = "render")]
+use super::OtpRequested;
 use super::reset_link::ResetLinks;
 use super::{
-    Channel, EVENT_TYPE, EVENT_VERSION, EmailSender, Event, OtpRequested, RESET_LINK_EVENT_TYPE,
-    RESET_LINK_EVENT_VERSION, SmsSender,
+    Channel, EVENT_TYPE, EVENT_VERSION, EmailSender, Event, RESET_LINK_EVENT_TYPE, RESET_LINK_EVENT_VERSION, SmsSender,
 };
 use crate::store::Store;
 
@@ -35,6 +40,8 @@ pub enum Outcome {
     /// A reset request past the customer's limit of reset emails: nothing sent, the link
     /// emailed before still works.
     Throttled,
+    /// The address bounced or complained before (since the code was requested): not sent.
+    Suppressed,
 }
 
 /// Why an event was not sent.
@@ -87,15 +94,43 @@ pub struct Dispatcher<'a> {
     pub email: &'a dyn EmailSender,
     pub sms: &'a dyn SmsSender,
     pub reset_links: &'a ResetLinks,
+    /// How long the outcomes' history events are kept.
+    pub retention_secs: i64,
 }
 
 #[cfg(feature = "render")]
 impl Dispatcher<'_> {
-    /// Sends `event` at most once. See `Outcome` and `DispatchError`.
-    pub async fn dispatch(&self, event: &Event, now: i64) -> Result<Outcome, DispatchError> {
+    /// Sends `event` at most once, and records what became of it for its customer; a failure
+    /// on the `final_attempt` (the queue's last receive) is recorded as dead-lettered. See
+    /// `Outcome` and `DispatchError`.
+    pub async fn dispatch(&self, event: &Event, now: i64, final_attempt: bool) -> Result<Outcome, DispatchError> {
         match event {
-            Event::Otp(event) => self.send_code(event, now).await,
-            Event::ResetLink(event) => self.send_reset_link(event, now).await,
+            Event::Otp(event) => {
+                let result = self.send_code(event, now).await;
+                self.record(event, &result, now, final_attempt).await;
+                result
+            }
+            Event::ResetLink(event) => self.send_reset_link(event, now, final_attempt).await,
+        }
+    }
+
+    /// Counts and records the outcome of sending `message` (nothing for a duplicate, an expired
+    /// code or a reset request that sends nothing).
+    async fn record(
+        &self,
+        message: &OtpRequested,
+        result: &Result<Outcome, DispatchError>,
+        now: i64,
+        final_attempt: bool,
+    ) {
+        use super::outcomes::Dispatched;
+        let dispatched = match result {
+            Ok(outcome) => recorded(*outcome),
+            Err(_) if final_attempt => Some(Dispatched::DeadLettered),
+            Err(_) => Some(Dispatched::Failed),
+        };
+        if let Some(dispatched) = dispatched {
+            super::outcomes::record_dispatch(self.store, message, dispatched, now, self.retention_secs).await;
         }
     }
 
@@ -103,7 +138,9 @@ impl Dispatcher<'_> {
         if event.expires_at <= now {
             return Ok(Outcome::Expired);
         }
-        let rendered = self.render(event).await?;
+        let Some(rendered) = self.render(event).await? else {
+            return Ok(Outcome::Suppressed);
+        };
         if !self.claim(&event.event_id, event.expires_at, now).await? {
             return Ok(Outcome::Duplicate);
         }
@@ -115,7 +152,12 @@ impl Dispatcher<'_> {
     /// lookup), then for a customer 1 read (template), 1 write
     /// (claim), 1 transaction (limit and token), and on a failed send 2 writes (give back).
     /// The lookup's cost shows nobody: the route has answered already.
-    async fn send_reset_link(&self, event: &super::ResetLinkRequested, now: i64) -> Result<Outcome, DispatchError> {
+    async fn send_reset_link(
+        &self,
+        event: &super::ResetLinkRequested,
+        now: i64,
+        final_attempt: bool,
+    ) -> Result<Outcome, DispatchError> {
         use super::reset_link::{RESET_TEMPLATE, RESET_TOKEN_TTL_SECS};
         use crate::domain::otp::OtpPurpose;
         use crate::store::UniqueField;
@@ -145,16 +187,48 @@ impl Dispatcher<'_> {
             expires_at,
             requested_at: now,
         };
-        let rendered = self.render(&message).await?;
+        let result = self.send_reset_message(event, &customer, &message, now).await;
+        self.record(&message, &result, now, final_attempt).await;
+        result
+    }
+
+    /// The rest of `send_reset_link`, once the customer and the message are known.
+    async fn send_reset_message(
+        &self,
+        event: &super::ResetLinkRequested,
+        customer: &crate::store::Customer,
+        message: &OtpRequested,
+        now: i64,
+    ) -> Result<Outcome, DispatchError> {
+        let expires_at = message.expires_at;
+        let Some(rendered) = self.render(message).await? else {
+            return Ok(Outcome::Suppressed);
+        };
         // Claimed before the token is stored: a duplicate of the event issues nothing.
         if !self.claim(&event.event_id, expires_at, now).await? {
             return Ok(Outcome::Duplicate);
         }
-        let stored = self.reset_links.store(self.store, &customer, &message.otp.0, expires_at, now).await;
+        let stored = self.reset_links.store(self.store, customer, &message.otp.0, expires_at, now).await;
         match stored {
-            Ok(true) => {}
+            Ok(true) => {
+                crate::metrics::count(crate::metrics::Metric::OtpRequested);
+                let mut requested = crate::history::new_event(
+                    customer.merchant_id,
+                    customer.id,
+                    crate::store::EventKind::OtpRequested,
+                    crate::history::OK,
+                    now,
+                    self.retention_secs,
+                );
+                (requested.purpose, requested.channel) = (Some(message.purpose), Some(message.channel));
+                requested.message_id = Some(message.event_id.clone());
+                crate::history::record_in(self.store, [requested]).await;
+            }
             // The claim stays: the same event is throttled again, whenever it comes.
-            Ok(false) => return Ok(Outcome::Throttled),
+            Ok(false) => {
+                crate::metrics::count(crate::metrics::Metric::OtpLimitHits);
+                return Ok(Outcome::Throttled);
+            }
             Err(error) => {
                 self.release(&event.event_id).await;
                 return Err(retry_store(error));
@@ -163,7 +237,7 @@ impl Dispatcher<'_> {
         if let Err(error) = self.send(&event.event_id, &rendered).await {
             // Not sent: the place in the customer's limit goes back with the claim. The stored
             // token stays, undelivered, until the retry replaces it.
-            if let Err(give_back) = self.reset_links.give_back(self.store, &customer, now).await {
+            if let Err(give_back) = self.reset_links.give_back(self.store, customer, now).await {
                 tracing::warn!(event_id = %event.event_id, error = %give_back, "could not give back a reset email");
             }
             return Err(error);
@@ -171,16 +245,24 @@ impl Dispatcher<'_> {
         Ok(Outcome::Sent)
     }
 
-    /// The merchant's template for `event` (or the built-in one), rendered.
-    async fn render(&self, event: &OtpRequested) -> Result<super::render::Rendered, DispatchError> {
-        let stored = self.store.template(event.merchant_id, &event.template_code).await.map_err(retry_store)?;
+    /// The merchant's template for `event` (or the built-in one), rendered; `None` when the
+    /// address bounced or complained before (both read at once).
+    async fn render(&self, event: &OtpRequested) -> Result<Option<super::render::Rendered>, DispatchError> {
+        let (stored, deliveries) = tokio::join!(
+            self.store.template(event.merchant_id, &event.template_code),
+            self.store.delivery_state(event.merchant_id, event.customer_id)
+        );
+        if super::outcomes::suppressed(&deliveries.map_err(retry_store)?, event).is_some() {
+            return Ok(None);
+        }
+        let stored = stored.map_err(retry_store)?;
         let template = stored.or_else(|| super::builtin(&event.template_code)).ok_or_else(|| {
             DispatchError::Permanent(format!(
                 "merchant {} has no template {:?}",
                 event.merchant_id, event.template_code
             ))
         })?;
-        super::render::render(&template, event).map_err(|e| DispatchError::Permanent(e.to_string()))
+        super::render::render(&template, event).map(Some).map_err(|e| DispatchError::Permanent(e.to_string()))
     }
 
     /// Claims `event_id` until well after the code expires: `false` for a duplicate.
@@ -209,6 +291,16 @@ impl Dispatcher<'_> {
             DeliveryError::Unavailable(reason) => DispatchError::Retry(reason),
             DeliveryError::Rejected(reason) => DispatchError::Permanent(reason),
         })
+    }
+}
+
+/// What of a dispatch that needs no retry is recorded (not a duplicate, whose first delivery
+/// was, nor what sent nothing: an expired code, a reset request for nobody or over its limit).
+pub fn recorded(outcome: Outcome) -> Option<super::outcomes::Dispatched> {
+    match outcome {
+        Outcome::Sent => Some(super::outcomes::Dispatched::Sent),
+        Outcome::Suppressed => Some(super::outcomes::Dispatched::Suppressed),
+        Outcome::Duplicate | Outcome::Expired | Outcome::NoAccount | Outcome::Throttled => None,
     }
 }
 

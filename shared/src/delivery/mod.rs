@@ -21,11 +21,14 @@ use crate::store::Template;
 
 pub mod dispatch;
 pub mod outbox;
+pub mod outcomes;
 #[cfg(feature = "render")]
 pub mod render;
 pub mod reset_link;
 #[cfg(feature = "ses")]
 pub mod ses;
+#[cfg(feature = "aws")]
+pub mod ses_events;
 #[cfg(feature = "sns")]
 pub mod sns;
 
@@ -35,7 +38,7 @@ pub const RESET_LINK_EVENT_TYPE: &str = "password_reset_link.requested";
 pub const RESET_LINK_EVENT_VERSION: u32 = 1;
 
 /// How a code reaches the customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Email,
@@ -216,6 +219,10 @@ pub struct EmailMessage {
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
+    /// Sent as SES message tags, which SES's delivery, bounce and complaint events carry back:
+    /// they say which customer and which delivery an outcome is about (`outcomes::tags`).
+    #[serde(skip)]
+    pub tags: Vec<(&'static str, String)>,
 }
 
 #[async_trait]

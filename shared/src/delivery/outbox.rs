@@ -81,6 +81,8 @@ pub struct LocalPublisher {
     pub reset_links: Arc<super::reset_link::ResetLinks>,
     /// Dispatches still running, so tests and shutdown can wait for them.
     pub pending: Pending,
+    /// How long the delivery outcomes' history events are kept.
+    pub retention_secs: i64,
 }
 
 #[cfg(feature = "render")]
@@ -91,7 +93,21 @@ impl LocalPublisher {
         clock: Arc<dyn Clock>,
         reset_links: super::reset_link::ResetLinks,
     ) -> LocalPublisher {
-        LocalPublisher { store, outbox, clock, reset_links: Arc::new(reset_links), pending: Pending::default() }
+        let retention_secs = crate::config::DEFAULT_HISTORY_RETENTION_DAYS * 86_400;
+        LocalPublisher {
+            store,
+            outbox,
+            clock,
+            reset_links: Arc::new(reset_links),
+            pending: Pending::default(),
+            retention_secs,
+        }
+    }
+
+    /// Keeps the outcomes' history events `retention_secs` (`STAMPS_HISTORY_RETENTION_DAYS`).
+    pub fn with_retention(mut self, retention_secs: i64) -> LocalPublisher {
+        self.retention_secs = retention_secs;
+        self
     }
 
     /// Waits until every dispatch started so far has finished.
@@ -108,20 +124,24 @@ impl super::EventPublisher for LocalPublisher {
         let reset_links = Arc::clone(&self.reset_links);
         let event = event.clone();
         let guard = self.pending.start();
-        tokio::spawn(async move {
+        let retention_secs = self.retention_secs;
+        // Recorded as the dispatch function's work, as on AWS.
+        tokio::spawn(crate::context::scope("otp-dispatch", None, async move {
             let _guard = guard;
             let dispatcher = super::dispatch::Dispatcher {
                 store: store.as_ref(),
                 email: outbox.as_ref(),
                 sms: outbox.as_ref(),
                 reset_links: reset_links.as_ref(),
+                retention_secs,
             };
             let about = super::dispatch::describe(&event);
-            match dispatcher.dispatch(&event, clock.now()).await {
+            // One attempt, no queue to try again: a failure is final.
+            match dispatcher.dispatch(&event, clock.now(), true).await {
                 Ok(outcome) => tracing::info!(?outcome, "{about}"),
                 Err(error) => tracing::warn!(%error, "{about}"),
             }
-        });
+        }));
         Ok(())
     }
 }

@@ -56,7 +56,13 @@ pub fn render(template: &Template, event: &OtpRequested) -> Result<Rendered, Ren
             };
             // A subject is one line.
             let subject = subject.lines().next().unwrap_or_default().trim().to_string();
-            Ok(Rendered::Email(EmailMessage { to: event.destination.clone(), subject, text, html }))
+            Ok(Rendered::Email(EmailMessage {
+                to: event.destination.clone(),
+                subject,
+                text,
+                html,
+                tags: super::outcomes::tags(event),
+            }))
         }
         Channel::Sms => {
             let text = part("sms.txt", &template.sms)?.ok_or_else(|| missing("SMS text"))?;

@@ -2,21 +2,29 @@
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
 
 use super::{DeliveryError, EmailMessage, EmailSender};
 use crate::aws::{AwsFailure, classify};
 
-/// Sends from one verified address (`STAMPS_EMAIL_FROM`).
+/// Sends from one verified address (`STAMPS_EMAIL_FROM`), through the configuration set whose
+/// delivery, bounce and complaint events reach the `delivery-events` function
+/// (`STAMPS_SES_CONFIGURATION_SET`), with the message's tags.
 #[derive(Debug, Clone)]
 pub struct SesEmail {
     client: Client,
     from: String,
+    configuration_set: Option<String>,
 }
 
 impl SesEmail {
     pub fn new(client: Client, from: String) -> SesEmail {
-        SesEmail { client, from }
+        SesEmail { client, from, configuration_set: None }
+    }
+
+    pub fn with_configuration_set(mut self, name: Option<String>) -> SesEmail {
+        self.configuration_set = name;
+        self
     }
 }
 
@@ -32,8 +40,21 @@ impl EmailSender for SesEmail {
             body = body.html(content(html)?);
         }
         let email = Message::builder().subject(content(&message.subject)?).body(body.build()).build();
+        let tags = message
+            .tags
+            .iter()
+            .map(|(name, value)| {
+                MessageTag::builder()
+                    .name(*name)
+                    .value(value)
+                    .build()
+                    .map_err(|e| DeliveryError::Rejected(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         self.client
             .send_email()
+            .set_configuration_set_name(self.configuration_set.clone())
+            .set_email_tags((!tags.is_empty()).then_some(tags))
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(&message.to).build())
             .content(EmailContent::builder().simple(email).build())

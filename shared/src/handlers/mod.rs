@@ -6,6 +6,7 @@ pub mod otp;
 pub mod otp_limit;
 pub mod password;
 pub mod pin;
+pub mod support;
 pub mod token;
 pub mod token_verify;
 pub mod v2;

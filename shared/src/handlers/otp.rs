@@ -8,9 +8,11 @@ use crate::delivery::{Channel, Event, OtpDelivery, OtpRequested};
 use crate::domain::otp::{self, OtpPurpose};
 use crate::error::{ApiError, ErrorCode};
 use crate::handlers::customer;
+use crate::history;
 use crate::http::Reply;
 use crate::http::body::Fields;
-use crate::store::{Customer, OtpRecord, keys};
+use crate::metrics::{self, Metric};
+use crate::store::{Customer, EventKind, OtpRecord, keys};
 
 /// How `type` is read: optional with a default (PIN reset) or required (password reset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +51,10 @@ fn destination(customer: &Customer, channel: Channel) -> Result<String, ApiError
 
 /// Handles a request for a new code: `{<field>, type, template_code?}`. The code is always in
 /// the answer (as documented); with `template_code` it is also delivered, through an event
-/// published after the code is stored. Storage: 1 read of the template when one is named,
-/// the customer lookup, 1 transaction (count the request and store the code).
+/// published after the code is stored, unless the address bounced or complained before.
+/// Storage: the customer lookup, 2 reads in parallel when a template is named (the template,
+/// the customer's deliveries), 1 transaction (count the request and store the code), 1 write
+/// (the history event).
 pub async fn request(
     app: &App,
     merchant_id: u64,
@@ -72,8 +76,12 @@ pub async fn request(
         Some(code) => {
             let destination = destination(&customer, channel)?;
             let store = app.store()?;
-            let known =
-                store.template(merchant_id, &code).await?.is_some() || crate::delivery::builtin(&code).is_some();
+            let (template, deliveries) =
+                tokio::join!(store.template(merchant_id, &code), store.delivery_state(merchant_id, customer.id));
+            if let Some(suppression) = deliveries?.suppression(channel, &destination) {
+                return Err(suppressed(channel, &suppression.reason));
+            }
+            let known = template?.is_some() || crate::delivery::builtin(&code).is_some();
             if !known {
                 return Err(ApiError::field(ErrorCode::InvalidTemplateCode, "template_code", "Unknown template."));
             }
@@ -86,8 +94,10 @@ pub async fn request(
     let now = app.clock.now();
     let expires_at = now.saturating_add(app.config.otp_ttl_secs);
     issue(app, &customer, purpose, &code, expires_at, field).await?;
+    let mut event = history::event(app, merchant_id, customer.id, EventKind::OtpRequested, history::OK);
+    event.purpose = Some(purpose);
     if let Some((template_code, destination)) = delivery {
-        let event = OtpRequested::new(OtpDelivery {
+        let otp_event = OtpRequested::new(OtpDelivery {
             merchant_id,
             customer_id: customer.id,
             purpose,
@@ -99,9 +109,40 @@ pub async fn request(
             expires_at,
             requested_at: now,
         })?;
-        publish(app, &event.into(), merchant_id, customer.id).await?;
+        let message_id = otp_event.event_id.clone();
+        publish(app, &otp_event.into(), merchant_id, customer.id).await?;
+        event.channel = Some(channel);
+        event.message_id = Some(message_id);
     }
+    history::record(app, [event]).await;
     Ok(Reply::secret(json!({"status": "ok", "otp": code})))
+}
+
+/// The answer to a request to deliver to an address that bounced or complained.
+pub fn suppressed(channel: Channel, reason: &str) -> ApiError {
+    let (what, field) = match channel {
+        Channel::Email => ("email address", "email"),
+        Channel::Sms => ("mobile number", "mobile"),
+    };
+    let why = if reason == "complained" { "its owner marked our message as spam" } else { "it bounced" };
+    ApiError::field(
+        ErrorCode::NoDestination,
+        "type",
+        format!(
+            "The customer's {what} cannot be sent to: {why}. Update the customer's {field} (or send by the other \
+             channel)."
+        ),
+    )
+}
+
+/// A code consumed by a reset: counts it and records `otp_used` with the reset's own event
+/// (`reset`), in one write.
+pub async fn used(app: &App, customer: &Customer, purpose: OtpPurpose, reset: EventKind) {
+    metrics::count(Metric::OtpUsed);
+    let mut used = history::event(app, customer.merchant_id, customer.id, EventKind::OtpUsed, history::OK);
+    used.purpose = Some(purpose);
+    let reset = history::event(app, customer.merchant_id, customer.id, reset, history::OK);
+    history::record(app, [used, reset]).await;
 }
 
 /// Stores `code` for `customer` if the request limit allows it (one transaction).
@@ -124,8 +165,10 @@ pub async fn issue(
     let limit_key = keys::otp_requests(customer.merchant_id, customer.id);
     let granted = app.store()?.issue_otp(&record, &limit_key, request_limit(app), app.clock.now()).await?;
     if !granted {
+        metrics::count(Metric::OtpLimitHits);
         return Err(otp::limit_exceeded(field));
     }
+    metrics::count(Metric::OtpRequested);
     Ok(())
 }
 
@@ -171,12 +214,18 @@ pub async fn check_secret(
 ) -> Result<String, ApiError> {
     let store = app.store()?;
     let now = app.clock.now();
-    let record = store
-        .reserve_otp_try(merchant_id, customer_id, purpose, app.config.otp_max_tries, now)
-        .await?
-        .ok_or_else(otp::invalid)?;
+    let Some(record) = store.reserve_otp_try(merchant_id, customer_id, purpose, app.config.otp_max_tries, now).await?
+    else {
+        // No live code, or its tries are used up: nothing is kept per customer (see `history`).
+        metrics::count(Metric::OtpRejected);
+        return Err(otp::invalid());
+    };
     let presented = otp::hash(&app.hash_key, merchant_id, customer_id, purpose, secret);
     if !otp::hashes_match(&presented, &record.otp_hash) {
+        metrics::count(Metric::OtpRejected);
+        let mut event = history::event(app, merchant_id, customer_id, EventKind::OtpFailed, "invalid_otp");
+        (event.purpose, event.failures) = (Some(purpose), Some(record.tries));
+        history::record(app, [event]).await;
         return Err(otp::invalid());
     }
     Ok(record.otp_hash)

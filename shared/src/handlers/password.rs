@@ -20,9 +20,11 @@ use crate::error::{ApiError, ErrorCode};
 use crate::handlers::begin;
 use crate::handlers::customer;
 use crate::handlers::otp::{self, TypeField};
+use crate::history;
 use crate::http::body::Fields;
 use crate::http::{ApiRequest, Reply};
-use crate::store::{CounterPolicy, Customer, OtpEffect, Window, keys};
+use crate::metrics::{self, Metric};
+use crate::store::{CounterPolicy, Customer, EventKind, OtpEffect, Window, keys};
 
 pub fn throttle(app: &App) -> CounterPolicy {
     CounterPolicy {
@@ -107,21 +109,43 @@ pub async fn unknown_identifier_failure(
     let identifier_hash =
         app.hash_key.hash(Purpose::UnknownIdentifier, &[merchant_id.to_string().as_bytes(), identifier.as_bytes()]);
     let key = keys::unknown_identifier_failures(merchant_id, &identifier_hash);
-    if !app.store()?.reserve(&key, throttle(app), app.clock.now()).await?.granted {
+    let policy = throttle(app);
+    let reservation = app.store()?.reserve(&key, policy, app.clock.now()).await?;
+    if !reservation.granted {
+        metrics::count(Metric::PasswordThrottles);
         return Err(too_many_attempts());
     }
     app.hasher.verify_blocking(password.to_string(), None).await?;
+    metrics::count(Metric::PasswordFailures);
+    // Recorded as a known customer's wrong password is (`check`), under the merchant's unknown
+    // subject and without the identifier: a wrong password makes the same store calls whether
+    // the identifier names a customer or not.
+    let kind = if reservation.count >= policy.limit { EventKind::PasswordThrottled } else { EventKind::PasswordFailed };
+    let mut event = history::event(app, merchant_id, history::UNKNOWN_CUSTOMER, kind, "invalid_password");
+    event.failures = Some(reservation.count);
+    history::record(app, [event]).await;
     Ok(())
 }
 
-/// Checks `password` for `customer` under the throttle. A right password stored with weaker
-/// parameters (or imported from Django) is rehashed. Storage: 2 calls on success (take a
-/// place, give it back), 1 on a wrong password or while throttled, +1 for a rehash.
-pub async fn check(app: &App, customer: &Customer, password: &str) -> Result<(), CheckFailure> {
+/// Checks `password` for `customer` under the throttle. On a right password `success` (if
+/// any) is recorded in the history in parallel with giving the place back; a wrong one is
+/// recorded as a failure, or as the throttle when it fills the window. A right password stored
+/// with weaker parameters (or imported from Django) is rehashed. Storage: 2 calls in sequence
+/// on success (take a place; give it back and record the event, in parallel), 2 on a wrong
+/// password (the place, the event), 1 while throttled, +1 for a rehash.
+pub async fn check(
+    app: &App,
+    customer: &Customer,
+    password: &str,
+    success: Option<EventKind>,
+) -> Result<(), CheckFailure> {
     let store = app.store()?;
     let now = app.clock.now();
     let key = keys::password_failures(customer.merchant_id, customer.id);
-    if !store.reserve(&key, throttle(app), now).await.map_err(ApiError::from)?.granted {
+    let policy = throttle(app);
+    let reservation = store.reserve(&key, policy, now).await.map_err(ApiError::from)?;
+    if !reservation.granted {
+        metrics::count(Metric::PasswordThrottles);
         return Err(CheckFailure::Throttled);
     }
     let Some(stored) = customer.password_hash.clone() else {
@@ -133,9 +157,17 @@ pub async fn check(app: &App, customer: &Customer, password: &str) -> Result<(),
     let verdict =
         app.hasher.verify_blocking(password.to_string(), Some(stored.clone())).await.map_err(ApiError::from)?;
     if !verdict.matched() {
+        metrics::count(Metric::PasswordFailures);
+        let kind =
+            if reservation.count >= policy.limit { EventKind::PasswordThrottled } else { EventKind::PasswordFailed };
+        let mut event = history::event(app, customer.merchant_id, customer.id, kind, "invalid_password");
+        event.failures = Some(reservation.count);
+        history::record(app, [event]).await;
         return Err(CheckFailure::WrongPassword);
     }
-    store.release(&key, now).await.map_err(ApiError::from)?;
+    let success = success.map(|kind| history::event(app, customer.merchant_id, customer.id, kind, history::OK));
+    let (released, ()) = tokio::join!(store.release(&key, now), history::record(app, success));
+    released.map_err(ApiError::from)?;
     if verdict == Verdict::MatchNeedsRehash {
         let fresh = app.hasher.hash_blocking(password.to_string()).await.map_err(ApiError::from)?;
         // Only while the old hash is still there: a concurrent change must win.
@@ -152,7 +184,7 @@ pub fn check_policy(password: &str, email: Option<&str>, field: &str) -> Result<
 }
 
 /// `POST /api/auth/validate-password` `{user, password}`. Storage: 1 read + the check (2 calls
-/// on success, 1 on a wrong password).
+/// in sequence on success, the event written beside the second; 2 on a wrong password).
 pub async fn validate(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let (fields, merchant_id) = begin(app, &request).await?;
     if !fields.has("user") {
@@ -160,7 +192,9 @@ pub async fn validate(app: &App, request: ApiRequest) -> Result<Reply, ApiError>
     }
     let password = fields.secret("password")?;
     let customer = resolve_timed(app, merchant_id, &fields, "user", &password).await?;
-    check(app, &customer, &password).await.map_err(|failure| failure.into_api("password"))?;
+    check(app, &customer, &password, Some(EventKind::PasswordValidated))
+        .await
+        .map_err(|failure| failure.into_api("password"))?;
     Ok(Reply::status_ok())
 }
 
@@ -175,9 +209,11 @@ pub async fn change(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let new = fields.secret("new_password")?;
     let customer = resolve_timed(app, merchant_id, &fields, "user", &old).await?;
     check_policy(&new, customer.email.as_deref(), "new_password")?;
-    check(app, &customer, &old).await.map_err(|failure| failure.into_api("old_password"))?;
+    check(app, &customer, &old, None).await.map_err(|failure| failure.into_api("old_password"))?;
     let hash = app.hasher.hash_blocking(new).await?;
     store_password(app, &customer, &hash).await?;
+    history::record(app, [history::event(app, merchant_id, customer.id, EventKind::PasswordChanged, history::OK)])
+        .await;
     Ok(Reply::status_ok())
 }
 
@@ -193,6 +229,7 @@ pub async fn set(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     check_policy(&new, customer.email.as_deref(), "new_password")?;
     let hash = app.hasher.hash_blocking(new).await?;
     store_password(app, &customer, &hash).await?;
+    history::record(app, [history::event(app, merchant_id, customer.id, EventKind::PasswordSet, history::OK)]).await;
     Ok(Reply::ok(json!({"id": customer.id, "name": customer.name, "email": customer.email, "status": "ok"})))
 }
 
@@ -246,7 +283,9 @@ pub async fn reset_with_otp(app: &App, request: ApiRequest) -> Result<Reply, Api
         )
         .await?;
     if !consumed {
+        metrics::count(Metric::OtpRejected);
         return Err(crate::domain::otp::invalid());
     }
+    otp::used(app, &customer, OtpPurpose::PasswordReset, EventKind::PasswordReset).await;
     Ok(Reply::status_ok())
 }

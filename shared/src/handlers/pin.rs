@@ -16,9 +16,11 @@ use crate::error::ApiError;
 use crate::handlers::begin;
 use crate::handlers::otp::{self, TypeField};
 use crate::handlers::{customer, password};
+use crate::history;
 use crate::http::body::Fields;
 use crate::http::{ApiRequest, Reply};
-use crate::store::{CounterPolicy, OtpEffect, PinAttempt, PinCondition, Window};
+use crate::metrics::{self, Metric};
+use crate::store::{CounterPolicy, EventKind, OtpEffect, PinAttempt, PinCondition, Window};
 
 fn pin_field(fields: &Fields, name: &str) -> Result<String, ApiError> {
     let value = fields.value(name).ok_or_else(|| ApiError::required(name))?;
@@ -62,7 +64,10 @@ async fn no_pin(app: &App, merchant_id: u64, customer_id: u64, checked: bool) ->
 }
 
 /// Reserves an attempt and checks `pin` (the reserve-first lockout). On a right PIN the
-/// failures return to zero and a hash with old parameters is refreshed.
+/// failures return to zero, `success` (if any) is recorded in the history in parallel with that
+/// write, and a hash with old parameters is refreshed. A wrong PIN is recorded as a failure, or
+/// as the block when it uses the last attempt.
+#[allow(clippy::too_many_arguments)]
 async fn check_pin(
     app: &App,
     merchant_id: u64,
@@ -71,6 +76,7 @@ async fn check_pin(
     pin: &str,
     field: &str,
     with_attempts_left: bool,
+    success: Option<EventKind>,
 ) -> Result<String, ApiError> {
     let store = app.store()?;
     let policy = lockout(app);
@@ -81,9 +87,22 @@ async fn check_pin(
     };
     let verdict = app.hasher.verify_blocking(pin.to_string(), Some(pin_hash.clone())).await?;
     if !verdict.matched() {
-        return Err(pin::wrong_pin(field, count, policy.limit, with_attempts_left));
+        let error = pin::wrong_pin(field, count, policy.limit, with_attempts_left);
+        metrics::count(Metric::PinFailures);
+        let kind = if count >= policy.limit {
+            metrics::count(Metric::PinBlocks);
+            EventKind::PinBlocked
+        } else {
+            EventKind::PinFailed
+        };
+        let mut event = history::event(app, merchant_id, customer_id, kind, error.code.as_str());
+        event.failures = Some(count);
+        history::record(app, [event]).await;
+        return Err(error);
     }
-    store.clear_pin_failures(merchant_id, customer_id).await?;
+    let success = success.map(|kind| history::event(app, merchant_id, customer_id, kind, history::OK));
+    let (cleared, ()) = tokio::join!(store.clear_pin_failures(merchant_id, customer_id), history::record(app, success));
+    cleared?;
     if verdict == Verdict::MatchNeedsRehash {
         let fresh = app.hasher.hash_blocking(pin.to_string()).await?;
         store.put_pin(merchant_id, customer_id, &fresh, PinCondition::Current(&pin_hash)).await?;
@@ -91,9 +110,10 @@ async fn check_pin(
     Ok(pin_hash)
 }
 
-/// `POST /api/pin/validate` `{user, pin}`. Storage: 2 calls on success (reserve the attempt
-/// and read the hash in one conditional write; give it back), 1 on a wrong PIN or while
-/// blocked, 2 when no PIN is set.
+/// `POST /api/pin/validate` `{user, pin}`. Storage: 2 calls in sequence on success (reserve
+/// the attempt and read the hash in one conditional write; then give it back and record the
+/// event, in parallel), 2 on a wrong PIN (the reserve, the event), 1 while blocked, 2 when no
+/// PIN is set.
 pub async fn validate(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let (fields, merchant_id) = begin(app, &request).await?;
     if !fields.has("user") {
@@ -101,12 +121,12 @@ pub async fn validate(app: &App, request: ApiRequest) -> Result<Reply, ApiError>
     }
     let pin = pin_field(&fields, "pin")?;
     let (customer_id, checked) = customer_id(app, merchant_id, &fields).await?;
-    check_pin(app, merchant_id, customer_id, checked, &pin, "pin", true).await?;
+    check_pin(app, merchant_id, customer_id, checked, &pin, "pin", true, Some(EventKind::PinValidated)).await?;
     Ok(Reply::status_ok())
 }
 
-/// `POST /api/pin/set` `{user, pin, confirm_pin}`: first time only. Storage: 2 calls (read the
-/// customer, conditional write).
+/// `POST /api/pin/set` `{user, pin, confirm_pin}`: first time only. Storage: 3 calls (read the
+/// customer, conditional write, the event).
 pub async fn set(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let (fields, merchant_id) = begin(app, &request).await?;
     if !fields.has("user") {
@@ -121,12 +141,13 @@ pub async fn set(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     if !written {
         return Err(pin::already_set());
     }
+    history::record(app, [history::event(app, merchant_id, customer.id, EventKind::PinSet, history::OK)]).await;
     Ok(Reply::status_ok())
 }
 
 /// `POST /api/pin/change` `{user, current_pin, new_pin, confirm_new_pin}`. A wrong current PIN
-/// counts as a failure. Storage: 3 calls on success (reserve, give back, conditional write of
-/// the new PIN), 1 on a wrong PIN.
+/// counts as a failure. Storage: 4 calls on success (reserve, give back, conditional write of
+/// the new PIN, the event), 2 on a wrong PIN.
 pub async fn change(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let (fields, merchant_id) = begin(app, &request).await?;
     if !fields.has("user") {
@@ -137,22 +158,26 @@ pub async fn change(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let confirm = pin_field(&fields, "confirm_new_pin")?;
     pin::check_confirmation(&new_pin, &confirm, "confirm_new_pin")?;
     let (customer_id, checked) = customer_id(app, merchant_id, &fields).await?;
-    let old_hash = check_pin(app, merchant_id, customer_id, checked, &current, "current_pin", false).await?;
+    let old_hash = check_pin(app, merchant_id, customer_id, checked, &current, "current_pin", false, None).await?;
     let hash = app.hasher.hash_blocking(new_pin).await?;
     let written = app.store()?.put_pin(merchant_id, customer_id, &hash, PinCondition::Current(&old_hash)).await?;
     if !written {
         // Another change or reset landed between the check and this write: it wins.
         return Err(pin::wrong_pin("current_pin", 0, u32::MAX, false));
     }
+    history::record(app, [history::event(app, merchant_id, customer_id, EventKind::PinChanged, history::OK)]).await;
     Ok(Reply::status_ok())
 }
 
 /// `POST /api/pin/unblock` `{user}`: failures back to zero (also when not blocked). Storage:
-/// 2 calls (read the customer, clear).
+/// 2 calls in sequence (read the customer; clear and record the event, in parallel).
 pub async fn unblock(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let (fields, merchant_id) = begin(app, &request).await?;
     let customer = customer::resolve(app, merchant_id, &fields, "user").await?;
-    app.store()?.clear_pin_failures(merchant_id, customer.id).await?;
+    let event = history::event(app, merchant_id, customer.id, EventKind::PinUnblocked, history::OK);
+    let (cleared, ()) =
+        tokio::join!(app.store()?.clear_pin_failures(merchant_id, customer.id), history::record(app, [event]));
+    cleared?;
     Ok(Reply::status_ok())
 }
 
@@ -165,8 +190,8 @@ pub async fn request_otp_for_reset(app: &App, request: ApiRequest) -> Result<Rep
 }
 
 /// `POST /api/pin/reset` `{user, otp, pin, confirm_pin}`: consumes the code, sets the PIN and
-/// clears the failures in one atomic write. Storage: 3 calls (read the customer, use a try of
-/// the code, the transaction).
+/// clears the failures in one atomic write. Storage: 4 calls (read the customer, use a try of
+/// the code, the transaction, the events).
 pub async fn reset(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let (fields, merchant_id) = begin(app, &request).await?;
     if !fields.has("user") {
@@ -191,14 +216,17 @@ pub async fn reset(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
         )
         .await?;
     if !consumed {
+        metrics::count(Metric::OtpRejected);
         return Err(domain_otp::invalid());
     }
+    otp::used(app, &customer, OtpPurpose::PinReset, EventKind::PinReset).await;
     Ok(Reply::status_ok())
 }
 
 /// `POST /api/pin/reset-with-password` `{user, password, pin, confirm_pin}`: sets the PIN and
 /// clears the failures after a password check (which counts against the password throttle).
-/// Storage: 4 calls (read the customer, reserve a password attempt, give it back, write).
+/// Storage: 5 calls (read the customer, reserve a password attempt, give it back, write, the
+/// event).
 pub async fn reset_with_password(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let (fields, merchant_id) = begin(app, &request).await?;
     if !fields.has("user") {
@@ -209,8 +237,9 @@ pub async fn reset_with_password(app: &App, request: ApiRequest) -> Result<Reply
     let confirm = pin_field(&fields, "confirm_pin")?;
     pin::check_confirmation(&new_pin, &confirm, "confirm_pin")?;
     let customer = password::resolve_timed(app, merchant_id, &fields, "user", &password).await?;
-    password::check(app, &customer, &password).await.map_err(|failure| failure.into_api("password"))?;
+    password::check(app, &customer, &password, None).await.map_err(|failure| failure.into_api("password"))?;
     let hash = app.hasher.hash_blocking(new_pin).await?;
     app.store()?.put_pin(merchant_id, customer.id, &hash, PinCondition::Any).await?;
+    history::record(app, [history::event(app, merchant_id, customer.id, EventKind::PinReset, history::OK)]).await;
     Ok(Reply::ok(json!({"status": "ok"})))
 }

@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::http::auth::api_key_merchant;
 use crate::http::body::Fields;
 use crate::http::{ApiRequest, Reply};
+use crate::metrics::{self, Metric};
 
 pub async fn handle(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let fields = Fields::parse(&request.headers, &request.body)?;
@@ -18,6 +19,7 @@ pub async fn handle(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     if key_merchant != merchant {
         return Err(ApiError::authentication_failed());
     }
+    metrics::count(Metric::TokensIssued);
     let token = app.jwt.issue(merchant, app.clock.now(), app.config.jwt_ttl_secs).map_err(|error| {
         tracing::error!(%error, "could not issue an access token");
         ApiError::internal()

@@ -16,11 +16,15 @@ pub async fn handle(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let token = match fields.first_of(&TOKEN_FIELDS) {
         None => return Err(ApiError::required("access_token")),
         Some((_, Value::String(token))) => token.trim().to_string(),
-        Some(_) => return Err(ApiError::token_not_valid()),
+        Some(_) => {
+            crate::metrics::count(crate::metrics::Metric::TokensRefused);
+            return Err(ApiError::token_not_valid());
+        }
     };
     match app.jwt.verify(&token, app.clock.now()) {
         Ok(_) => Ok(Reply::ok(json!({}))),
         Err(reason) => {
+            crate::metrics::count(crate::metrics::Metric::TokensRefused);
             tracing::info!(%reason, "access token refused");
             Err(ApiError::token_not_valid())
         }

@@ -35,10 +35,14 @@ use crate::error::{ApiError, ErrorCode};
 use crate::facebook::{FacebookError, FacebookUser};
 use crate::handlers::otp;
 use crate::handlers::password::{self, CheckFailure};
+use crate::history;
 use crate::http::body::Fields;
 use crate::http::{ApiRequest, Reply};
+use crate::metrics::{self, Metric};
 use crate::store::layout::CounterKind;
-use crate::store::{AppKey, CounterPolicy, Customer, NewCustomer, OtpEffect, Profile, StoreError, UniqueField, keys};
+use crate::store::{
+    AppKey, CounterPolicy, Customer, EventKind, NewCustomer, OtpEffect, Profile, StoreError, UniqueField, keys,
+};
 
 pub use crate::delivery::reset_link::{RESET_TEMPLATE, RESET_TOKEN_TTL_SECS, ResetLinks};
 
@@ -117,6 +121,9 @@ impl NetworkPlace {
         let key = keys::source_network(what.kind(), &network_hash(&app.hash_key, source));
         if !app.store()?.reserve(&key, what.limit(app), app.clock.now()).await?.granted {
             tracing::info!(window = what.name(), "a client network reached its window");
+            if matches!(what, PerNetwork::LoginFailures) {
+                metrics::count(Metric::PasswordThrottles);
+            }
             return Err(too_many_from_network());
         }
         Ok(NetworkPlace { key })
@@ -241,8 +248,9 @@ enum Credentials {
 /// `POST /api/v2/auth/login` `{email, password}` or `{fb_token, fb_uid}`, `gcm_id?`: a new key.
 /// The check takes a place in the network's window of failed logins first; a success gives it
 /// back. Storage (email): 1 write (the network's place), 2 reads (the same for an unknown
-/// email), the password check (1 call; 2 on success), then 1 write (the place back) and
-/// 1 transaction (the key, while the customer's keys are of the generation read).
+/// email), the password check (1 call; 2 on success), then 1 write (the place back),
+/// 1 transaction (the key, while the customer's keys are of the generation read) and 1 write
+/// (the history event).
 pub async fn login(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let fields = Fields::parse(&request.headers, &request.body)?;
     let merchant_id = merchant(app)?;
@@ -280,6 +288,8 @@ pub async fn login(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
             Credentials::Facebook { .. } => facebook_not_registered(),
         });
     }
+    let outcome = if by_facebook { "facebook" } else { history::OK };
+    history::record(app, [history::event(app, merchant_id, customer.id, EventKind::V2Login, outcome)]).await;
     tracing::info!(merchant = merchant_id, customer = customer.id, by_facebook, "v2 login");
     Ok(key_reply(&key))
 }
@@ -296,7 +306,7 @@ async fn password_login(app: &App, merchant_id: u64, email: &str, password: &str
         password::unknown_identifier_failure(app, merchant_id, email, password).await?;
         return Err(wrong_password());
     };
-    password::check(app, &customer, password).await.map_err(|failure| match failure {
+    password::check(app, &customer, password, None).await.map_err(|failure| match failure {
         CheckFailure::WrongPassword | CheckFailure::NotSet => wrong_password(),
         CheckFailure::Throttled => password::too_many_attempts(),
         CheckFailure::Other(error) => error,
@@ -407,6 +417,7 @@ async fn create(
         StoreError::Duplicate(_) => conflict("fb_token", "This Facebook account is already registered."),
         other => ApiError::from(other),
     })?;
+    history::record(app, [history::event(app, merchant_id, customer.id, EventKind::V2Register, history::OK)]).await;
     tracing::info!(merchant = merchant_id, customer = customer.id, "v2 registration");
     Ok(key_reply(&key))
 }
@@ -477,13 +488,16 @@ pub async fn reset_password(app: &App, request: ApiRequest) -> Result<Reply, Api
     let unlinked = unlink_facebook.is_some();
     let effect = OtpEffect::ResetByEmail { password_hash, unlink_facebook };
     if !store.consume_otp(merchant_id, customer_id, purpose, &token_hash, app.clock.now(), effect).await? {
+        metrics::count(Metric::OtpRejected);
         return Err(invalid_reset_token());
     }
+    otp::used(app, &customer, purpose, EventKind::PasswordReset).await;
     tracing::info!(merchant = merchant_id, customer = customer_id, unlinked_facebook = unlinked, "v2 password reset");
     Ok(Reply::ok(json!({"status": 1, "message": "Password has been reset."})))
 }
 
-/// `POST /api/v2/auth/logout` `{key}`: revokes that one key. Storage: 1 conditional delete.
+/// `POST /api/v2/auth/logout` `{key}`: revokes that one key. Storage: 1 delete (which answers
+/// whose key it was), 1 write (the history event).
 pub async fn logout(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let fields = Fields::parse(&request.headers, &request.body)?;
     merchant(app)?;
@@ -491,8 +505,11 @@ pub async fn logout(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     if key.len() != 40 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid_key());
     }
-    if !app.store()?.delete_app_key(&key_hash(app, &key.to_ascii_lowercase())).await? {
+    let Some((merchant_id, customer_id)) =
+        app.store()?.delete_app_key(&key_hash(app, &key.to_ascii_lowercase())).await?
+    else {
         return Err(invalid_key());
-    }
+    };
+    history::record(app, [history::event(app, merchant_id, customer_id, EventKind::V2Logout, history::OK)]).await;
     Ok(Reply::ok(json!({"status": 1})))
 }

@@ -26,6 +26,7 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, fields: &Fields) -> Re
             };
             if scheme.eq_ignore_ascii_case("Bearer") {
                 let claims = app.jwt.verify(credential, app.clock.now()).map_err(|reason| {
+                    crate::metrics::count(crate::metrics::Metric::TokensRefused);
                     tracing::info!(%reason, "bearer token refused");
                     ApiError::authentication_failed()
                 })?;

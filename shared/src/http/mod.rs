@@ -90,11 +90,28 @@ pub fn error_response(style: ErrorStyle, error: &ApiError) -> Response<String> {
 }
 
 /// Runs one request through `route`: method and size checks, the handler, the error mapping,
-/// and one structured log line (never bodies or headers: they hold secrets).
+/// one structured log line (never bodies or headers: they hold secrets) and the answer's
+/// metrics (`Requests`, `Latency` and what the handler counted, see `metrics`).
 pub async fn respond(app: &App, route: &Route, request: ApiRequest) -> Response<String> {
     let started = Instant::now();
     let method = request.method.clone();
-    let response = if method == Method::OPTIONS {
+    let source_ip = request.source_ip;
+    let (response, counts) = crate::context::scope(route.function, source_ip, answer(app, route, request)).await;
+    let elapsed = started.elapsed();
+    tracing::info!(
+        function = route.function,
+        method = %method,
+        status = response.status().as_u16(),
+        micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    app.metrics.request(route.function, response.status().as_u16(), elapsed, &counts);
+    response
+}
+
+async fn answer(app: &App, route: &Route, request: ApiRequest) -> Response<String> {
+    let method = request.method.clone();
+    if method == Method::OPTIONS {
         let mut response = json_response(StatusCode::OK, &json!({}));
         response.headers_mut().insert(ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
         response
@@ -113,13 +130,5 @@ pub async fn respond(app: &App, route: &Route, request: ApiRequest) -> Response<
             }
             Err(error) => error_response(route.errors, &error),
         }
-    };
-    tracing::info!(
-        function = route.function,
-        method = %method,
-        status = response.status().as_u16(),
-        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        "request"
-    );
-    response
+    }
 }

@@ -141,10 +141,11 @@ routes! {
             partitions: &[ApiKey, Customer, Unique, Counter(PasswordFailures)],
         },
     };
+    // The new hash with reset codes deleted, in one transaction; then the history event.
     SET_PASSWORD: "/api/auth/set-password", "set-password", Api, handlers::password::set, Needs {
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
-        table: TableAccess { actions: &[GetItem, UpdateItem, DeleteItem], partitions: &MERCHANT_LOOKUP },
+        table: TableAccess { actions: &[GetItem, PutItem, UpdateItem, DeleteItem], partitions: &MERCHANT_LOOKUP },
     };
     // Reads the template; counts the request and puts the code in one transaction; gives the
     // place back (update) if publishing fails.
@@ -163,7 +164,7 @@ routes! {
         handlers::password::reset_with_otp, Needs {
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
-        table: TableAccess { actions: &[GetItem, UpdateItem, DeleteItem], partitions: &MERCHANT_LOOKUP },
+        table: TableAccess { actions: &[GetItem, PutItem, UpdateItem, DeleteItem], partitions: &MERCHANT_LOOKUP },
     };
     PIN_SET: "/api/pin/set", "pin-set", Api, handlers::pin::set, Needs {
         ports: &[Store],
@@ -182,10 +183,11 @@ routes! {
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem, UpdateItem], partitions: &MERCHANT_LOOKUP },
     };
+    // Clears the failures (update) and puts the history event.
     PIN_UNBLOCK: "/api/pin/unblock", "pin-unblock", Api, handlers::pin::unblock, Needs {
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey],
-        table: TableAccess { actions: &[GetItem, UpdateItem], partitions: &MERCHANT_LOOKUP },
+        table: TableAccess { actions: &[GetItem, PutItem, UpdateItem], partitions: &MERCHANT_LOOKUP },
     };
     PIN_REQUEST_OTP_FOR_RESET: "/api/pin/request-otp-for-reset", "pin-request-otp-for-reset", Api,
         handlers::pin::request_otp_for_reset, Needs {
@@ -247,13 +249,29 @@ routes! {
     V2_RESET_PASSWORD: "/api/v2/auth/reset_password", "v2-reset-password", V2, handlers::v2::reset_password, Needs {
         ports: &[Store],
         secrets: &[HashKey, PasswordPepper],
-        table: TableAccess { actions: &[GetItem, UpdateItem, DeleteItem], partitions: &[Customer, Unique] },
+        table: TableAccess { actions: &[GetItem, PutItem, UpdateItem, DeleteItem], partitions: &[Customer, Unique] },
     };
-    // Deletes the app key (the delete returns the old item: no read needed).
+    // Deletes the app key (the delete returns the old item: no read needed), then puts the
+    // logout's history event under the key's customer.
     V2_LOGOUT: "/api/v2/auth/logout", "v2-logout", V2, handlers::v2::logout, Needs {
         ports: &[Store],
         secrets: &[HashKey],
-        table: TableAccess { actions: &[DeleteItem], partitions: &[AppKey] },
+        table: TableAccess { actions: &[PutItem, DeleteItem], partitions: &[Customer, AppKey] },
+    };
+    // Reads the customer, its PIN, its two counters and its deliveries.
+    CUSTOMER_STATUS: "/api/auth/customer-status", "customer-status", Api, handlers::support::customer_status, Needs {
+        ports: &[Store],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey],
+        table: TableAccess {
+            actions: &[GetItem],
+            partitions: &[ApiKey, Customer, Unique, Counter(PasswordFailures), Counter(OtpRequests)],
+        },
+    };
+    // Reads the customer; queries its events.
+    CUSTOMER_EVENTS: "/api/auth/customer-events", "customer-events", Api, handlers::support::customer_events, Needs {
+        ports: &[Store],
+        secrets: &[JwtKeys, JwtLegacyKey, HashKey],
+        table: TableAccess { actions: &[GetItem, Query], partitions: &MERCHANT_LOOKUP },
     };
 }
 
@@ -273,9 +291,24 @@ pub static OTP_DISPATCH: Worker = Worker {
     },
 };
 
+/// Records SES's delivery, bounce and complaint events from its SQS queue: puts each event in
+/// its customer's history and updates the customer's deliveries (last outcome, suppressed
+/// addresses). No secret.
+pub static DELIVERY_EVENTS: Worker = Worker {
+    function: "delivery-events",
+    needs: Needs {
+        ports: &[Store],
+        secrets: &[],
+        table: TableAccess { actions: &[PutItem, UpdateItem], partitions: &[Customer] },
+    },
+};
+
 /// Every function, route or not: its name and its needs.
 pub fn functions() -> impl Iterator<Item = (&'static str, &'static Needs)> {
-    ROUTES.iter().map(|route| (route.function, &route.needs)).chain([(OTP_DISPATCH.function, &OTP_DISPATCH.needs)])
+    ROUTES
+        .iter()
+        .map(|route| (route.function, &route.needs))
+        .chain([(OTP_DISPATCH.function, &OTP_DISPATCH.needs), (DELIVERY_EVENTS.function, &DELIVERY_EVENTS.needs)])
 }
 
 /// The route with exactly this path.
@@ -305,6 +338,7 @@ mod tests {
             assert_eq!(*name, function.to_uppercase().replace('-', "_"));
         }
         assert_eq!(OTP_DISPATCH.function, "otp-dispatch");
+        assert_eq!(DELIVERY_EVENTS.function, "delivery-events");
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! | customer          | `CUSTOMER#{merchant}#{id}`    | `CUSTOMER`        |
 //! | PIN + failures    | `CUSTOMER#{merchant}#{id}`    | `PIN`             |
 //! | OTP / reset token | `CUSTOMER#{merchant}#{id}`    | `OTP#{purpose}`   |
+//! | security event    | `CUSTOMER#{merchant}#{id}`    | `EVENT#{event id}` |
+//! | deliveries (last outcome, suppressed addresses) | `CUSTOMER#{merchant}#{id}` | `DELIVERY` |
 //! | unique claim      | `UNIQUE#{merchant}#{field}#{value}` | `UNIQUE`    |
 //! | counter           | `COUNTER#{kind}#{key}`        | `COUNTER`         |
 //! | v2 app key        | `APPKEY#{hash}`               | `APPKEY`          |
@@ -27,11 +29,16 @@
 //!
 //! Records that expire carry `ttl` (epoch seconds) and every read and condition also compares
 //! their expiry with the request's clock, because DynamoDB deletes expired items late.
+//! A customer's security events sort by their ID, which starts with the event's time
+//! (`history::new_id`): the history is one query of the customer's partition, newest first,
+//! from the oldest time still kept (`EVENT#{since}`), and each event's `ttl` is the end of the
+//! retention.
 //! Uniqueness is a claim item written in the same transaction as the customer. Every call
 //! runs under the client's operation timeout; a timeout, a network failure, throttling or a
 //! 5xx is `StoreError::Unavailable` (503, and a failed write or transaction changed nothing).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -48,11 +55,15 @@ use serde::Serialize;
 use crate::aws::AwsFailure;
 use serde::de::DeserializeOwned;
 
+use super::ids::IdBlocks;
+
 use super::{
-    AppKey, AppKeys, CounterPolicy, CounterState, Counters, Customer, Customers, Deliveries, Merchant, Merchants,
-    NewCustomer, OtpEffect, OtpRecord, Otps, PinAttempt, PinCondition, Pins, Reservation, Sequence, Setup, StoreError,
-    StoreResult, Template, Templates, UniqueField, Window,
+    AppKey, AppKeys, ContactChange, CounterPolicy, CounterState, Counters, Customer, Customers, Deliveries,
+    DeliveryOutcome, DeliveryOutcomes, DeliveryState, EventPage, History, Merchant, Merchants, NewCustomer, OtpEffect,
+    OtpRecord, Otps, PinAttempt, PinCondition, PinState, Pins, Reservation, SecurityEvent, Sequence, Setup, StoreError,
+    StoreResult, Suppression, Template, Templates, UniqueField, Window,
 };
+use crate::delivery::Channel;
 use crate::domain::otp::OtpPurpose;
 
 mod operator;
@@ -66,6 +77,8 @@ const CONFLICT_RETRIES: u32 = 8;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// The ID blocks this process reserved (shared by its clones).
+    ids: Arc<IdBlocks>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -84,7 +97,7 @@ impl DynamoStore {
 
     /// A store on `table` through an already configured client.
     pub fn new(client: Client, table: String) -> DynamoStore {
-        DynamoStore { client, table }
+        DynamoStore { client, table, ids: Arc::new(IdBlocks::default()) }
     }
 
     pub fn table(&self) -> &str {
@@ -340,6 +353,15 @@ mod pk {
     pub fn template_sk(code: &str) -> String {
         format!("TEMPLATE#{code}")
     }
+    pub fn event_sk(id: &str) -> String {
+        format!("EVENT#{id}")
+    }
+    /// The customer's deliveries item.
+    pub const DELIVERIES_SK: &str = "DELIVERY";
+    /// The attribute of the deliveries item holding a channel's suppression.
+    pub fn suppressed(channel: crate::delivery::Channel) -> String {
+        format!("suppressed_{}", channel.as_str())
+    }
 }
 
 /// One `Put` of a transaction or a single conditional put.
@@ -494,6 +516,26 @@ struct DeliveryItem {
 }
 
 impl DynamoStore {
+    /// Moves `sequence` on by `size` in one atomic `ADD` and answers its new value: the last
+    /// ID of a block no other caller can get.
+    async fn reserve_ids(&self, sequence: Sequence, size: u64) -> StoreResult<u64> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk::sequence(sequence.name())))
+            .key("sk", s("SEQUENCE"))
+            .update_expression("ADD #last :size")
+            .expression_attribute_names("#last", "last")
+            .expression_attribute_values(":size", n(size))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        let last = output.attributes.as_ref().map_or(0, |item| number(item, "last"));
+        u64::try_from(last).map_err(|_| StoreError::Internal("bad sequence value".into()))
+    }
+
     fn pin_put(&self, merchant_id: u64, customer_id: u64, pin_hash: &str) -> StoreResult<PutBuilder> {
         let item = PinItem { pin_hash, failures: 0, failures_expire_at: 0 };
         Ok(self.put(encode(pk::customer(merchant_id, customer_id), "PIN", &item, None)?))
@@ -624,22 +666,10 @@ impl Setup for DynamoStore {
         stored.map(|s| s.value).ok_or_else(|| StoreError::Internal(format!("setting {name} vanished")))
     }
 
+    /// One `ADD` of a whole block to the sequence's item per block (`ids`); the other IDs of
+    /// the block cost no call.
     async fn next_id(&self, sequence: Sequence) -> StoreResult<u64> {
-        let output = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(pk::sequence(sequence.name())))
-            .key("sk", s("SEQUENCE"))
-            .update_expression("ADD #last :one")
-            .expression_attribute_names("#last", "last")
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(classify)?;
-        let last = output.attributes.as_ref().map_or(0, |item| number(item, "last"));
-        u64::try_from(last).ok().filter(|id| *id > 0).ok_or_else(|| StoreError::Internal("bad sequence value".into()))
+        self.ids.next(sequence, |size| self.reserve_ids(sequence, size)).await
     }
 }
 
@@ -712,7 +742,9 @@ impl Customers for DynamoStore {
                 if given_id.is_some() {
                     return Err(StoreError::AlreadyExists);
                 }
-                // An import holds this ID: allocate the next one.
+                // An import holds this ID, so it probably holds more of the block: the next
+                // ID comes from a new block, past the import's.
+                self.ids.discard(Sequence::Customer).await;
                 continue;
             }
             return Err(StoreError::Internal(format!("customer creation cancelled: {reasons:?}")));
@@ -730,6 +762,106 @@ impl Customers for DynamoStore {
             Some(claim) => self.customer(merchant_id, claim.customer_id).await,
             None => Ok(None),
         }
+    }
+
+    async fn update_contact(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        change: &ContactChange,
+    ) -> StoreResult<Option<Customer>> {
+        for _ in 0..RACE_TURNS {
+            let Some(current) = self.customer(merchant_id, customer_id).await? else {
+                return Ok(None);
+            };
+            let mut updated = current.clone();
+            let mut fields = Vec::new();
+            if let Some(email) = &change.email {
+                updated.email = email.clone();
+                fields.push((UniqueField::Email, "email", ":email", ":old_email"));
+            }
+            if let Some(mobile) = &change.mobile {
+                updated.mobile = mobile.clone();
+                fields.push((UniqueField::Mobile, "mobile", ":mobile", ":old_mobile"));
+            }
+            // Only while the fields are still what was read: a concurrent change retries.
+            let (mut sets, mut removes, mut conditions) =
+                (Vec::new(), Vec::new(), vec!["attribute_exists(pk)".to_string()]);
+            let mut update = self.update(pk::customer(merchant_id, customer_id), "CUSTOMER", "");
+            let mut claims = Vec::new();
+            let mut new_claims = Vec::new();
+            for (field, name, placeholder, old_placeholder) in &fields {
+                let (old, new) = (current.unique_value(*field), updated.unique_value(*field));
+                match old {
+                    Some(old) => {
+                        conditions.push(format!("{name} = {old_placeholder}"));
+                        update = update.value(old_placeholder, s(old));
+                    }
+                    None => conditions.push(format!("attribute_not_exists({name})")),
+                }
+                match new {
+                    Some(new) => {
+                        sets.push(format!("{name} = {placeholder}"));
+                        update = update.value(placeholder, s(new));
+                    }
+                    None => removes.push(name.to_string()),
+                }
+                if old == new {
+                    continue;
+                }
+                if let Some(old) = old {
+                    claims.push(
+                        self.delete_op(pk::unique(merchant_id, *field, old), "UNIQUE")
+                            .condition("customer_id = :me")
+                            .value(":me", n(customer_id))
+                            .into_transact()?,
+                    );
+                }
+                if let Some(new) = new {
+                    let claim = UniqueClaim { customer_id };
+                    new_claims.push((*field, claims.len()));
+                    claims.push(
+                        self.put(encode(pk::unique(merchant_id, *field, new), "UNIQUE", &claim, None)?)
+                            .only_if_new()
+                            .into_transact()?,
+                    );
+                }
+            }
+            if fields.is_empty() {
+                return Ok(Some(current));
+            }
+            let mut expression = String::new();
+            if !sets.is_empty() {
+                expression.push_str(&format!("SET {}", sets.join(", ")));
+            }
+            if !removes.is_empty() {
+                expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+            }
+            update.expression = expression.trim().to_string();
+            let update = update.condition(&conditions.join(" AND "));
+            let suppressions: Vec<String> = change.channels().into_iter().map(pk::suppressed).collect();
+            let lift = self
+                .update(
+                    pk::customer(merchant_id, customer_id),
+                    pk::DELIVERIES_SK,
+                    &format!("REMOVE {}", suppressions.join(", ")),
+                )
+                .into_transact()?;
+            let mut items = vec![update.into_transact()?];
+            items.extend(claims);
+            items.push(lift);
+            let Some(reasons) = self.transact(items).await? else {
+                return Ok(Some(updated));
+            };
+            if let Some((field, _)) = new_claims.iter().find(|(_, index)| failed_at(&reasons, index + 1)) {
+                return Err(StoreError::Duplicate(*field));
+            }
+            if failed_at(&reasons, 0) {
+                continue;
+            }
+            return Err(StoreError::Internal(format!("contact change cancelled: {reasons:?}")));
+        }
+        Err(StoreError::Unavailable("the customer kept changing under contention".into()))
     }
 
     /// Two reads, hit or miss: a miss reads customer 0, which never exists (IDs start at 1).
@@ -908,6 +1040,14 @@ impl Pins for DynamoStore {
         self.conditional_update(update).await?.ok();
         Ok(())
     }
+
+    async fn pin_state(&self, merchant_id: u64, customer_id: u64) -> StoreResult<Option<PinState>> {
+        let item = self.get(pk::customer(merchant_id, customer_id), "PIN").await?;
+        Ok(item.map(|item| PinState {
+            failures: count(&item, "failures"),
+            failures_expire_at: number(&item, "failures_expire_at"),
+        }))
+    }
 }
 
 fn granted_pin(item: &Item) -> StoreResult<PinAttempt> {
@@ -1082,7 +1222,7 @@ impl AppKeys for DynamoStore {
         Ok(customer.filter(|customer| customer.key_generation == key.generation).map(|_| key))
     }
 
-    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<bool> {
+    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<Option<(u64, u64)>> {
         let output = self
             .client
             .delete_item()
@@ -1093,7 +1233,11 @@ impl AppKeys for DynamoStore {
             .send()
             .await
             .map_err(classify)?;
-        Ok(output.attributes.is_some_and(|item| !item.is_empty()))
+        let owner = |item: &Item| {
+            let (merchant, customer) = (number(item, "merchant_id"), number(item, "customer_id"));
+            Some((u64::try_from(merchant).ok()?, u64::try_from(customer).ok()?))
+        };
+        Ok(output.attributes.filter(|item| !item.is_empty()).and_then(|item| owner(&item)))
     }
 }
 
@@ -1156,5 +1300,144 @@ impl Deliveries for DynamoStore {
 
     async fn release_delivery(&self, event_id: &str) -> StoreResult<()> {
         self.delete(pk::delivery(event_id), "DELIVERY").await
+    }
+}
+
+/// The item of a security event: under its customer, expiring with the retention.
+fn event_item(event: &SecurityEvent) -> StoreResult<Item> {
+    encode(pk::customer(event.merchant_id, event.customer_id), &pk::event_sk(&event.id), event, Some(event.expires_at))
+}
+
+#[async_trait]
+impl History for DynamoStore {
+    /// One `PutItem` per event, all at once (a reset records two): one round trip, and no
+    /// permission beyond `PutItem` (a `BatchWriteItem` would need its own).
+    async fn record_events(&self, events: &[SecurityEvent]) -> StoreResult<()> {
+        let put = |event: &SecurityEvent| {
+            let item = event_item(event);
+            async move {
+                self.client.put_item().table_name(&self.table).set_item(Some(item?)).send().await.map_err(classify)?;
+                Ok::<(), StoreError>(())
+            }
+        };
+        match events {
+            [] => Ok(()),
+            [one] => put(one).await,
+            [first, second] => tokio::try_join!(put(first), put(second)).map(|_| ()),
+            // Not made by any route: one after the other.
+            more => {
+                for event in more {
+                    put(event).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// One query: the customer's `EVENT#` items from `since`'s to `before`'s (which comes back
+    /// too and is skipped), newest first.
+    async fn events(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        before: Option<&str>,
+        limit: u32,
+        since: i64,
+        now: i64,
+    ) -> StoreResult<EventPage> {
+        let upper = match before {
+            Some(before) => pk::event_sk(before),
+            // Above every event ID (digits, '-' and hex).
+            None => pk::event_sk("~"),
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(pk::customer(merchant_id, customer_id)))
+            .expression_attribute_values(":from", s(pk::event_sk(&format!("{:011}", since.max(0)))))
+            .expression_attribute_values(":to", s(upper))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.saturating_add(2)).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut events = Vec::new();
+        for item in output.items.unwrap_or_default() {
+            let event: SecurityEvent = decode(item)?;
+            if before.is_some_and(|before| event.id.as_str() >= before) || event.expires_at <= now {
+                continue;
+            }
+            events.push(event);
+        }
+        Ok(super::page_of(events, limit))
+    }
+}
+
+fn attribute<T: Serialize>(value: &T) -> StoreResult<AttributeValue> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value)
+        .map_err(|e| StoreError::Internal(format!("encoding a record: {e}")))
+}
+
+fn from_attribute<T: DeserializeOwned>(value: AttributeValue) -> StoreResult<T> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value)
+        .map_err(|e| StoreError::Internal(format!("decoding a record: {e}")))
+}
+
+#[async_trait]
+impl DeliveryOutcomes for DynamoStore {
+    /// 1 update; 2 when the outcome is older than the one kept and suppresses an address.
+    async fn record_delivery(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        outcome: &DeliveryOutcome,
+        suppress: Option<&Suppression>,
+    ) -> StoreResult<()> {
+        let key = || pk::customer(merchant_id, customer_id);
+        let mut expression = "SET #last = :last".to_string();
+        if suppress.is_some() {
+            expression.push_str(", #suppressed = :suppressed");
+        }
+        let mut update = self
+            .update(key(), pk::DELIVERIES_SK, &expression)
+            .condition("attribute_not_exists(#last) OR #last.#at <= :at")
+            .name("#last", "last")
+            .name("#at", "at")
+            .value(":last", attribute(outcome)?)
+            .value(":at", n(outcome.at));
+        if let Some(suppression) = suppress {
+            update = update
+                .name("#suppressed", &pk::suppressed(suppression.channel))
+                .value(":suppressed", attribute(suppression)?);
+        }
+        if self.conditional_update(update).await?.is_ok() {
+            return Ok(());
+        }
+        // A later outcome is kept already; the suppression stands whatever the order.
+        if let Some(suppression) = suppress {
+            let update = self
+                .update(key(), pk::DELIVERIES_SK, "SET #suppressed = :suppressed")
+                .name("#suppressed", &pk::suppressed(suppression.channel))
+                .value(":suppressed", attribute(suppression)?);
+            self.conditional_update(update).await?.ok();
+        }
+        Ok(())
+    }
+
+    async fn delivery_state(&self, merchant_id: u64, customer_id: u64) -> StoreResult<DeliveryState> {
+        let Some(mut item) = self.get(pk::customer(merchant_id, customer_id), pk::DELIVERIES_SK).await? else {
+            return Ok(DeliveryState::default());
+        };
+        let last = item.remove("last").map(from_attribute::<DeliveryOutcome>).transpose()?;
+        let mut suppressed = Vec::new();
+        for channel in [Channel::Email, Channel::Sms] {
+            if let Some(value) = item.remove(&pk::suppressed(channel)) {
+                suppressed.push(from_attribute::<Suppression>(value)?);
+            }
+        }
+        Ok(DeliveryState { last, suppressed })
     }
 }

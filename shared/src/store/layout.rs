@@ -16,7 +16,8 @@ pub enum Partition {
     Merchant,
     /// A merchant's API key, by its keyed hash.
     ApiKey,
-    /// A customer, its PIN and its one-time codes.
+    /// A customer, its PIN, its one-time codes, its security events and its deliveries (last
+    /// outcome, suppressed addresses).
     Customer,
     /// A claim on a customer's unique field (email, mobile, member ID, Facebook ID).
     Unique,

@@ -5,7 +5,9 @@
 //! Promises every adapter keeps:
 //! - email (lowercased), mobile (E.164), member ID and Facebook ID are unique per merchant,
 //!   enforced at write time, atomically with the customer record;
-//! - IDs are positive integers allocated atomically;
+//! - IDs are positive integers allocated atomically, never twice, across any number of store
+//!   instances; not consecutive: each instance reserves a block of customer IDs at a time
+//!   (`ids`), and what it leaves unused is a gap;
 //! - counters change only through conditional atomic writes, never read-modify-write;
 //! - a change that spans records is one transaction: it happens whole or not at all;
 //! - a record that expires is also checked for expiry on every read and conditional write
@@ -17,6 +19,7 @@ use crate::domain::otp::OtpPurpose;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+pub mod ids;
 pub mod layout;
 mod records;
 #[cfg(feature = "sqlite")]
@@ -53,7 +56,10 @@ pub trait Setup: Send + Sync {
     /// Atomic: concurrent callers all get the same value. For locally generated keys.
     async fn setting_or_insert(&self, name: &str, candidate: &str) -> StoreResult<String>;
 
-    /// The next ID of `sequence` (1, 2, ...), allocated atomically.
+    /// The next ID of `sequence`: positive and never handed out before, by this instance or
+    /// any other on the same table or file. Customer IDs come from a block this instance
+    /// reserved (`ids::IdBlocks`), so they rise within an instance but interleave across
+    /// instances, with gaps.
     async fn next_id(&self, sequence: Sequence) -> StoreResult<u64>;
 }
 
@@ -81,6 +87,17 @@ pub trait Customers: Send + Sync {
     async fn customer(&self, merchant_id: u64, id: u64) -> StoreResult<Option<Customer>>;
 
     async fn customer_by(&self, merchant_id: u64, field: UniqueField, value: &str) -> StoreResult<Option<Customer>>;
+
+    /// Changes the customer's email and mobile as `change` says, moving their unique claims,
+    /// and lifts the delivery suppressions of the channels it names (a merchant correcting an
+    /// address that bounced), in one atomic write. `Duplicate` when a new value is another
+    /// customer's; `None` when there is no such customer.
+    async fn update_contact(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        change: &ContactChange,
+    ) -> StoreResult<Option<Customer>>;
 
     /// `customer_by` at the same cost whether or not `value` is claimed (on DynamoDB a miss
     /// also reads a customer that cannot exist), for the anonymous routes, where the calls made
@@ -152,6 +169,10 @@ pub trait Pins: Send + Sync {
 
     /// Failures back to zero (a right PIN, an unblock). Nothing happens when no PIN is set.
     async fn clear_pin_failures(&self, merchant_id: u64, customer_id: u64) -> StoreResult<()>;
+
+    /// The stored failure count, without reserving anything (`None`: no PIN is set). The
+    /// caller reads it against the clock (an expired count is zero).
+    async fn pin_state(&self, merchant_id: u64, customer_id: u64) -> StoreResult<Option<PinState>>;
 }
 
 /// One-time codes and v2 reset tokens: one live record per customer and purpose.
@@ -209,8 +230,9 @@ pub trait AppKeys: Send + Sync {
     /// A live key: `None` when there is none or its customer's keys were revoked since.
     async fn app_key(&self, key_hash: &str) -> StoreResult<Option<AppKey>>;
 
-    /// Deletes one key's record, live or revoked; `false` when there was none.
-    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<bool>;
+    /// Deletes one key's record, live or revoked: the merchant and customer it was for, `None`
+    /// when there was none.
+    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<Option<(u64, u64)>>;
 }
 
 /// Merchants' message templates.
@@ -280,11 +302,66 @@ pub trait Operator: Send + Sync {
     ) -> StoreResult<Option<u32>>;
 }
 
+/// A customer's security history: append-only events under the customer, each forgotten after
+/// the retention (a DynamoDB TTL; every read also filters by `expires_at`, since TTL deletes
+/// late).
+#[async_trait]
+pub trait History: Send + Sync {
+    /// Stores `events` (idempotent: an event written again under the same ID replaces itself).
+    async fn record_events(&self, events: &[SecurityEvent]) -> StoreResult<()>;
+
+    /// The customer's events that happened at `since` or later and have not expired at `now`,
+    /// with an ID below `before` (all when `None`), newest first, at most `limit`; `next` is set
+    /// when older ones remain.
+    async fn events(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        before: Option<&str>,
+        limit: u32,
+        since: i64,
+        now: i64,
+    ) -> StoreResult<EventPage>;
+}
+
+/// A page of `limit` from `events` (newest first, possibly one more than `limit`, which says
+/// that older ones remain).
+pub(crate) fn page_of(mut events: Vec<SecurityEvent>, limit: u32) -> EventPage {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = events.len() > limit;
+    events.truncate(limit);
+    let next = if more { events.last().map(|event| event.id.clone()) } else { None };
+    EventPage { events, next }
+}
+
+/// What became of the deliveries to a customer: the last outcome, and the addresses not to
+/// send to again.
+#[async_trait]
+pub trait DeliveryOutcomes: Send + Sync {
+    /// Keeps `outcome` as the customer's last unless a later one is already kept (outcomes can
+    /// arrive out of order), and adds `suppress` whatever the order.
+    async fn record_delivery(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        outcome: &DeliveryOutcome,
+        suppress: Option<&Suppression>,
+    ) -> StoreResult<()>;
+
+    async fn delivery_state(&self, merchant_id: u64, customer_id: u64) -> StoreResult<DeliveryState>;
+}
+
 /// What the handlers use: what an `App` holds. A Lambda function holds only this, so the
 /// table creation of `Setup` is not linked into it.
-pub trait Store: Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
+pub trait Store:
+    Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries + History + DeliveryOutcomes
+{
+}
 
-impl<T> Store for T where T: Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries {}
+impl<T> Store for T where
+    T: Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries + History + DeliveryOutcomes
+{
+}
 
 /// Everything a store offers, schema, sequences and the operator's bulk calls included (the
 /// CLI, the local server, the tests); each adapter implements all of it.
@@ -295,7 +372,8 @@ impl<T> AdminStore for T where T: Store + Setup + Operator {}
 /// Every store trait, for callers that use many: `use shared::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AdminStore, AppKeys, Counters, Customers, Deliveries, Merchants, Operator, Otps, Pins, Setup, Store, Templates,
+        AdminStore, AppKeys, Counters, Customers, Deliveries, DeliveryOutcomes, History, Merchants, Operator, Otps, Pins,
+        Setup, Store, Templates,
     };
 }
 

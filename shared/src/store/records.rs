@@ -324,3 +324,190 @@ pub enum MerchantImport {
     /// The API key is already another merchant's (its ID); nothing written.
     KeyTaken(u64),
 }
+
+/// A PIN's failure count as stored (`None` from `pin_state`: no PIN is set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PinState {
+    pub failures: u32,
+    /// When the failures stop counting (epoch seconds); 0 when there are none.
+    pub failures_expire_at: i64,
+}
+
+/// What a line of a customer's security history is about (docs/api.md section 11.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    PinSet,
+    PinChanged,
+    PinValidated,
+    /// A wrong PIN that did not block it.
+    PinFailed,
+    /// The wrong PIN that blocked it.
+    PinBlocked,
+    PinUnblocked,
+    PinReset,
+    PasswordValidated,
+    PasswordChanged,
+    /// Set by the merchant (`set-password`).
+    PasswordSet,
+    PasswordReset,
+    /// A wrong password that did not fill the throttle window.
+    PasswordFailed,
+    /// The wrong password that filled the throttle window.
+    PasswordThrottled,
+    OtpRequested,
+    OtpUsed,
+    /// A wrong code, which used one of the live code's tries.
+    OtpFailed,
+    /// The dispatcher handed the message to SES or SNS.
+    OtpSent,
+    /// A send failed; the queue will retry it.
+    OtpSendFailed,
+    /// The last allowed send failed: the message went to the dead-letter queue.
+    OtpDeadLettered,
+    /// Not sent: the address had bounced or complained.
+    OtpSuppressed,
+    /// SES delivered the email to the receiving server.
+    OtpDelivered,
+    OtpBounced,
+    OtpComplained,
+    V2Login,
+    V2Logout,
+    V2Register,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::PinSet => "pin_set",
+            EventKind::PinChanged => "pin_changed",
+            EventKind::PinValidated => "pin_validated",
+            EventKind::PinFailed => "pin_failed",
+            EventKind::PinBlocked => "pin_blocked",
+            EventKind::PinUnblocked => "pin_unblocked",
+            EventKind::PinReset => "pin_reset",
+            EventKind::PasswordValidated => "password_validated",
+            EventKind::PasswordChanged => "password_changed",
+            EventKind::PasswordSet => "password_set",
+            EventKind::PasswordReset => "password_reset",
+            EventKind::PasswordFailed => "password_failed",
+            EventKind::PasswordThrottled => "password_throttled",
+            EventKind::OtpRequested => "otp_requested",
+            EventKind::OtpUsed => "otp_used",
+            EventKind::OtpFailed => "otp_failed",
+            EventKind::OtpSent => "otp_sent",
+            EventKind::OtpSendFailed => "otp_send_failed",
+            EventKind::OtpDeadLettered => "otp_dead_lettered",
+            EventKind::OtpSuppressed => "otp_suppressed",
+            EventKind::OtpDelivered => "otp_delivered",
+            EventKind::OtpBounced => "otp_bounced",
+            EventKind::OtpComplained => "otp_complained",
+            EventKind::V2Login => "v2_login",
+            EventKind::V2Logout => "v2_logout",
+            EventKind::V2Register => "v2_register",
+        }
+    }
+}
+
+/// One line of a customer's security history. Never holds a secret: no PIN, password, code,
+/// key or token, only what happened, where and to which outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityEvent {
+    pub merchant_id: u64,
+    pub customer_id: u64,
+    /// Unique, and in the order the events happened: `{at:011}-{micros:016}-{random:8 hex}`
+    /// (`history::new_id`). The cursor of pagination.
+    pub id: String,
+    /// When (epoch seconds).
+    pub at: i64,
+    pub kind: EventKind,
+    /// `ok`, the error code answered, or a delivery's outcome.
+    pub outcome: String,
+    /// The function that recorded it (`pin-validate`, `otp-dispatch`, `delivery-events`, `cli`).
+    pub route: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<crate::delivery::Channel>,
+    /// The failures counted in the window, this one included (PIN and password failures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+    /// The delivery's event ID (OTP events and their delivery outcomes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// What a one-time code was for (OTP events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<OtpPurpose>,
+    /// When the store forgets it (the retention, `STAMPS_HISTORY_RETENTION_DAYS`).
+    pub expires_at: i64,
+}
+
+/// A page of history, newest first; `next` is the `before` of the following page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventPage {
+    pub events: Vec<SecurityEvent>,
+    pub next: Option<String>,
+}
+
+/// The latest thing that happened to a delivery to a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryOutcome {
+    pub at: i64,
+    pub channel: crate::delivery::Channel,
+    /// `sent`, `failed`, `dead_lettered`, `suppressed`, `delivered`, `bounced`, `soft_bounced`
+    /// or `complained`.
+    pub outcome: String,
+    /// The delivery's event ID.
+    pub message_id: String,
+}
+
+/// An address that is not sent to again (a hard bounce or a complaint) until the merchant
+/// updates the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub channel: crate::delivery::Channel,
+    pub address: String,
+    /// `bounced` or `complained`.
+    pub reason: String,
+    pub at: i64,
+}
+
+/// A customer's deliveries: the last outcome, and the suppressed addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeliveryState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<DeliveryOutcome>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<Suppression>,
+}
+
+impl DeliveryState {
+    /// The suppression of `address` on `channel`, if it is suppressed. A suppression of an
+    /// address the customer no longer has does not count.
+    pub fn suppression(&self, channel: crate::delivery::Channel, address: &str) -> Option<&Suppression> {
+        self.suppressed.iter().find(|s| s.channel == channel && s.address.eq_ignore_ascii_case(address))
+    }
+}
+
+/// A change of a customer's contact fields: `None` leaves a field as it is, `Some(None)`
+/// removes it, `Some(Some(value))` sets it (normalized: lowercased email, E.164 mobile). Naming a
+/// field lifts the delivery suppression of its channel, even when its value does not change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactChange {
+    pub email: Option<Option<String>>,
+    pub mobile: Option<Option<String>>,
+}
+
+impl ContactChange {
+    /// The channels whose suppressions the change lifts.
+    pub fn channels(&self) -> Vec<crate::delivery::Channel> {
+        let mut channels = Vec::new();
+        if self.email.is_some() {
+            channels.push(crate::delivery::Channel::Email);
+        }
+        if self.mobile.is_some() {
+            channels.push(crate::delivery::Channel::Sms);
+        }
+        channels
+    }
+}

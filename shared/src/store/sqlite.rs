@@ -13,10 +13,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use super::ids::IdBlocks;
 use super::{
-    AppKey, AppKeys, CounterPolicy, CounterState, Counters, Customer, Customers, Deliveries, Merchant, Merchants,
-    NewCustomer, OtpEffect, OtpRecord, Otps, PinAttempt, PinCondition, Pins, Reservation, Sequence, Setup, StoreError,
-    StoreResult, Template, Templates, UniqueField,
+    AppKey, AppKeys, ContactChange, CounterPolicy, CounterState, Counters, Customer, Customers, Deliveries,
+    DeliveryOutcome, DeliveryOutcomes, DeliveryState, EventPage, History, Merchant, Merchants, NewCustomer, OtpEffect,
+    OtpRecord, Otps, PinAttempt, PinCondition, PinState, Pins, Reservation, SecurityEvent, Sequence, Setup, StoreError,
+    StoreResult, Suppression, Template, Templates, UniqueField,
 };
 use crate::domain::otp::OtpPurpose;
 
@@ -57,6 +59,15 @@ CREATE TABLE IF NOT EXISTS templates (
     merchant_id INTEGER NOT NULL, code TEXT NOT NULL, subject TEXT, text TEXT, html TEXT, sms TEXT,
     updated_at INTEGER NOT NULL, PRIMARY KEY (merchant_id, code));
 CREATE TABLE IF NOT EXISTS deliveries (event_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS security_events (
+    merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (merchant_id, customer_id, id));
+CREATE TABLE IF NOT EXISTS delivery_states (
+    merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL, last TEXT NOT NULL, last_at INTEGER NOT NULL,
+    PRIMARY KEY (merchant_id, customer_id));
+CREATE TABLE IF NOT EXISTS suppressions (
+    merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL, channel TEXT NOT NULL, suppression TEXT NOT NULL,
+    PRIMARY KEY (merchant_id, customer_id, channel));
 ";
 
 /// Columns added after the first release: `init` adds them to a database made before.
@@ -74,6 +85,8 @@ const CUSTOMER_COLUMNS: &str = "id, merchant_id, name, email, mobile, member_id,
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// The ID blocks this instance reserved (shared by its clones).
+    ids: Arc<IdBlocks>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -91,7 +104,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(map_error)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(map_error)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(map_error)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), ids: Arc::new(IdBlocks::default()) })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -165,12 +178,14 @@ fn customer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
     })
 }
 
-fn next_id_in(conn: &Connection, sequence: Sequence) -> StoreResult<u64> {
+/// Moves `sequence` on by `size` in one statement (SQLite serializes writers, so no other
+/// instance on the file gets any ID of the block) and answers its new value, the block's last ID.
+fn reserve_ids(conn: &Connection, sequence: Sequence, size: u64) -> StoreResult<u64> {
     let last: i64 = conn
         .query_row(
-            "INSERT INTO sequences (name, last) VALUES (?1, 1)
-             ON CONFLICT(name) DO UPDATE SET last = last + 1 RETURNING last",
-            params![sequence.name()],
+            "INSERT INTO sequences (name, last) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET last = last + excluded.last RETURNING last",
+            params![sequence.name(), to_i64(size)?],
             |row| row.get(0),
         )
         .map_err(map_error)?;
@@ -275,7 +290,7 @@ impl Setup for SqliteStore {
     }
 
     async fn next_id(&self, sequence: Sequence) -> StoreResult<u64> {
-        self.with(move |conn| next_id_in(conn, sequence)).await
+        self.ids.next(sequence, |size| self.with(move |conn| reserve_ids(conn, sequence, size))).await
     }
 }
 
@@ -326,66 +341,84 @@ impl Merchants for SqliteStore {
     }
 }
 
+/// How many allocated IDs `create_customer` tries before giving up (each after the first
+/// comes from a new block).
+const ID_TURNS: usize = 16;
+
+/// Creates the customer under `id` with its unique fields and `app_key`, inside the caller's
+/// transaction. `None`: a customer already has the ID, and nothing was written.
+fn insert_customer(
+    tx: &Transaction<'_>,
+    new: NewCustomer,
+    id: u64,
+    app_key: Option<AppKey>,
+) -> StoreResult<Option<Customer>> {
+    let merchant_id = to_i64(new.merchant_id)?;
+    // Writers are serialized, so checking then inserting inside this transaction is atomic;
+    // the unique indexes stay as a second line of defence.
+    for field in UniqueField::ALL {
+        let value = match field {
+            UniqueField::Email => &new.email,
+            UniqueField::Mobile => &new.mobile,
+            UniqueField::MemberId => &new.member_id,
+            UniqueField::FacebookId => &new.facebook_id,
+        };
+        let Some(value) = value else { continue };
+        let sql = format!("SELECT 1 FROM customers WHERE merchant_id = ?1 AND {} = ?2", unique_column(field));
+        if exists(tx, &sql, params![merchant_id, value])? {
+            return Err(StoreError::Duplicate(field));
+        }
+    }
+    if customer_exists(tx, merchant_id, id)? {
+        return Ok(None);
+    }
+    let customer = new.into_customer(id);
+    let profile = serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
+    tx.execute(
+        &format!(
+            "INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        ),
+        params![
+            to_i64(customer.id)?,
+            merchant_id,
+            customer.name,
+            customer.email,
+            customer.mobile,
+            customer.member_id,
+            customer.facebook_id,
+            customer.password_hash,
+            profile,
+            customer.created_at,
+            customer.email_proven_at,
+            i64::from(customer.key_generation)
+        ],
+    )
+    .map_err(map_error)?;
+    if let Some(key) = app_key {
+        insert_app_key(tx, &AppKey { customer_id: id, generation: customer.key_generation, ..key })?;
+    }
+    Ok(Some(customer))
+}
+
 #[async_trait]
 impl Customers for SqliteStore {
     async fn create_customer(&self, new: NewCustomer, app_key: Option<&AppKey>) -> StoreResult<Customer> {
-        let app_key = app_key.cloned();
-        self.atomically(move |tx| {
-            let merchant_id = to_i64(new.merchant_id)?;
-            // Writers are serialized, so checking then inserting inside this transaction is
-            // atomic; the unique indexes stay as a second line of defence.
-            for field in UniqueField::ALL {
-                let value = match field {
-                    UniqueField::Email => &new.email,
-                    UniqueField::Mobile => &new.mobile,
-                    UniqueField::MemberId => &new.member_id,
-                    UniqueField::FacebookId => &new.facebook_id,
-                };
-                let Some(value) = value else { continue };
-                let sql = format!("SELECT 1 FROM customers WHERE merchant_id = ?1 AND {} = ?2", unique_column(field));
-                if exists(tx, &sql, params![merchant_id, value])? {
-                    return Err(StoreError::Duplicate(field));
-                }
-            }
-            let id = match new.id {
-                Some(id) if customer_exists(tx, merchant_id, id)? => return Err(StoreError::AlreadyExists),
+        let given_id = new.id;
+        for _ in 0..ID_TURNS {
+            let id = match given_id {
                 Some(id) => id,
-                // Allocate past IDs that an import may have taken.
-                None => loop {
-                    let id = next_id_in(tx, Sequence::Customer)?;
-                    if !customer_exists(tx, merchant_id, id)? {
-                        break id;
-                    }
-                },
+                None => self.next_id(Sequence::Customer).await?,
             };
-            let customer = new.into_customer(id);
-            let profile = serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                ),
-                params![
-                    to_i64(customer.id)?,
-                    merchant_id,
-                    customer.name,
-                    customer.email,
-                    customer.mobile,
-                    customer.member_id,
-                    customer.facebook_id,
-                    customer.password_hash,
-                    profile,
-                    customer.created_at,
-                    customer.email_proven_at,
-                    i64::from(customer.key_generation)
-                ],
-            )
-            .map_err(map_error)?;
-            if let Some(key) = app_key {
-                insert_app_key(tx, &AppKey { customer_id: id, generation: customer.key_generation, ..key })?;
+            let (new, app_key) = (new.clone(), app_key.cloned());
+            match self.atomically(move |tx| insert_customer(tx, new, id, app_key)).await? {
+                Some(customer) => return Ok(customer),
+                None if given_id.is_some() => return Err(StoreError::AlreadyExists),
+                // An import holds this ID, so it probably holds more of the block: the next
+                // ID comes from a new block, past the import's.
+                None => self.ids.discard(Sequence::Customer).await,
             }
-            Ok(customer)
-        })
-        .await
+        }
+        Err(StoreError::Unavailable("could not allocate a free customer ID".into()))
     }
 
     async fn customer(&self, merchant_id: u64, id: u64) -> StoreResult<Option<Customer>> {
@@ -409,6 +442,59 @@ impl Customers for SqliteStore {
                 unique_column(field)
             );
             conn.query_row(&sql, params![to_i64(merchant_id)?, value], customer_from_row).optional().map_err(map_error)
+        })
+        .await
+    }
+
+    async fn update_contact(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        change: &ContactChange,
+    ) -> StoreResult<Option<Customer>> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        let change = change.clone();
+        self.atomically(move |tx| {
+            let current = tx
+                .query_row(
+                    &format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE merchant_id = ?1 AND id = ?2"),
+                    params![m, c],
+                    customer_from_row,
+                )
+                .optional()
+                .map_err(map_error)?;
+            let Some(mut customer) = current else {
+                return Ok(None);
+            };
+            for (field, value) in [(UniqueField::Email, &change.email), (UniqueField::Mobile, &change.mobile)] {
+                let Some(value) = value else { continue };
+                if let Some(new) = value {
+                    let sql = format!(
+                        "SELECT 1 FROM customers WHERE merchant_id = ?1 AND {} = ?2 AND id != ?3",
+                        unique_column(field)
+                    );
+                    if exists(tx, &sql, params![m, new, c])? {
+                        return Err(StoreError::Duplicate(field));
+                    }
+                }
+                tx.execute(
+                    &format!("UPDATE customers SET {} = ?3 WHERE merchant_id = ?1 AND id = ?2", unique_column(field)),
+                    params![m, c, value],
+                )
+                .map_err(map_error)?;
+                match field {
+                    UniqueField::Email => customer.email = value.clone(),
+                    _ => customer.mobile = value.clone(),
+                }
+            }
+            for channel in change.channels() {
+                tx.execute(
+                    "DELETE FROM suppressions WHERE merchant_id = ?1 AND customer_id = ?2 AND channel = ?3",
+                    params![m, c, channel.as_str()],
+                )
+                .map_err(map_error)?;
+            }
+            Ok(Some(customer))
         })
         .await
     }
@@ -585,6 +671,20 @@ impl Pins for SqliteStore {
             )
             .map_err(map_error)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn pin_state(&self, merchant_id: u64, customer_id: u64) -> StoreResult<Option<PinState>> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT failures, failures_expire_at FROM pins WHERE merchant_id = ?1 AND customer_id = ?2",
+                params![m, c],
+                |row| Ok(PinState { failures: to_u32(row.get(0)?), failures_expire_at: row.get(1)? }),
+            )
+            .optional()
+            .map_err(map_error)
         })
         .await
     }
@@ -800,10 +900,16 @@ impl AppKeys for SqliteStore {
         .await
     }
 
-    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<bool> {
+    async fn delete_app_key(&self, key_hash: &str) -> StoreResult<Option<(u64, u64)>> {
         let hash = key_hash.to_string();
         self.with(move |conn| {
-            Ok(conn.execute("DELETE FROM app_keys WHERE hash = ?1", params![hash]).map_err(map_error)? > 0)
+            conn.query_row(
+                "DELETE FROM app_keys WHERE hash = ?1 RETURNING merchant_id, customer_id",
+                params![hash],
+                |row| Ok((to_u64(row.get(0)?)?, to_u64(row.get(1)?)?)),
+            )
+            .optional()
+            .map_err(map_error)
         })
         .await
     }
@@ -891,6 +997,133 @@ impl Deliveries for SqliteStore {
         self.with(move |conn| {
             conn.execute("DELETE FROM deliveries WHERE event_id = ?1", params![event_id]).map_err(map_error)?;
             Ok(())
+        })
+        .await
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("encoding a record: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Internal(format!("decoding a record: {e}")))
+}
+
+#[async_trait]
+impl History for SqliteStore {
+    /// Also deletes the customer's expired events: SQLite has no TTL.
+    async fn record_events(&self, events: &[SecurityEvent]) -> StoreResult<()> {
+        let events = events.to_vec();
+        self.atomically(move |tx| {
+            for event in &events {
+                let (m, c) = (to_i64(event.merchant_id)?, to_i64(event.customer_id)?);
+                tx.execute(
+                    "DELETE FROM security_events WHERE merchant_id = ?1 AND customer_id = ?2 AND expires_at <= ?3",
+                    params![m, c, event.at],
+                )
+                .map_err(map_error)?;
+                tx.execute(
+                    "INSERT INTO security_events (merchant_id, customer_id, id, at, expires_at, event)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(merchant_id, customer_id, id) DO UPDATE SET event = excluded.event",
+                    params![m, c, event.id, event.at, event.expires_at, to_json(event)?],
+                )
+                .map_err(map_error)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn events(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        before: Option<&str>,
+        limit: u32,
+        since: i64,
+        now: i64,
+    ) -> StoreResult<EventPage> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        let before = before.map(str::to_string);
+        self.with(move |conn| {
+            let mut statement = conn
+                .prepare(
+                    "SELECT event FROM security_events
+                     WHERE merchant_id = ?1 AND customer_id = ?2 AND at >= ?3 AND expires_at > ?4
+                       AND (?5 IS NULL OR id < ?5)
+                     ORDER BY id DESC LIMIT ?6",
+                )
+                .map_err(map_error)?;
+            let rows = statement
+                .query_map(params![m, c, since, now, before, i64::from(limit) + 1], |row| row.get::<_, String>(0))
+                .map_err(map_error)?;
+            let mut events = Vec::new();
+            for row in rows {
+                events.push(from_json::<SecurityEvent>(&row.map_err(map_error)?)?);
+            }
+            Ok(super::page_of(events, limit))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl DeliveryOutcomes for SqliteStore {
+    async fn record_delivery(
+        &self,
+        merchant_id: u64,
+        customer_id: u64,
+        outcome: &DeliveryOutcome,
+        suppress: Option<&Suppression>,
+    ) -> StoreResult<()> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        let (last, at) = (to_json(outcome)?, outcome.at);
+        let suppression = suppress.map(|s| to_json(s).map(|text| (s.channel.as_str(), text))).transpose()?;
+        self.atomically(move |tx| {
+            tx.execute(
+                "INSERT INTO delivery_states (merchant_id, customer_id, last, last_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(merchant_id, customer_id) DO UPDATE SET last = excluded.last, last_at = excluded.last_at
+                 WHERE delivery_states.last_at <= excluded.last_at",
+                params![m, c, last, at],
+            )
+            .map_err(map_error)?;
+            if let Some((channel, suppression)) = suppression {
+                tx.execute(
+                    "INSERT INTO suppressions (merchant_id, customer_id, channel, suppression) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(merchant_id, customer_id, channel) DO UPDATE SET suppression = excluded.suppression",
+                    params![m, c, channel, suppression],
+                )
+                .map_err(map_error)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delivery_state(&self, merchant_id: u64, customer_id: u64) -> StoreResult<DeliveryState> {
+        let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
+        self.with(move |conn| {
+            let last: Option<String> = conn
+                .query_row(
+                    "SELECT last FROM delivery_states WHERE merchant_id = ?1 AND customer_id = ?2",
+                    params![m, c],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(map_error)?;
+            let mut statement = conn
+                .prepare(
+                    "SELECT suppression FROM suppressions WHERE merchant_id = ?1 AND customer_id = ?2 ORDER BY channel",
+                )
+                .map_err(map_error)?;
+            let rows = statement.query_map(params![m, c], |row| row.get::<_, String>(0)).map_err(map_error)?;
+            let mut suppressed = Vec::new();
+            for row in rows {
+                suppressed.push(from_json::<Suppression>(&row.map_err(map_error)?)?);
+            }
+            Ok(DeliveryState { last: last.as_deref().map(from_json).transpose()?, suppressed })
         })
         .await
     }

@@ -67,6 +67,9 @@ fn deps(rig: &DeliveryRig, app: &TestApp) -> DispatchDeps {
         email: Arc::new(SesEmail::new(rig.ses.clone(), rig.sender.clone())),
         sms: Arc::new(SnsSms::new(rig.sns.clone(), None)),
         clock: app.clock.clone(),
+        max_receives: shared::lambda_sqs::DEFAULT_MAX_RECEIVES,
+        retention_secs: app.app.config.history_retention_secs,
+        metrics: shared::metrics::Sink::Discard,
         reset_links: ResetLinks::from_config(&app.app.config).expect("hash key"),
     }
 }
@@ -268,6 +271,9 @@ async fn the_local_outbox_sends_once_and_refuses_poison() {
         email: outbox.clone(),
         sms: outbox,
         clock: app.clock.clone(),
+        max_receives: shared::lambda_sqs::DEFAULT_MAX_RECEIVES,
+        retention_secs: app.app.config.history_retention_secs,
+        metrics: shared::metrics::Sink::Discard,
         reset_links: ResetLinks::from_config(&app.app.config).expect("hash key"),
     };
     let good = serde_json::to_string(&event(&ann, Channel::Email, "reset", app.clock.now())).expect("json");
@@ -355,4 +361,77 @@ async fn a_reset_request_is_issued_and_sent_once_even_when_a_send_fails() {
     let batch = json!({"Records": [{"messageId": "old", "body": serde_json::to_string(&old).expect("json")}]});
     assert!(dispatch(&deps, batch).await.is_empty());
     assert_eq!(emails(&rig, &email).await.len(), 1);
+}
+
+/// What the dispatcher did with each message is counted per channel and recorded for the
+/// customer: a send failing before the queue's last receive is `failed` (retried), on the last
+/// receive `dead_lettered`; a message to an address that bounced since the request is not sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_outcomes_are_counted_and_recorded_for_the_customer() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let merchant = app.create_merchant("Kopi").await;
+    template(&app, &merchant).await;
+    let ann = customer(&app, &merchant).await;
+    let dir = tempfile::tempdir().expect("outbox");
+    let outbox = Arc::new(Outbox::new(dir.path(), app.clock.clone()));
+    let registry = Arc::new(shared::metrics::registry::Registry::new());
+    let deps = DispatchDeps {
+        store: Arc::clone(&app.store) as Arc<dyn shared::store::Store>,
+        email: outbox.clone(),
+        sms: outbox,
+        clock: app.clock.clone(),
+        max_receives: 3,
+        retention_secs: app.app.config.history_retention_secs,
+        metrics: shared::metrics::Sink::Registry(Arc::clone(&registry)),
+        reset_links: ResetLinks::from_config(&app.app.config).expect("hash key"),
+    };
+    let now = app.clock.now();
+    let unknown = serde_json::to_string(&event(&ann, Channel::Sms, "no-such-template", now)).expect("json");
+    let record = |id: &str, body: &str, receives: u32| json!({"messageId": id, "body": body, "attributes": {"ApproximateReceiveCount": receives.to_string()}});
+    let batch = json!({"Records": [record("a", &unknown, 1), record("b", &unknown, 3)]});
+    assert_eq!(dispatch(&deps, batch).await, ["a", "b"]);
+    let good = serde_json::to_string(&event(&ann, Channel::Email, "reset", now)).expect("json");
+    assert!(dispatch(&deps, json!({"Records": [record("c", &good, 1)]})).await.is_empty());
+
+    let text = registry.render();
+    for (series, value) in [
+        ("stamps_deliveries_failed_total{function=\"otp-dispatch\",channel=\"sms\"}", "1"),
+        ("stamps_deliveries_dead_lettered_total{function=\"otp-dispatch\",channel=\"sms\"}", "1"),
+        ("stamps_deliveries_sent_total{function=\"otp-dispatch\",channel=\"email\"}", "1"),
+    ] {
+        assert!(text.lines().any(|line| line == format!("{series} {value}")), "{series} in {text}");
+    }
+    let page = shared::history::page(&app.app, merchant.id, ann.id, 10, None).await.expect("history");
+    let seen: Vec<(&str, &str, Option<Channel>)> =
+        page.events.iter().map(|e| (e.kind.as_str(), e.outcome.as_str(), e.channel)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("otp_sent", "sent", Some(Channel::Email)),
+            ("otp_dead_lettered", "dead_lettered", Some(Channel::Sms)),
+            ("otp_send_failed", "failed", Some(Channel::Sms)),
+        ]
+    );
+    assert!(page.events.iter().all(|e| e.route == "otp-dispatch"));
+
+    // The address bounces after the code was requested: the message still queued is not sent.
+    let suppression = shared::store::Suppression {
+        channel: Channel::Email,
+        address: ann.email.clone().expect("email"),
+        reason: "bounced".into(),
+        at: now,
+    };
+    let bounced = shared::store::DeliveryOutcome {
+        at: now,
+        channel: Channel::Email,
+        outcome: "bounced".into(),
+        message_id: "earlier".into(),
+    };
+    app.store.record_delivery(merchant.id, ann.id, &bounced, Some(&suppression)).await.expect("recorded");
+    let queued = serde_json::to_string(&event(&ann, Channel::Email, "reset", now)).expect("json");
+    assert!(dispatch(&deps, json!({"Records": [record("d", &queued, 1)]})).await.is_empty(), "not retried");
+    let page = shared::history::page(&app.app, merchant.id, ann.id, 1, None).await.expect("history");
+    assert_eq!(page.events[0].kind.as_str(), "otp_suppressed");
+    let emails = std::fs::read_dir(dir.path()).expect("outbox").count();
+    assert_eq!(emails, 1, "only the message before the bounce went out");
 }

@@ -23,7 +23,9 @@ macro_rules! both_stores {
 mod conventions;
 mod cutover;
 mod delivery;
+mod history;
 mod identifiers;
+mod metrics;
 mod otp;
 mod password;
 mod pin;

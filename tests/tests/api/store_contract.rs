@@ -1,10 +1,12 @@
 //! The store contract: the same promises from the SQLite and the DynamoDB adapters.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use integration_tests::app::{Backend, store};
+use integration_tests::app::{Backend, store, store_instances};
 use shared::domain::otp::OtpPurpose;
+use shared::store::ids::CUSTOMER_ID_BLOCK;
 use shared::store::{
     AdminStore, AppKey, CounterPolicy, CounterState, Merchant, NewCustomer, OtpEffect, OtpRecord, Sequence, StoreError,
     UniqueField, Window,
@@ -16,6 +18,9 @@ both_stores!(
     init_is_idempotent,
     settings_keep_the_first_value_even_under_races,
     ids_are_positive_and_unique_under_concurrency,
+    customer_ids_from_many_instances_at_once_are_positive_and_never_repeat,
+    customers_created_through_many_instances_at_once_get_distinct_ids,
+    an_id_an_import_took_from_a_held_block_sends_allocation_to_a_new_block,
     merchant_and_api_key_round_trip,
     fifty_concurrent_creations_of_one_email_create_exactly_one,
     each_unique_field_refuses_a_duplicate_and_creates_nothing,
@@ -74,6 +79,77 @@ async fn ids_are_positive_and_unique_under_concurrency(backend: Backend) {
     ids.sort_unstable();
     assert_eq!(ids, (1..=30).collect::<Vec<u64>>());
     assert_eq!(store.next_id(Sequence::Customer).await.expect("id"), 1, "sequences are independent");
+}
+
+/// Issue 22, item 6: customer IDs come from blocks, one atomic reservation per block per
+/// instance. Four instances (four processes on one table or file) each allocate more than two
+/// blocks' worth at once: no ID twice, none below 1, and no block reserved that was not needed.
+async fn customer_ids_from_many_instances_at_once_are_positive_and_never_repeat(backend: Backend) {
+    const PER_INSTANCE: u64 = 2 * CUSTOMER_ID_BLOCK + 10;
+    let (stores, _dir) = store_instances(backend, 4).await;
+    let racers = stores.iter().flat_map(|store| {
+        (0..PER_INSTANCE).map(move |_| {
+            let store = Arc::clone(store);
+            async move { store.next_id(Sequence::Customer).await.expect("id") }
+        })
+    });
+    let ids = join_all(racers).await;
+    let distinct: BTreeSet<u64> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), ids.len(), "an ID was handed out twice");
+    assert!(ids.iter().all(|id| *id > 0), "{ids:?}");
+    // Gaps are bounded: the four instances reserved whole blocks and no more than they needed.
+    let blocks_each = PER_INSTANCE.div_ceil(CUSTOMER_ID_BLOCK);
+    assert!(
+        distinct.last().copied().unwrap_or(0) <= 4 * blocks_each * CUSTOMER_ID_BLOCK,
+        "more blocks reserved than needed: highest ID {:?}",
+        distinct.last()
+    );
+}
+
+/// The same through `create_customer`, which is what registrations and the CLI call: a
+/// hundred customers of one merchant created at once through four instances, all distinct,
+/// all readable under their IDs.
+async fn customers_created_through_many_instances_at_once_get_distinct_ids(backend: Backend) {
+    let (stores, _dir) = store_instances(backend, 4).await;
+    let racers = (0..100).map(|i| {
+        let store = Arc::clone(&stores[i % stores.len()]);
+        async move {
+            let email = format!("c{i}@example.com");
+            store.create_customer(customer(1, Some(&email), None, None), None).await
+        }
+    });
+    let created: Vec<_> = join_all(racers).await.into_iter().map(|r| r.expect("created")).collect();
+    let ids: BTreeSet<u64> = created.iter().map(|c| c.id).collect();
+    assert_eq!(ids.len(), created.len(), "two customers got one ID");
+    assert!(ids.iter().all(|id| *id > 0));
+    for customer in &created {
+        let stored = stores[0].customer(1, customer.id).await.expect("read").expect("stored");
+        assert_eq!(stored.email, customer.email, "customer {} is the one created", customer.id);
+    }
+}
+
+/// An import keeps its IDs; one that lands inside a block an instance already holds must not
+/// be handed out again, and the rest of that block is left for a new one (past what the
+/// sequence had given out when the collision was seen).
+async fn an_id_an_import_took_from_a_held_block_sends_allocation_to_a_new_block(backend: Backend) {
+    let (stores, _dir) = store_instances(backend, 2).await;
+    let (registrations, import) = (&stores[0], &stores[1]);
+    let first = registrations.create_customer(customer(1, None, None, None), None).await.expect("first");
+    assert_eq!(first.id, 1, "the first block starts at 1");
+    // The import writes IDs 2 to 5, which are inside the first instance's block.
+    for id in 2..=5 {
+        let mut imported = customer(1, Some(&format!("imported{id}@example.com")), None, None);
+        imported.id = Some(id);
+        assert_eq!(import.create_customer(imported, None).await.expect("import").id, id);
+    }
+    let next = registrations.create_customer(customer(1, None, None, None), None).await.expect("next");
+    assert_eq!(next.id, CUSTOMER_ID_BLOCK + 1, "a new block after the collision, not ID 3");
+    let again = registrations.create_customer(customer(1, None, None, None), None).await.expect("again");
+    assert_eq!(again.id, CUSTOMER_ID_BLOCK + 2, "and IDs from it after");
+    for id in 2..=5 {
+        let stored = registrations.customer(1, id).await.expect("read").expect("imported");
+        assert_eq!(stored.email, Some(format!("imported{id}@example.com")), "import {id} untouched");
+    }
 }
 
 async fn merchant_and_api_key_round_trip(backend: Backend) {
@@ -171,7 +247,8 @@ async fn given_ids_are_kept_and_allocation_skips_them(backend: Backend) {
     assert_eq!(store.customer_by(1, UniqueField::Email, "other@example.com").await.expect("read"), None);
     let first = store.create_customer(customer(1, None, None, None), None).await.expect("allocated");
     let second = store.create_customer(customer(1, None, None, None), None).await.expect("allocated");
-    assert_eq!((first.id, second.id), (1, 3), "allocation skips the imported ID");
+    // ID 2 was in the block the first allocation reserved: the next comes from a new block.
+    assert_eq!((first.id, second.id), (1, CUSTOMER_ID_BLOCK + 1), "allocation skips the imported ID");
 }
 
 async fn reservations_never_pass_the_limit_under_a_hundred_racers(backend: Backend) {
@@ -274,7 +351,7 @@ async fn app_keys_live_until_a_reset_by_email_revokes_them_all(backend: Backend)
     }
     assert!(store.put_app_key(&app_key(bob.id, "b1", 0)).await.expect("put"));
     assert!(!store.put_app_key(&app_key(999, "nobody", 0)).await.expect("put"), "no such customer");
-    assert!(!store.delete_app_key("nobody").await.expect("delete"), "nothing was written");
+    assert!(store.delete_app_key("nobody").await.expect("delete").is_none(), "nothing was written");
     assert!(!store.put_app_key(&app_key(ann.id, "ahead", 1)).await.expect("put"), "not Ann's generation yet");
     assert!(matches!(store.put_app_key(&app_key(ann.id, "k1", 0)).await, Err(StoreError::AlreadyExists)));
 
@@ -289,7 +366,7 @@ async fn app_keys_live_until_a_reset_by_email_revokes_them_all(backend: Backend)
     }
     assert!(store.app_key("b1").await.expect("read").is_some(), "another customer's key lives on");
     assert!(!store.put_app_key(&app_key(ann.id, "late", 0)).await.expect("put"), "made from a stale read");
-    assert!(!store.delete_app_key("late").await.expect("delete"), "and not written");
+    assert!(store.delete_app_key("late").await.expect("delete").is_none(), "and not written");
     let after = store.customer(1, ann.id).await.expect("read").expect("Ann");
     assert_eq!(after.key_generation, 1);
     assert_eq!(after.email_proven_at, Some(NOW));
@@ -308,8 +385,8 @@ async fn app_keys_live_until_a_reset_by_email_revokes_them_all(backend: Backend)
     let after = store.customer(1, ann.id).await.expect("read").expect("Ann");
     assert_eq!((after.key_generation, after.email_proven_at), (2, Some(NOW)));
     // A revoked key's record is still there for its logout to delete, once.
-    assert!(store.delete_app_key("k1").await.expect("delete"));
-    assert!(!store.delete_app_key("k1").await.expect("delete"));
+    assert!(store.delete_app_key("k1").await.expect("delete").is_some(), "the key's merchant and customer");
+    assert!(store.delete_app_key("k1").await.expect("delete").is_none());
 }
 
 async fn a_reset_by_email_unlinks_only_the_facebook_account_it_names(backend: Backend) {
@@ -360,12 +437,12 @@ async fn keys_made_while_a_reset_commits_are_whole_and_never_outlive_it(backend:
         assert_eq!(store.app_key(&hash).await.expect("read"), None, "{hash} outlived the reset");
         match put {
             // Written before the reset: the record exists, revoked.
-            Ok(true) => assert!(store.delete_app_key(&hash).await.expect("delete"), "{hash}"),
+            Ok(true) => assert!(store.delete_app_key(&hash).await.expect("delete").is_some(), "{hash}"),
             // Refused after it: nothing was written.
-            Ok(false) => assert!(!store.delete_app_key(&hash).await.expect("delete"), "{hash}"),
+            Ok(false) => assert!(store.delete_app_key(&hash).await.expect("delete").is_none(), "{hash}"),
             // DynamoDB may cancel a transaction that collides with the reset; it wrote nothing.
             Err(StoreError::Unavailable(_)) if backend == Backend::DynamoDb => {
-                assert!(!store.delete_app_key(&hash).await.expect("delete"), "{hash}")
+                assert!(store.delete_app_key(&hash).await.expect("delete").is_none(), "{hash}")
             }
             Err(other) => panic!("{hash}: {other:?}"),
         }
