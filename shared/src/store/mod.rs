@@ -372,8 +372,8 @@ impl<T> AdminStore for T where T: Store + Setup + Operator {}
 /// Every store trait, for callers that use many: `use shared::store::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        AdminStore, AppKeys, Counters, Customers, Deliveries, DeliveryOutcomes, History, Merchants, Operator, Otps, Pins,
-        Setup, Store, Templates,
+        AdminStore, AppKeys, Counters, Customers, Deliveries, DeliveryOutcomes, History, Merchants, Operator, Otps,
+        Pins, Setup, Store, Templates,
     };
 }
 
