@@ -166,7 +166,7 @@ pub async fn issue(
     let granted = app.store()?.issue_otp(&record, &limit_key, request_limit(app), app.clock.now()).await?;
     if !granted {
         metrics::count(Metric::OtpLimitHits);
-        return Err(otp::limit_exceeded(field));
+        return Err(ApiError::from_otp(otp::OtpError::LimitExceeded, field));
     }
     metrics::count(Metric::OtpRequested);
     Ok(())
@@ -199,7 +199,7 @@ pub async fn check(
     code: &str,
 ) -> Result<String, ApiError> {
     if code.len() != otp::OTP_DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(otp::invalid());
+        return Err(otp::OtpError::Invalid.into());
     }
     check_secret(app, merchant_id, customer_id, purpose, code).await
 }
@@ -218,7 +218,7 @@ pub async fn check_secret(
     else {
         // No live code, or its tries are used up: nothing is kept per customer (see `history`).
         metrics::count(Metric::OtpRejected);
-        return Err(otp::invalid());
+        return Err(otp::OtpError::Invalid.into());
     };
     let presented = otp::hash(&app.hash_key, merchant_id, customer_id, purpose, secret);
     if !otp::hashes_match(&presented, &record.otp_hash) {
@@ -226,7 +226,7 @@ pub async fn check_secret(
         let mut event = history::event(app, merchant_id, customer_id, EventKind::OtpFailed, "invalid_otp");
         (event.purpose, event.failures) = (Some(purpose), Some(record.tries));
         history::record(app, [event]).await;
-        return Err(otp::invalid());
+        return Err(otp::OtpError::Invalid.into());
     }
     Ok(record.otp_hash)
 }

@@ -284,7 +284,7 @@ pub async fn reset_with_otp(app: &App, request: ApiRequest) -> Result<Reply, Api
         .await?;
     if !consumed {
         metrics::count(Metric::OtpRejected);
-        return Err(crate::domain::otp::invalid());
+        return Err(crate::domain::otp::OtpError::Invalid.into());
     }
     otp::used(app, &customer, OtpPurpose::PasswordReset, EventKind::PasswordReset).await;
     Ok(Reply::status_ok())
