@@ -42,8 +42,8 @@ fn parsing(c: &mut Criterion) {
 fn tokens(c: &mut Criterion) {
     let keys = JwtKeys::parse("k1:a-secret-of-at-least-thirty-two-bytes!!,k0:b-secret-of-at-least-thirty-two-bytes!!")
         .expect("keys");
-    let token = keys.issue(1, NOW, 86_400).expect("token");
-    c.bench_function("JWT issue", |b| b.iter(|| keys.issue(black_box(1), NOW, 86_400)));
+    let token = keys.issue(1, NOW, 86_400, &shared::random::OsRandom).expect("token");
+    c.bench_function("JWT issue", |b| b.iter(|| keys.issue(black_box(1), NOW, 86_400, &shared::random::OsRandom)));
     c.bench_function("JWT verify", |b| b.iter(|| keys.verify(black_box(&token), NOW)));
 }
 

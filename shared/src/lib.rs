@@ -39,6 +39,7 @@ pub mod lambda_sqs;
 pub mod logging;
 pub mod metrics;
 pub mod needs;
+pub mod random;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod startup;

@@ -5,7 +5,8 @@
 
 use crate::config::{Config, ConfigError};
 use crate::domain::otp::{self, OtpPurpose};
-use crate::domain::secrets::{HashKey, RandomUnavailable, random_hex};
+use crate::domain::secrets::{HashKey, RandomUnavailable};
+use crate::random::random_hex;
 use crate::store::{CounterPolicy, Counters, Customer, OtpRecord, Otps, StoreResult, keys};
 
 /// A reset token works for one hour.

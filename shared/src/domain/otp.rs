@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::domain::secrets::{HashKey, Purpose, RandomUnavailable, random_digits};
+use crate::domain::secrets::{HashKey, Purpose, Random, RandomUnavailable, random_digits};
 
 pub const OTP_DIGITS: u32 = 6;
 
@@ -36,8 +36,8 @@ impl OtpPurpose {
     }
 }
 
-pub fn generate() -> Result<String, RandomUnavailable> {
-    random_digits(OTP_DIGITS)
+pub fn generate(random: &dyn Random) -> Result<String, RandomUnavailable> {
+    random_digits(random, OTP_DIGITS)
 }
 
 /// The keyed hash an OTP is stored under; bound to its merchant, customer and purpose so a

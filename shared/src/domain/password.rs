@@ -14,7 +14,8 @@ use base64::Engine as _;
 use subtle::ConstantTimeEq as _;
 
 use crate::domain::legacy_hash;
-use crate::domain::secrets::{RandomUnavailable, random_bytes};
+use crate::domain::secrets::RandomUnavailable;
+use crate::random::random_bytes;
 
 /// The minimum parameters of docs/api.md section 4 (OWASP's argon2id recommendation).
 pub const MEMORY_KIB: u32 = 19_456;

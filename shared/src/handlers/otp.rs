@@ -90,7 +90,7 @@ pub async fn request(
             Some((code, destination))
         }
     };
-    let code = otp::generate()?;
+    let code = otp::generate(&crate::random::OsRandom)?;
     let now = app.clock.now();
     let expires_at = now.saturating_add(app.config.otp_ttl_secs);
     issue(app, &customer, purpose, &code, expires_at, field).await?;

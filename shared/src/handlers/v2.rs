@@ -30,7 +30,7 @@ use crate::domain::name::{BadName, MAX_NAME_CHARS, check_name};
 use crate::domain::network::network_hash;
 use crate::domain::otp::OtpPurpose;
 use crate::domain::policy;
-use crate::domain::secrets::{Purpose, random_hex};
+use crate::domain::secrets::Purpose;
 use crate::error::{ApiError, ErrorCode};
 use crate::facebook::{FacebookError, FacebookUser};
 use crate::handlers::otp;
@@ -39,6 +39,7 @@ use crate::history;
 use crate::http::body::Fields;
 use crate::http::{ApiRequest, Reply};
 use crate::metrics::{self, Metric};
+use crate::random::random_hex;
 use crate::store::layout::CounterKind;
 use crate::store::{
     AppKey, CounterPolicy, Customer, EventKind, NewCustomer, OtpEffect, Profile, StoreError, UniqueField, keys,

@@ -236,7 +236,7 @@ impl DynamoStore {
 
 /// A short random pause before retrying a collided transaction: 10-40 ms, growing.
 fn jitter(attempt: u32) -> Duration {
-    let random = crate::domain::secrets::random_bytes::<1>().map(|b| u64::from(b[0])).unwrap_or(128);
+    let random = crate::random::random_bytes::<1>().map(|b| u64::from(b[0])).unwrap_or(128);
     Duration::from_millis(10 * u64::from(attempt.min(4)) + random % 30)
 }
 
@@ -1288,7 +1288,7 @@ impl Deliveries for DynamoStore {
         // The SDK retries an attempt whose answer was lost, and a conditional put has no
         // idempotency token: without `claim = :claim` the retry would meet our own first write
         // and report a duplicate, and the code would never be sent.
-        let claim = crate::domain::secrets::random_hex::<16>().map_err(|e| StoreError::Internal(e.to_string()))?;
+        let claim = crate::random::random_hex::<16>().map_err(|e| StoreError::Internal(e.to_string()))?;
         let item = DeliveryItem { expires_at, claim: claim.clone() };
         let put = self
             .put(encode(pk::delivery(event_id), "DELIVERY", &item, Some(expires_at))?)
