@@ -12,9 +12,10 @@ use serde_json::json;
 use shared::domain::identifier::lookup_plan;
 use shared::domain::jwt::JwtKeys;
 use shared::domain::mobile::{Region, parse_mobile};
-use shared::domain::password::{ITERATIONS, MEMORY_KIB, PARALLELISM, SecretHasher};
+use shared::domain::password::{ITERATIONS, MEMORY_KIB, PARALLELISM};
 use shared::domain::policy::check_new_password;
 use shared::error::{ApiError, ErrorCode};
+use shared::hashing::SecretHasher;
 use shared::http::body::Fields;
 use shared::http::{ErrorStyle, error_response};
 

@@ -8,6 +8,8 @@
 //! - `http`: body parsing, credentials, the route table (each function's one declaration:
 //!   path, handler and `needs`) and the error mapping.
 //! - `startup`: a function's ports, built from its declaration.
+//! - `hashing`, `random`: the adapters behind the domain's hashing policy (argon2's blocking
+//!   pool, working memory and timing) and its randomness (the operating system's source).
 //! - `handlers`: the routes.
 //! - `metrics`, `history`, `status`: what operators and support see (EMF metrics, a customer's
 //!   security history and state).
@@ -26,6 +28,7 @@ pub mod domain;
 pub mod error;
 pub mod facebook;
 pub mod handlers;
+pub mod hashing;
 pub mod history;
 pub mod http;
 #[cfg(feature = "https")]
