@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::App;
 use crate::domain::identifier::{Lookup, lookup_plan};
-use crate::domain::otp::{OtpError, OtpPurpose};
+use crate::domain::otp::OtpPurpose;
 use crate::domain::password::Verdict;
 use crate::domain::pin::{self, PinError};
 use crate::error::ApiError;
@@ -208,23 +208,8 @@ pub async fn reset(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     confirmed(&new_pin, &confirm, "confirm_pin")?;
     let customer = customer::resolve(app, merchant_id, &fields, "user").await?;
     let otp_hash = otp::check(app, merchant_id, customer.id, OtpPurpose::PinReset, &code).await?;
-    let hash = app.hasher.hash_blocking(new_pin).await?;
-    let consumed = app
-        .store()?
-        .consume_otp(
-            merchant_id,
-            customer.id,
-            OtpPurpose::PinReset,
-            &otp_hash,
-            app.clock.now(),
-            OtpEffect::SetPin(hash),
-        )
-        .await?;
-    if !consumed {
-        metrics::count(Metric::OtpRejected);
-        return Err(OtpError::Invalid.into());
-    }
-    otp::used(app, &customer, OtpPurpose::PinReset, EventKind::PinReset).await;
+    let effect = OtpEffect::SetPin(app.hasher.hash_blocking(new_pin).await?);
+    otp::consume(app, &customer, OtpPurpose::PinReset, &otp_hash, effect, EventKind::PinReset).await?;
     Ok(Reply::status_ok())
 }
 

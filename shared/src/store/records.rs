@@ -203,6 +203,21 @@ pub struct OtpRecord {
     pub tries: u32,
 }
 
+impl OtpRecord {
+    /// A new code (or token) `secret` for `customer`, kept only as its keyed hash, no try used.
+    pub fn issued(
+        hash_key: &crate::domain::secrets::HashKey,
+        customer: &Customer,
+        purpose: OtpPurpose,
+        secret: &str,
+        expires_at: i64,
+    ) -> OtpRecord {
+        let (merchant_id, customer_id) = (customer.merchant_id, customer.id);
+        let otp_hash = crate::domain::otp::hash(hash_key, merchant_id, customer_id, purpose, secret);
+        OtpRecord { merchant_id, customer_id, purpose, otp_hash, expires_at, tries: 0 }
+    }
+}
+
 /// What consuming an OTP changes in the same atomic write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OtpEffect {
