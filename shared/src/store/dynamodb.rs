@@ -586,6 +586,34 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Every item under `pk` whose sort key starts with `prefix`, read consistently, page by
+    /// page.
+    async fn query_prefix(&self, pk: String, prefix: &str) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
 /// What a failed counter condition says about the counter: `None` when it is absent or
 /// expired (start a new window), else its live count and expiry.
 fn live_counter(old: Option<&Item>, now: i64) -> Option<(u32, i64)> {
@@ -1254,30 +1282,9 @@ impl Templates for DynamoStore {
     }
 
     async fn templates(&self, merchant_id: u64) -> StoreResult<Vec<Template>> {
-        let mut templates = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk::merchant(merchant_id)))
-                .expression_attribute_values(":prefix", s("TEMPLATE#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in output.items.unwrap_or_default() {
-                templates.push(decode(item)?);
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        templates.sort_by(|a: &Template, b| a.code.cmp(&b.code));
+        let items = self.query_prefix(pk::merchant(merchant_id), "TEMPLATE#").await?;
+        let mut templates = items.into_iter().map(decode).collect::<StoreResult<Vec<Template>>>()?;
+        templates.sort_by(|a, b| a.code.cmp(&b.code));
         Ok(templates)
     }
 }

@@ -161,6 +161,25 @@ fn to_u32(value: i64) -> u32 {
     u32::try_from(value.max(0)).unwrap_or(u32::MAX)
 }
 
+/// A customer's values in the order of `CUSTOMER_COLUMNS`, for an insert.
+fn customer_row(customer: &Customer) -> StoreResult<impl rusqlite::Params + '_> {
+    let profile = serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
+    Ok((
+        to_i64(customer.id)?,
+        to_i64(customer.merchant_id)?,
+        &customer.name,
+        &customer.email,
+        &customer.mobile,
+        &customer.member_id,
+        &customer.facebook_id,
+        &customer.password_hash,
+        profile,
+        customer.created_at,
+        customer.email_proven_at,
+        i64::from(customer.key_generation),
+    ))
+}
+
 fn customer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
     let profile: String = row.get(8)?;
     Ok(Customer {
@@ -377,25 +396,11 @@ fn insert_customer(
         return Ok(None);
     }
     let customer = new.into_customer(id);
-    let profile = serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
     tx.execute(
         &format!(
             "INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
         ),
-        params![
-            to_i64(customer.id)?,
-            merchant_id,
-            customer.name,
-            customer.email,
-            customer.mobile,
-            customer.member_id,
-            customer.facebook_id,
-            customer.password_hash,
-            profile,
-            customer.created_at,
-            customer.email_proven_at,
-            i64::from(customer.key_generation)
-        ],
+        customer_row(&customer)?,
     )
     .map_err(map_error)?;
     if let Some(key) = app_key {
