@@ -45,6 +45,8 @@ pub mod needs;
 pub mod random;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "lambda-sqs")]
+pub mod sqs_batches;
 pub mod startup;
 pub mod status;
 pub mod store;

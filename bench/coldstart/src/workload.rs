@@ -154,7 +154,7 @@ impl Workload {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or_default())
             .unwrap_or_default();
-        let access_token = app.jwt.issue(merchant.id, now, 86_400).expect("access token");
+        let access_token = app.jwt.issue(merchant.id, now, 86_400, &shared::random::OsRandom).expect("access token");
 
         env.extend(
             [
@@ -168,7 +168,7 @@ impl Workload {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v)),
         );
-        let run = shared::domain::secrets::random_hex::<4>().expect("random");
+        let run = shared::random::random_hex::<4>().expect("random");
         Workload {
             env,
             app,
