@@ -65,6 +65,7 @@ use super::{
 };
 use crate::delivery::Channel;
 use crate::domain::otp::OtpPurpose;
+use crate::domain::rules::{self, Counted};
 
 mod operator;
 
@@ -617,9 +618,8 @@ impl DynamoStore {
 /// What a failed counter condition says about the counter: `None` when it is absent or
 /// expired (start a new window), else its live count and expiry.
 fn live_counter(old: Option<&Item>, now: i64) -> Option<(u32, i64)> {
-    let old = old?;
-    let expires_at = number(old, "expires_at");
-    (expires_at > now).then(|| (count(old, "count"), expires_at))
+    let stored = old.map(|old| Counted { count: count(old, "count"), expires_at: number(old, "expires_at") });
+    Counted::live(stored, now).map(|live| (live.count, live.expires_at))
 }
 
 /// Bounds the optimistic loops: each turn means another writer made progress.
@@ -967,12 +967,7 @@ impl Counters for DynamoStore {
 
     async fn counter(&self, key: &str, now: i64) -> StoreResult<CounterState> {
         let item: Option<CounterItem> = self.get_as(pk::counter(key), "COUNTER").await?;
-        Ok(match item {
-            Some(item) if item.expires_at > now => {
-                CounterState { count: item.count, expires_at: Some(item.expires_at) }
-            }
-            _ => CounterState::default(),
-        })
+        Ok(rules::read(item.map(|item| Counted { count: item.count, expires_at: item.expires_at }), now))
     }
 
     async fn clear_counter(&self, key: &str) -> StoreResult<()> {
@@ -1204,7 +1199,7 @@ impl Otps for DynamoStore {
     ) -> StoreResult<Option<OtpRecord>> {
         let record: Option<OtpRecord> =
             self.get_as(pk::customer(merchant_id, customer_id), &pk::otp_sk(purpose)).await?;
-        Ok(record.filter(|otp| otp.expires_at > now))
+        Ok(record.filter(|otp| rules::otp_live(otp.expires_at, now)))
     }
 }
 
