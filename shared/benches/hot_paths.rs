@@ -12,9 +12,10 @@ use serde_json::json;
 use shared::domain::identifier::lookup_plan;
 use shared::domain::jwt::JwtKeys;
 use shared::domain::mobile::{Region, parse_mobile};
-use shared::domain::password::{ITERATIONS, MEMORY_KIB, PARALLELISM, SecretHasher};
+use shared::domain::password::{ITERATIONS, MEMORY_KIB, PARALLELISM};
 use shared::domain::policy::check_new_password;
 use shared::error::{ApiError, ErrorCode};
+use shared::hashing::SecretHasher;
 use shared::http::body::Fields;
 use shared::http::{ErrorStyle, error_response};
 
@@ -42,8 +43,8 @@ fn parsing(c: &mut Criterion) {
 fn tokens(c: &mut Criterion) {
     let keys = JwtKeys::parse("k1:a-secret-of-at-least-thirty-two-bytes!!,k0:b-secret-of-at-least-thirty-two-bytes!!")
         .expect("keys");
-    let token = keys.issue(1, NOW, 86_400).expect("token");
-    c.bench_function("JWT issue", |b| b.iter(|| keys.issue(black_box(1), NOW, 86_400)));
+    let token = keys.issue(1, NOW, 86_400, &shared::random::OsRandom).expect("token");
+    c.bench_function("JWT issue", |b| b.iter(|| keys.issue(black_box(1), NOW, 86_400, &shared::random::OsRandom)));
     c.bench_function("JWT verify", |b| b.iter(|| keys.verify(black_box(&token), NOW)));
 }
 

@@ -46,7 +46,7 @@ pub async fn create_merchant(app: &App, name: &str) -> Result<(Merchant, String)
     }
     let store = app.store().map_err(failed)?;
     let id = app.setup().map_err(failed)?.next_id(Sequence::Merchant).await.map_err(failed)?;
-    let api_key = ApiKey::generate(&app.hash_key, id).map_err(failed)?;
+    let api_key = ApiKey::generate(&crate::random::OsRandom, &app.hash_key, id).map_err(failed)?;
     let merchant = Merchant { id, name: name.to_string(), created_at: app.clock.now() };
     store.create_merchant(&merchant, &ApiKey::stored_hash(&app.hash_key, &api_key)).await.map_err(failed)?;
     Ok((merchant, api_key))

@@ -11,11 +11,13 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::delivery::EventPublisher;
 use crate::domain::jwt::JwtKeys;
-use crate::domain::password::{HashError, SecretHasher};
-use crate::domain::secrets::{HashKey, RandomUnavailable, random_hex};
+use crate::domain::password::HashError;
+use crate::domain::secrets::{HashKey, RandomUnavailable};
 use crate::error::ApiError;
 use crate::facebook::FacebookVerifier;
+use crate::hashing::SecretHasher;
 use crate::needs::{Needs, Port, Presence, Secret};
+use crate::random::{OsRandom, random_hex};
 use crate::store::{AdminStore, Operator, Setup, Store, StoreError};
 
 pub struct App {
@@ -115,7 +117,7 @@ impl App {
         let jwt = with_legacy_key(config.jwt_keys.clone().unwrap_or_else(JwtKeys::withheld), &config);
         let hash_key = match &config.hash_key {
             Some(key) => HashKey::new(key.clone()),
-            None => HashKey::withheld()?,
+            None => HashKey::withheld(&OsRandom)?,
         };
         let hasher = SecretHasher::new(config.password_pepper.clone())?;
         let hasher = if needs.knows(Secret::PasswordPepper) { hasher } else { hasher.withheld() };
@@ -360,7 +362,7 @@ mod tests {
     fn a_function_gets_its_declared_secrets_and_no_other() {
         let all = config(&[("STAMPS_JWT_KEYS", JWT), ("STAMPS_HASH_KEY", HASH_KEY), ("STAMPS_PASSWORD_PEPPER", "p")]);
         let full = App::from_config(all.clone(), None).expect("app");
-        let token = full.jwt.issue(7, 1_800_000_000, 60).expect("token");
+        let token = full.jwt.issue(7, 1_800_000_000, 60, &OsRandom).expect("token");
 
         let app = App::for_needs("v2-logout", &needs(&[], &[Secret::HashKey]), all, Ports::default()).expect("app");
         assert!(!app.config.has(Secret::JwtKeys) && !app.config.has(Secret::PasswordPepper));

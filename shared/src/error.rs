@@ -3,6 +3,9 @@
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
+use crate::domain::otp::OtpError;
+use crate::domain::pin::PinError;
+
 /// Every `error_code` of docs/api.md section 2.2 that the service can answer with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -197,6 +200,46 @@ impl ApiError {
     }
 }
 
+/// The domain's errors as the API answers them: every code, field and message of a domain
+/// refusal is written here.
+impl ApiError {
+    /// A PIN refusal for the request field `field` (the confirmation's field for `Mismatch`).
+    /// `count_down`: whether a wrong PIN's message says how many attempts are left.
+    pub fn from_pin(error: PinError, field: &str, count_down: bool) -> Self {
+        match error {
+            PinError::Empty => Self::required(field),
+            PinError::Format => Self::invalid(field, "PIN must be a 6 digit string."),
+            PinError::Mismatch => Self::field(ErrorCode::PinMismatch, field, "Confirmation PIN does not match"),
+            PinError::Blocked => {
+                Self::field(ErrorCode::PinBlocked, field, "PIN is blocked after too many failed attempts")
+            }
+            PinError::Wrong { attempts_left } if count_down => {
+                Self::field(ErrorCode::InvalidPin, field, format!("Invalid PIN, {attempts_left} attempt(s) left"))
+            }
+            PinError::Wrong { .. } => Self::field(ErrorCode::InvalidPin, field, "Invalid PIN"),
+            PinError::NotSet => Self::field(ErrorCode::PinNotSet, "user", "PIN has not been set."),
+            PinError::AlreadySet => Self::field(ErrorCode::PinAlreadySet, "pin", "PIN has already been set."),
+        }
+    }
+
+    /// An OTP refusal; `customer_field` is the request field that named the customer.
+    pub fn from_otp(error: OtpError, customer_field: &str) -> Self {
+        match error {
+            OtpError::Invalid => Self::field(ErrorCode::InvalidOtp, "otp", "Invalid OTP"),
+            OtpError::LimitExceeded => {
+                Self::field(ErrorCode::OtpLimitExceeded, customer_field, "Too many OTP requests. Try again later.")
+            }
+        }
+    }
+}
+
+impl From<OtpError> for ApiError {
+    /// The code's own refusal (`invalid_otp`, on the `otp` field).
+    fn from(error: OtpError) -> Self {
+        Self::from_otp(error, "otp")
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code.as_str(), self.detail())
@@ -228,6 +271,34 @@ mod tests {
         assert_eq!(body["errors"], json!({}));
         assert_eq!(body["detail"], "Authentication credentials were not provided.");
         assert_eq!(body["error_message"], body["detail"]);
+    }
+
+    #[test]
+    fn pin_errors_are_worded_as_before() {
+        use crate::domain::pin::{check_format, wrong_pin};
+        let wrong = |count, count_down| ApiError::from_pin(wrong_pin(count, 3), "pin", count_down);
+        assert_eq!(wrong(1, true).detail(), "pin: Invalid PIN, 2 attempt(s) left");
+        assert_eq!(wrong(2, true).detail(), "pin: Invalid PIN, 1 attempt(s) left");
+        assert_eq!(wrong(3, true).code, ErrorCode::PinBlocked);
+        assert_eq!(wrong(3, true).detail(), "pin: PIN is blocked after too many failed attempts");
+        assert_eq!(ApiError::from_pin(wrong_pin(1, 3), "current_pin", false).detail(), "current_pin: Invalid PIN");
+        let format = ApiError::from_pin(PinError::Format, "pin", true);
+        assert_eq!((format.code, format.message.as_str()), (ErrorCode::Invalid, "PIN must be a 6 digit string."));
+        let empty = check_format(&json!("")).map_err(|error| ApiError::from_pin(error, "pin", true));
+        assert_eq!(empty, Err(ApiError::required("pin")));
+        let mismatch = ApiError::from_pin(PinError::Mismatch, "confirm_pin", true);
+        assert_eq!(mismatch.body()["errors"], json!({"confirm_pin": "Confirmation PIN does not match"}));
+        assert_eq!(ApiError::from_pin(PinError::NotSet, "pin", true).detail(), "user: PIN has not been set.");
+        assert_eq!(ApiError::from_pin(PinError::AlreadySet, "user", true).detail(), "pin: PIN has already been set.");
+    }
+
+    #[test]
+    fn otp_errors_are_worded_as_before() {
+        let invalid = ApiError::from(OtpError::Invalid);
+        assert_eq!((invalid.code, invalid.detail()), (ErrorCode::InvalidOtp, "otp: Invalid OTP".to_string()));
+        let limit = ApiError::from_otp(OtpError::LimitExceeded, "user");
+        assert_eq!(limit.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(limit.detail(), "user: Too many OTP requests. Try again later.");
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub const MAX_LIMIT: u32 = 100;
 pub fn new_id(at: i64) -> String {
     static FALLBACK: AtomicU64 = AtomicU64::new(0);
     let micros = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
-    let random = match crate::domain::secrets::random_bytes::<4>() {
+    let random = match crate::random::random_bytes::<4>() {
         Ok(bytes) => u32::from_be_bytes(bytes),
         // No randomness: a per-process sequence still orders this process's events.
         Err(_) => u32::try_from(FALLBACK.fetch_add(1, Ordering::Relaxed) % u64::from(u32::MAX)).unwrap_or(0),

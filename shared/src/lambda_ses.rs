@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::app::StartError;
 use crate::config::Config;
@@ -62,25 +61,10 @@ async fn record_batch(deps: &RecorderDeps, event: SqsEvent) -> SqsBatchResponse 
     response
 }
 
-/// Serves batches until the Lambda runtime stops the process.
-pub async fn run(deps: RecorderDeps) -> Result<(), lambda_runtime::Error> {
-    let deps = Arc::new(deps);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let deps = Arc::clone(&deps);
-        async move { Ok::<_, lambda_runtime::Error>(handle_batch(&deps, event.payload).await) }
-    }))
-    .await
-}
-
 /// The recorder's `main`: logging, start-up from `worker`'s declaration (the store), then SQS
 /// batches until the runtime stops the process.
 pub async fn serve(worker: &'static Worker) -> Result<(), lambda_runtime::Error> {
-    crate::logging::init();
-    let deps = deps(worker).map_err(|error| {
-        tracing::error!(%error, "start-up failed");
-        lambda_runtime::Error::from(format!("start-up failed: {error}"))
-    })?;
-    run(deps).await
+    crate::sqs_batches::serve(|| deps(worker), |deps, batch| async move { handle_batch(&deps, batch).await }).await
 }
 
 /// The recorder's dependencies, from the process environment: exactly what `worker` declares

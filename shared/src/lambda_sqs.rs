@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::app::StartError;
 use crate::clock::{Clock, SystemClock};
@@ -92,26 +91,11 @@ async fn dispatch_batch(deps: &DispatchDeps, event: SqsEvent) -> SqsBatchRespons
     response
 }
 
-/// Serves SQS batches until the runtime stops the process.
-pub async fn run(deps: DispatchDeps) -> Result<(), lambda_runtime::Error> {
-    let deps = Arc::new(deps);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let deps = Arc::clone(&deps);
-        async move { Ok::<_, lambda_runtime::Error>(handle_batch(&deps, event.payload).await) }
-    }))
-    .await
-}
-
 /// The dispatch function's `main`: logging, start-up from `worker`'s declaration (the store,
 /// SES from `STAMPS_EMAIL_FROM`, SMS through SNS with `STAMPS_SMS_SENDER_ID` optional), then SQS
 /// batches until the runtime stops the process.
 pub async fn serve(worker: &'static Worker) -> Result<(), lambda_runtime::Error> {
-    crate::logging::init();
-    let deps = deps(worker).map_err(|error| {
-        tracing::error!(%error, "start-up failed");
-        lambda_runtime::Error::from(format!("start-up failed: {error}"))
-    })?;
-    run(deps).await
+    crate::sqs_batches::serve(|| deps(worker), |deps, batch| async move { handle_batch(&deps, batch).await }).await
 }
 
 /// The dispatch function's dependencies, from the process environment: exactly what `worker`

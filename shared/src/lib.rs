@@ -8,6 +8,8 @@
 //! - `http`: body parsing, credentials, the route table (each function's one declaration:
 //!   path, handler and `needs`) and the error mapping.
 //! - `startup`: a function's ports, built from its declaration.
+//! - `hashing`, `random`: the adapters behind the domain's hashing policy (argon2's blocking
+//!   pool, working memory and timing) and its randomness (the operating system's source).
 //! - `handlers`: the routes.
 //! - `metrics`, `history`, `status`: what operators and support see (EMF metrics, a customer's
 //!   security history and state).
@@ -26,6 +28,7 @@ pub mod domain;
 pub mod error;
 pub mod facebook;
 pub mod handlers;
+pub mod hashing;
 pub mod history;
 pub mod http;
 #[cfg(feature = "https")]
@@ -39,8 +42,11 @@ pub mod lambda_sqs;
 pub mod logging;
 pub mod metrics;
 pub mod needs;
+pub mod random;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "lambda-sqs")]
+pub mod sqs_batches;
 pub mod startup;
 pub mod status;
 pub mod store;

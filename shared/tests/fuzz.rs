@@ -175,7 +175,7 @@ proptest! {
     #[test]
     fn mutated_tokens_are_refused(position in any::<prop::sample::Index>(), bit in 0u8..8, cut in any::<prop::sample::Index>(), insert in ".{1,8}", kind in 0u8..5) {
         let keys = keys();
-        let token = keys.issue(7, NOW, 3600).expect("token");
+        let token = keys.issue(7, NOW, 3600, &shared::random::OsRandom).expect("token");
         prop_assert!(keys.verify(&token, NOW).is_ok());
         let bytes = token.as_bytes();
         let mutated: Vec<u8> = match kind {

@@ -57,7 +57,7 @@ pub async fn sdk_config_at(endpoint: &str, timeout: Duration) -> aws_config::Sdk
 /// A table name no other test uses.
 pub fn unique_name(prefix: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let random = shared::domain::secrets::random_hex::<4>().expect("random");
+    let random = shared::random::random_hex::<4>().expect("random");
     format!("{prefix}-{}-{}-{random}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 

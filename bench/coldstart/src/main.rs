@@ -400,7 +400,7 @@ impl std::ops::Sub for SchedTime {
 /// parameters, in this process: what one argon2id hash costs on the machine right now.
 async fn argon2_time() -> Duration {
     tokio::task::spawn_blocking(|| {
-        let hasher = shared::domain::password::SecretHasher::new(None).expect("hasher");
+        let hasher = shared::hashing::SecretHasher::new(None).expect("hasher");
         let mut times = Vec::new();
         let mut stored = hasher.hash(workload::PIN).expect("hash");
         for i in 0..10 {
@@ -490,7 +490,7 @@ fn minor_faults(pid: Option<u32>) -> u64 {
 }
 
 /// The `micros` of the function's log events named `message`, oldest first: `argon2id` (one
-/// hash, `shared::domain::password::TIMING_TARGET` at debug level), `request` (the handler's
+/// hash, `shared::hashing::TIMING_TARGET` at debug level), `request` (the handler's
 /// time, from `shared::http::respond`, AWS calls and hashes included, the Runtime API round
 /// trip and event decoding not).
 fn logged_micros(api: &RuntimeApi, message: &str) -> Vec<Duration> {

@@ -130,7 +130,7 @@ impl Workload {
             ("STAMPS_V2_IP_RESET_REQUESTS_PER_WINDOW", "1000000".to_string()),
             // And each hash timed by the function itself, which the harness subtracts, and each
             // request's handler time (`shared::http::respond`).
-            ("RUST_LOG", format!("warn,{}=debug,shared::http=info", shared::domain::password::TIMING_TARGET)),
+            ("RUST_LOG", format!("warn,{}=debug,shared::http=info", shared::hashing::TIMING_TARGET)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -154,7 +154,7 @@ impl Workload {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or_default())
             .unwrap_or_default();
-        let access_token = app.jwt.issue(merchant.id, now, 86_400).expect("access token");
+        let access_token = app.jwt.issue(merchant.id, now, 86_400, &shared::random::OsRandom).expect("access token");
 
         env.extend(
             [
@@ -168,7 +168,7 @@ impl Workload {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v)),
         );
-        let run = shared::domain::secrets::random_hex::<4>().expect("random");
+        let run = shared::random::random_hex::<4>().expect("random");
         Workload {
             env,
             app,
@@ -375,7 +375,7 @@ impl Workload {
 async fn put_shape_fixtures(table: &str) {
     use aws_sdk_dynamodb::types::AttributeValue::{M, N, S};
     let client = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
-    let hasher = shared::domain::password::SecretHasher::new(None).expect("hasher");
+    let hasher = shared::hashing::SecretHasher::new(None).expect("hasher");
     let number = |n: &str| N(n.to_string());
     let fixtures = [
         ("APIKEY-SHAPE", vec![("merchant_id", number("1"))]),

@@ -132,7 +132,7 @@ pub async fn rotate_api_key(app: &App, merchant: u64, grace_secs: i64) -> Result
         return Err(AdminError::Invalid("the grace period must not be negative".into()));
     }
     let operator = app.operator().map_err(failed)?;
-    let api_key = ApiKey::generate(&app.hash_key, merchant).map_err(failed)?;
+    let api_key = ApiKey::generate(&crate::random::OsRandom, &app.hash_key, merchant).map_err(failed)?;
     let now = app.clock.now();
     let old_keys_expire_at = now.saturating_add(grace_secs);
     let hash = ApiKey::stored_hash(&app.hash_key, &api_key);

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::otp::OtpPurpose;
-use crate::domain::secrets::{RandomUnavailable, random_hex};
+use crate::domain::secrets::RandomUnavailable;
+use crate::random::random_hex;
 use crate::store::Template;
 
 pub mod dispatch;

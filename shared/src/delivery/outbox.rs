@@ -31,8 +31,7 @@ impl Outbox {
 
     async fn write(&self, channel: &str, message: serde_json::Value) -> Result<(), DeliveryError> {
         let number = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let random =
-            crate::domain::secrets::random_hex::<4>().map_err(|e| DeliveryError::Unavailable(e.to_string()))?;
+        let random = crate::random::random_hex::<4>().map_err(|e| DeliveryError::Unavailable(e.to_string()))?;
         // Sortable by time; unique across processes sharing the folder.
         let name = format!("{}-{number:04}-{random}-{channel}.json", self.clock.now());
         let path = self.dir.join(&name);

@@ -4,8 +4,9 @@
 //! template. The dispatcher issues it, away from the anonymous request (see `delivery`).
 
 use crate::config::{Config, ConfigError};
-use crate::domain::otp::{self, OtpPurpose};
-use crate::domain::secrets::{HashKey, RandomUnavailable, random_hex};
+use crate::domain::otp::OtpPurpose;
+use crate::domain::secrets::{HashKey, RandomUnavailable};
+use crate::random::random_hex;
 use crate::store::{CounterPolicy, Counters, Customer, OtpRecord, Otps, StoreResult, keys};
 
 /// A reset token works for one hour.
@@ -62,14 +63,7 @@ impl ResetLinks {
         now: i64,
     ) -> StoreResult<bool> {
         let purpose = OtpPurpose::PasswordResetLink;
-        let record = OtpRecord {
-            merchant_id: customer.merchant_id,
-            customer_id: customer.id,
-            purpose,
-            otp_hash: otp::hash(&self.hash_key, customer.merchant_id, customer.id, purpose, token),
-            expires_at,
-            tries: 0,
-        };
+        let record = OtpRecord::issued(&self.hash_key, customer, purpose, token, expires_at);
         store.issue_otp(&record, &keys::reset_emails(customer.merchant_id, customer.id), self.limit, now).await
     }
 

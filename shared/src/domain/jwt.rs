@@ -5,7 +5,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::secrets::{RandomUnavailable, random_hex};
+use crate::domain::secrets::{Random, RandomUnavailable, random_hex};
 
 /// Seconds of clock skew tolerated on `exp` and `iat`.
 pub const LEEWAY_SECS: i64 = 30;
@@ -154,14 +154,15 @@ impl JwtKeys {
         self.keys.first().map(|k| k.kid.as_str()).unwrap_or_default()
     }
 
-    /// Issues an access token for `merchant_id`, valid `ttl_secs` from `now`.
-    pub fn issue(&self, merchant_id: u64, now: i64, ttl_secs: i64) -> Result<String, IssueError> {
+    /// Issues an access token for `merchant_id`, valid `ttl_secs` from `now`; its ID is drawn
+    /// from `random`.
+    pub fn issue(&self, merchant_id: u64, now: i64, ttl_secs: i64, random: &dyn Random) -> Result<String, IssueError> {
         let key = self.keys.first().ok_or(IssueError::NoKey)?;
         let claims = Claims {
             token_type: TOKEN_TYPE_ACCESS.to_string(),
             exp: now.saturating_add(ttl_secs),
             iat: now,
-            jti: random_hex::<16>()?,
+            jti: random_hex::<16>(random)?,
             user_id: merchant_id,
             merchant_user_id: merchant_id,
             nbf: None,
@@ -345,7 +346,7 @@ pub(crate) mod tests {
     #[test]
     fn issued_token_verifies_and_carries_the_spec_payload() {
         let keys = keys(&format!("k1:{SECRET_A}"));
-        let token = keys.issue(7, NOW, 86_400).expect("issued");
+        let token = keys.issue(7, NOW, 86_400, &crate::random::OsRandom).expect("issued");
         let claims = keys.verify(&token, NOW).expect("valid");
         assert_eq!(claims.token_type, "access");
         assert_eq!(claims.exp, NOW + 86_400);
@@ -361,7 +362,7 @@ pub(crate) mod tests {
     #[test]
     fn expiry_has_thirty_seconds_of_leeway_and_no_more() {
         let keys = keys(&format!("k1:{SECRET_A}"));
-        let token = keys.issue(7, NOW, 100).expect("issued");
+        let token = keys.issue(7, NOW, 100, &crate::random::OsRandom).expect("issued");
         assert!(keys.verify(&token, NOW + 130).is_ok());
         assert_eq!(keys.verify(&token, NOW + 131), Err(TokenRejected::Expired));
     }
@@ -369,14 +370,14 @@ pub(crate) mod tests {
     #[test]
     fn token_from_the_future_is_refused() {
         let keys = keys(&format!("k1:{SECRET_A}"));
-        let token = keys.issue(7, NOW + 3600, 100).expect("issued");
+        let token = keys.issue(7, NOW + 3600, 100, &crate::random::OsRandom).expect("issued");
         assert_eq!(keys.verify(&token, NOW), Err(TokenRejected::NotYetValid));
     }
 
     #[test]
     fn rotation_second_key_still_verifies() {
         let old = keys(&format!("old:{SECRET_B}"));
-        let token = old.issue(7, NOW, 100).expect("issued");
+        let token = old.issue(7, NOW, 100, &crate::random::OsRandom).expect("issued");
         let rotated = keys(&format!("new:{SECRET_A},old:{SECRET_B}"));
         assert!(rotated.verify(&token, NOW).is_ok());
         assert_eq!(rotated.signing_kid(), "new");
@@ -410,7 +411,7 @@ pub(crate) mod tests {
         refresh["token_type"] = json!("refresh");
         let refresh = encode_raw(&json!({"alg":"HS256","kid":"k1"}), &refresh, SECRET_A.as_bytes());
         assert_eq!(keys.verify(&refresh, NOW), Err(TokenRejected::WrongType));
-        let good = keys.issue(7, NOW, 100).expect("issued");
+        let good = keys.issue(7, NOW, 100, &crate::random::OsRandom).expect("issued");
         let tampered = format!("{}x", &good[..good.len() - 1]);
         assert!(keys.verify(&tampered, NOW).is_err());
         assert!(keys.verify(&good[..good.len() / 2], NOW).is_err());
@@ -440,7 +441,7 @@ pub(crate) mod tests {
             format!("{}.{}.", base64_url(br#"{"alg":"none"}"#), base64_url(claims(NOW + 100).to_string().as_bytes()));
         assert!(keys.verify(&none, NOW).is_err());
         // It never signs: issued tokens carry the first key's kid.
-        let issued = keys.issue(7, NOW, 100).expect("issued");
+        let issued = keys.issue(7, NOW, 100, &crate::random::OsRandom).expect("issued");
         assert_eq!(jsonwebtoken::decode_header(&issued).expect("header").kid.as_deref(), Some("k1"));
     }
 

@@ -11,4 +11,5 @@ pub mod otp;
 pub mod password;
 pub mod pin;
 pub mod policy;
+pub mod rules;
 pub mod secrets;

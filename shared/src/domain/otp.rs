@@ -4,8 +4,7 @@
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::domain::secrets::{HashKey, Purpose, RandomUnavailable, random_digits};
-use crate::error::{ApiError, ErrorCode};
+use crate::domain::secrets::{HashKey, Purpose, Random, RandomUnavailable, random_digits};
 
 pub const OTP_DIGITS: u32 = 6;
 
@@ -37,8 +36,8 @@ impl OtpPurpose {
     }
 }
 
-pub fn generate() -> Result<String, RandomUnavailable> {
-    random_digits(OTP_DIGITS)
+pub fn generate(random: &dyn Random) -> Result<String, RandomUnavailable> {
+    random_digits(random, OTP_DIGITS)
 }
 
 /// The keyed hash an OTP is stored under; bound to its merchant, customer and purpose so a
@@ -59,12 +58,13 @@ pub fn hashes_match(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-pub fn invalid() -> ApiError {
-    ApiError::field(ErrorCode::InvalidOtp, "otp", "Invalid OTP")
-}
-
-pub fn limit_exceeded(field: &str) -> ApiError {
-    ApiError::field(ErrorCode::OtpLimitExceeded, field, "Too many OTP requests. Try again later.")
+/// Why a one-time code was refused. The edge words it (`ApiError::from_otp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtpError {
+    /// Wrong, expired, used or worn out: all answered alike.
+    Invalid,
+    /// The customer's requests for codes are used up for now.
+    LimitExceeded,
 }
 
 #[cfg(test)]

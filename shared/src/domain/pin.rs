@@ -7,53 +7,47 @@
 //! no more than `max_failures` guesses are ever evaluated in one window. A right PIN gives the
 //! attempt back (the count returns to zero); a wrong one keeps it.
 
-use crate::error::{ApiError, ErrorCode};
-
 pub const PIN_LENGTH: usize = 6;
 
+/// Why a PIN was refused. The edge words it for the request field at fault
+/// (`ApiError::from_pin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinError {
+    /// The field is an empty string.
+    Empty,
+    /// Not six ASCII digits given as a string.
+    Format,
+    /// The confirmation does not repeat the PIN.
+    Mismatch,
+    /// The window's attempts are used up: the PIN was not evaluated.
+    Blocked,
+    /// A wrong PIN; `attempts_left` of the window remain (never zero: the last one blocks).
+    Wrong {
+        attempts_left: u32,
+    },
+    NotSet,
+    AlreadySet,
+}
+
 /// A PIN is exactly six ASCII digits, given as a string.
-pub fn check_format(field: &str, value: &serde_json::Value) -> Result<String, ApiError> {
+pub fn check_format(value: &serde_json::Value) -> Result<String, PinError> {
     match value {
         serde_json::Value::String(pin) if pin.len() == PIN_LENGTH && pin.bytes().all(|b| b.is_ascii_digit()) => {
             Ok(pin.clone())
         }
-        serde_json::Value::String(pin) if pin.is_empty() => Err(ApiError::required(field)),
-        _ => Err(ApiError::invalid(field, "PIN must be a 6 digit string.")),
+        serde_json::Value::String(pin) if pin.is_empty() => Err(PinError::Empty),
+        _ => Err(PinError::Format),
     }
 }
 
 /// `confirm` must repeat `pin`.
-pub fn check_confirmation(pin: &str, confirm: &str, confirm_field: &str) -> Result<(), ApiError> {
-    if pin == confirm {
-        Ok(())
-    } else {
-        Err(ApiError::field(ErrorCode::PinMismatch, confirm_field, "Confirmation PIN does not match"))
-    }
+pub fn check_confirmation(pin: &str, confirm: &str) -> Result<(), PinError> {
+    if pin == confirm { Ok(()) } else { Err(PinError::Mismatch) }
 }
 
-pub fn blocked(field: &str) -> ApiError {
-    ApiError::field(ErrorCode::PinBlocked, field, "PIN is blocked after too many failed attempts")
-}
-
-/// The answer to a wrong PIN that used attempt number `count` of `max`.
-pub fn wrong_pin(field: &str, count: u32, max: u32, with_attempts_left: bool) -> ApiError {
-    if count >= max {
-        return blocked(field);
-    }
-    let message = if with_attempts_left {
-        format!("Invalid PIN, {} attempt(s) left", max - count)
-    } else {
-        "Invalid PIN".to_string()
-    };
-    ApiError::field(ErrorCode::InvalidPin, field, message)
-}
-
-pub fn not_set() -> ApiError {
-    ApiError::field(ErrorCode::PinNotSet, "user", "PIN has not been set.")
-}
-
-pub fn already_set() -> ApiError {
-    ApiError::field(ErrorCode::PinAlreadySet, "pin", "PIN has already been set.")
+/// A wrong PIN that used attempt number `count` of `max`: blocked once it used the last one.
+pub fn wrong_pin(count: u32, max: u32) -> PinError {
+    if count >= max { PinError::Blocked } else { PinError::Wrong { attempts_left: max - count } }
 }
 
 #[cfg(test)]
@@ -63,20 +57,19 @@ mod tests {
 
     #[test]
     fn only_six_digit_strings_are_pins() {
-        assert_eq!(check_format("pin", &json!("012345")).ok().as_deref(), Some("012345"));
+        assert_eq!(check_format(&json!("012345")).ok().as_deref(), Some("012345"));
+        assert_eq!(check_format(&json!("")), Err(PinError::Empty));
         for bad in [json!(123456), json!("12345"), json!("1234567"), json!("12345a"), json!(" 12345"), json!("١٢٣٤٥٦")]
         {
-            let error = check_format("pin", &bad).expect_err("refused");
-            assert_eq!(error.code, ErrorCode::Invalid, "{bad}");
-            assert_eq!(error.message, "PIN must be a 6 digit string.");
+            assert_eq!(check_format(&bad), Err(PinError::Format), "{bad}");
         }
     }
 
     #[test]
-    fn wrong_pin_messages_count_down_then_block() {
-        assert_eq!(wrong_pin("pin", 1, 3, true).detail(), "pin: Invalid PIN, 2 attempt(s) left");
-        assert_eq!(wrong_pin("pin", 2, 3, true).detail(), "pin: Invalid PIN, 1 attempt(s) left");
-        assert_eq!(wrong_pin("pin", 3, 3, true).code, ErrorCode::PinBlocked);
-        assert_eq!(wrong_pin("current_pin", 1, 3, false).detail(), "current_pin: Invalid PIN");
+    fn wrong_pins_count_down_then_block() {
+        assert_eq!(wrong_pin(1, 3), PinError::Wrong { attempts_left: 2 });
+        assert_eq!(wrong_pin(2, 3), PinError::Wrong { attempts_left: 1 });
+        assert_eq!(wrong_pin(3, 3), PinError::Blocked);
+        assert_eq!(check_confirmation("123456", "123457"), Err(PinError::Mismatch));
     }
 }

@@ -7,30 +7,37 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The operating system's random source failed: the request gets a 500, the process lives on.
+/// Where randomness comes from: a parameter, like the time. Production passes the operating
+/// system's CSPRNG (`crate::random::OsRandom`); tests may pass a seeded source.
+pub trait Random: Send + Sync {
+    /// Fills `buf` with uniformly random bytes.
+    fn fill(&self, buf: &mut [u8]) -> Result<(), RandomUnavailable>;
+}
+
+/// The random source failed: the request gets a 500, the process lives on.
 #[derive(Debug, thiserror::Error)]
 #[error("operating system random source failed: {0}")]
-pub struct RandomUnavailable(getrandom::Error);
+pub struct RandomUnavailable(pub String);
 
-/// `N` bytes from the operating system's CSPRNG.
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomUnavailable> {
+/// `N` random bytes.
+pub fn random_bytes<const N: usize>(random: &dyn Random) -> Result<[u8; N], RandomUnavailable> {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).map_err(RandomUnavailable)?;
+    random.fill(&mut buf)?;
     Ok(buf)
 }
 
 /// `N` random bytes as lowercase hex.
-pub fn random_hex<const N: usize>() -> Result<String, RandomUnavailable> {
-    Ok(hex::encode(random_bytes::<N>()?))
+pub fn random_hex<const N: usize>(random: &dyn Random) -> Result<String, RandomUnavailable> {
+    Ok(hex::encode(random_bytes::<N>(random)?))
 }
 
 /// A uniformly random decimal code of `digits` digits (leading zeros kept), by rejection
 /// sampling so no code is likelier than another.
-pub fn random_digits(digits: u32) -> Result<String, RandomUnavailable> {
+pub fn random_digits(random: &dyn Random, digits: u32) -> Result<String, RandomUnavailable> {
     let modulus = 10u64.pow(digits);
     let limit = u64::MAX - (u64::MAX % modulus);
     loop {
-        let value = u64::from_le_bytes(random_bytes::<8>()?);
+        let value = u64::from_le_bytes(random_bytes::<8>(random)?);
         if value < limit {
             return Ok(format!("{:0width$}", value % modulus, width = digits as usize));
         }
@@ -91,8 +98,8 @@ impl HashKey {
     /// The stand-in for the key in a function whose route does not declare it: a random key of
     /// its own, so that whatever a handler hashes with it matches nothing any other function
     /// stored or checks, and nobody can forge it. Every use is logged as an error.
-    pub fn withheld() -> Result<HashKey, RandomUnavailable> {
-        Ok(HashKey { key: random_bytes::<32>()?.to_vec(), withheld: true })
+    pub fn withheld(random: &dyn Random) -> Result<HashKey, RandomUnavailable> {
+        Ok(HashKey { key: random_bytes::<32>(random)?.to_vec(), withheld: true })
     }
 
     /// `withheld`, derived from this key (for a process that holds the real key but runs a
@@ -134,8 +141,8 @@ pub const MAX_API_KEY_BYTES: usize = 256;
 pub struct ApiKey;
 
 impl ApiKey {
-    pub fn generate(key: &HashKey, merchant_id: u64) -> Result<String, RandomUnavailable> {
-        let nonce = random_hex::<16>()?;
+    pub fn generate(random: &dyn Random, key: &HashKey, merchant_id: u64) -> Result<String, RandomUnavailable> {
+        let nonce = random_hex::<16>(random)?;
         let tag = Self::tag(key, merchant_id, &nonce);
         Ok(format!("{merchant_id}.{nonce}.{tag}"))
     }
@@ -185,28 +192,79 @@ impl ApiKey {
 mod tests {
     use super::*;
 
+    use crate::random::OsRandom;
+
     fn key() -> HashKey {
         HashKey::new(b"0123456789abcdef0123456789abcdef".to_vec())
+    }
+
+    /// A deterministic source for tests: HMAC-SHA256 of a seed and a counter, with `rejects`
+    /// draws of all-ones bytes first (values that rejection sampling must refuse).
+    struct Seeded {
+        seed: u64,
+        drawn: std::sync::Mutex<(u64, usize)>,
+    }
+
+    impl Seeded {
+        fn new(seed: u64, rejects: usize) -> Seeded {
+            Seeded { seed, drawn: std::sync::Mutex::new((0, rejects)) }
+        }
+    }
+
+    impl Random for Seeded {
+        fn fill(&self, buf: &mut [u8]) -> Result<(), RandomUnavailable> {
+            let mut drawn = self.drawn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if drawn.1 > 0 {
+                drawn.1 -= 1;
+                buf.fill(0xff);
+                return Ok(());
+            }
+            for chunk in buf.chunks_mut(32) {
+                drawn.0 += 1;
+                let block = HashKey::new(self.seed.to_be_bytes().to_vec()).mac(Purpose::Otp, &[&drawn.0.to_be_bytes()]);
+                chunk.copy_from_slice(&block[..chunk.len()]);
+            }
+            Ok(())
+        }
     }
 
     #[test]
     fn random_digits_have_the_asked_length() {
         for _ in 0..200 {
-            let code = random_digits(6).expect("random");
+            let code = random_digits(&OsRandom, 6).expect("random");
             assert_eq!(code.len(), 6);
             assert!(code.bytes().all(|b| b.is_ascii_digit()));
         }
     }
 
     #[test]
+    fn a_seeded_source_gives_the_same_secrets_every_time() {
+        let draw = |seed| {
+            let random = Seeded::new(seed, 0);
+            let digits = random_digits(&random, 6).expect("random");
+            let api_key = ApiKey::generate(&random, &key(), 42).expect("random");
+            (digits, api_key, random_hex::<16>(&random).expect("random"))
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+        assert_eq!(ApiKey::verify(&key(), &draw(7).1), Some(42));
+    }
+
+    #[test]
+    fn random_digits_reject_the_values_that_would_bias_them() {
+        // All-ones bytes are u64::MAX, past the last whole multiple of 10^6: drawn again.
+        assert_eq!(random_digits(&Seeded::new(7, 3), 6).ok(), random_digits(&Seeded::new(7, 0), 6).ok());
+    }
+
+    #[test]
     fn api_key_round_trip_names_its_merchant() {
-        let api_key = ApiKey::generate(&key(), 42).expect("random");
+        let api_key = ApiKey::generate(&OsRandom, &key(), 42).expect("random");
         assert_eq!(ApiKey::verify(&key(), &api_key), Some(42));
     }
 
     #[test]
     fn api_key_with_changed_merchant_or_tag_is_refused() {
-        let api_key = ApiKey::generate(&key(), 42).expect("random");
+        let api_key = ApiKey::generate(&OsRandom, &key(), 42).expect("random");
         let forged = api_key.replacen("42.", "43.", 1);
         assert_eq!(ApiKey::verify(&key(), &forged), None);
         let mut tampered = api_key.clone();
@@ -221,7 +279,7 @@ mod tests {
 
     #[test]
     fn an_api_key_with_its_merchant_id_zero_padded_is_refused() {
-        let api_key = ApiKey::generate(&key(), 42).expect("random");
+        let api_key = ApiKey::generate(&OsRandom, &key(), 42).expect("random");
         assert_eq!(ApiKey::verify(&key(), &format!("0{api_key}")), None);
         assert_eq!(ApiKey::verify(&key(), &format!("000{api_key}")), None);
         assert_eq!(ApiKey::verify(&key(), &format!("+{api_key}")), None);
@@ -230,7 +288,7 @@ mod tests {
 
     #[test]
     fn only_keys_of_this_shape_are_tagged() {
-        let api_key = ApiKey::generate(&key(), 42).expect("random");
+        let api_key = ApiKey::generate(&OsRandom, &key(), 42).expect("random");
         assert!(ApiKey::is_tagged(&api_key));
         for other in ["9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", "", "a.b.c", &format!("{api_key}.x"), ".x.y"] {
             assert!(!ApiKey::is_tagged(other), "{other}");

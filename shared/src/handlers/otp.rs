@@ -12,7 +12,7 @@ use crate::history;
 use crate::http::Reply;
 use crate::http::body::Fields;
 use crate::metrics::{self, Metric};
-use crate::store::{Customer, EventKind, OtpRecord, keys};
+use crate::store::{Customer, EventKind, OtpEffect, OtpRecord, keys};
 
 /// How `type` is read: optional with a default (PIN reset) or required (password reset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub async fn request(
             Some((code, destination))
         }
     };
-    let code = otp::generate()?;
+    let code = otp::generate(&crate::random::OsRandom)?;
     let now = app.clock.now();
     let expires_at = now.saturating_add(app.config.otp_ttl_secs);
     issue(app, &customer, purpose, &code, expires_at, field).await?;
@@ -135,9 +135,30 @@ pub fn suppressed(channel: Channel, reason: &str) -> ApiError {
     )
 }
 
+/// Consumes the code `check` accepted (stored as `otp_hash`) with `effect`, in one write, then
+/// counts and records its use with the reset's own event (`reset`). A code used or replaced
+/// since the check answers `invalid_otp`.
+pub async fn consume(
+    app: &App,
+    customer: &Customer,
+    purpose: OtpPurpose,
+    otp_hash: &str,
+    effect: OtpEffect,
+    reset: EventKind,
+) -> Result<(), ApiError> {
+    let store = app.store()?;
+    let now = app.clock.now();
+    if !store.consume_otp(customer.merchant_id, customer.id, purpose, otp_hash, now, effect).await? {
+        metrics::count(Metric::OtpRejected);
+        return Err(otp::OtpError::Invalid.into());
+    }
+    used(app, customer, purpose, reset).await;
+    Ok(())
+}
+
 /// A code consumed by a reset: counts it and records `otp_used` with the reset's own event
 /// (`reset`), in one write.
-pub async fn used(app: &App, customer: &Customer, purpose: OtpPurpose, reset: EventKind) {
+async fn used(app: &App, customer: &Customer, purpose: OtpPurpose, reset: EventKind) {
     metrics::count(Metric::OtpUsed);
     let mut used = history::event(app, customer.merchant_id, customer.id, EventKind::OtpUsed, history::OK);
     used.purpose = Some(purpose);
@@ -154,19 +175,12 @@ pub async fn issue(
     expires_at: i64,
     field: &str,
 ) -> Result<(), ApiError> {
-    let record = OtpRecord {
-        merchant_id: customer.merchant_id,
-        customer_id: customer.id,
-        purpose,
-        otp_hash: otp::hash(&app.hash_key, customer.merchant_id, customer.id, purpose, code),
-        expires_at,
-        tries: 0,
-    };
+    let record = OtpRecord::issued(&app.hash_key, customer, purpose, code, expires_at);
     let limit_key = keys::otp_requests(customer.merchant_id, customer.id);
     let granted = app.store()?.issue_otp(&record, &limit_key, request_limit(app), app.clock.now()).await?;
     if !granted {
         metrics::count(Metric::OtpLimitHits);
-        return Err(otp::limit_exceeded(field));
+        return Err(ApiError::from_otp(otp::OtpError::LimitExceeded, field));
     }
     metrics::count(Metric::OtpRequested);
     Ok(())
@@ -199,7 +213,7 @@ pub async fn check(
     code: &str,
 ) -> Result<String, ApiError> {
     if code.len() != otp::OTP_DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(otp::invalid());
+        return Err(otp::OtpError::Invalid.into());
     }
     check_secret(app, merchant_id, customer_id, purpose, code).await
 }
@@ -218,7 +232,7 @@ pub async fn check_secret(
     else {
         // No live code, or its tries are used up: nothing is kept per customer (see `history`).
         metrics::count(Metric::OtpRejected);
-        return Err(otp::invalid());
+        return Err(otp::OtpError::Invalid.into());
     };
     let presented = otp::hash(&app.hash_key, merchant_id, customer_id, purpose, secret);
     if !otp::hashes_match(&presented, &record.otp_hash) {
@@ -226,7 +240,7 @@ pub async fn check_secret(
         let mut event = history::event(app, merchant_id, customer_id, EventKind::OtpFailed, "invalid_otp");
         (event.purpose, event.failures) = (Some(purpose), Some(record.tries));
         history::record(app, [event]).await;
-        return Err(otp::invalid());
+        return Err(otp::OtpError::Invalid.into());
     }
     Ok(record.otp_hash)
 }

@@ -270,22 +270,7 @@ pub async fn reset_with_otp(app: &App, request: ApiRequest) -> Result<Reply, Api
     let customer = customer::resolve(app, merchant_id, &fields, "identifier").await?;
     check_policy(&new, customer.email.as_deref(), "new_password")?;
     let otp_hash = otp::check(app, merchant_id, customer.id, OtpPurpose::PasswordReset, &code).await?;
-    let hash = app.hasher.hash_blocking(new).await?;
-    let consumed = app
-        .store()?
-        .consume_otp(
-            merchant_id,
-            customer.id,
-            OtpPurpose::PasswordReset,
-            &otp_hash,
-            app.clock.now(),
-            OtpEffect::SetPassword(hash),
-        )
-        .await?;
-    if !consumed {
-        metrics::count(Metric::OtpRejected);
-        return Err(crate::domain::otp::invalid());
-    }
-    otp::used(app, &customer, OtpPurpose::PasswordReset, EventKind::PasswordReset).await;
+    let effect = OtpEffect::SetPassword(app.hasher.hash_blocking(new).await?);
+    otp::consume(app, &customer, OtpPurpose::PasswordReset, &otp_hash, effect, EventKind::PasswordReset).await?;
     Ok(Reply::status_ok())
 }

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use crate::App;
 use crate::domain::identifier::{Lookup, lookup_plan};
-use crate::domain::otp::{self as domain_otp, OtpPurpose};
+use crate::domain::otp::OtpPurpose;
 use crate::domain::password::Verdict;
-use crate::domain::pin;
+use crate::domain::pin::{self, PinError};
 use crate::error::ApiError;
 use crate::handlers::begin;
 use crate::handlers::otp::{self, TypeField};
@@ -24,7 +24,12 @@ use crate::store::{CounterPolicy, EventKind, OtpEffect, PinAttempt, PinCondition
 
 fn pin_field(fields: &Fields, name: &str) -> Result<String, ApiError> {
     let value = fields.value(name).ok_or_else(|| ApiError::required(name))?;
-    pin::check_format(name, value)
+    pin::check_format(value).map_err(|error| ApiError::from_pin(error, name, true))
+}
+
+/// `confirm` repeats `pin`, or the error names `confirm_field`.
+fn confirmed(pin: &str, confirm: &str, confirm_field: &str) -> Result<(), ApiError> {
+    pin::check_confirmation(pin, confirm).map_err(|error| ApiError::from_pin(error, confirm_field, true))
 }
 
 fn lockout(app: &App) -> CounterPolicy {
@@ -51,11 +56,11 @@ async fn customer_id(app: &App, merchant_id: u64, fields: &Fields) -> Result<(u6
 /// No PIN record: the customer either does not exist (for this merchant) or has no PIN.
 async fn no_pin(app: &App, merchant_id: u64, customer_id: u64, checked: bool) -> ApiError {
     if checked {
-        return pin::not_set();
+        return ApiError::from_pin(PinError::NotSet, "user", true);
     }
     match app.store().map(|store| store.customer(merchant_id, customer_id)) {
         Ok(lookup) => match lookup.await {
-            Ok(Some(_)) => pin::not_set(),
+            Ok(Some(_)) => ApiError::from_pin(PinError::NotSet, "user", true),
             Ok(None) => ApiError::invalid_user("user"),
             Err(error) => error.into(),
         },
@@ -82,12 +87,12 @@ async fn check_pin(
     let policy = lockout(app);
     let (pin_hash, count) = match store.reserve_pin_attempt(merchant_id, customer_id, policy, app.clock.now()).await? {
         PinAttempt::NoPin => return Err(no_pin(app, merchant_id, customer_id, checked).await),
-        PinAttempt::Blocked => return Err(pin::blocked(field)),
+        PinAttempt::Blocked => return Err(ApiError::from_pin(PinError::Blocked, field, true)),
         PinAttempt::Granted { pin_hash, count } => (pin_hash, count),
     };
     let verdict = app.hasher.verify_blocking(pin.to_string(), Some(pin_hash.clone())).await?;
     if !verdict.matched() {
-        let error = pin::wrong_pin(field, count, policy.limit, with_attempts_left);
+        let error = ApiError::from_pin(pin::wrong_pin(count, policy.limit), field, with_attempts_left);
         metrics::count(Metric::PinFailures);
         let kind = if count >= policy.limit {
             metrics::count(Metric::PinBlocks);
@@ -134,12 +139,12 @@ pub async fn set(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     }
     let new_pin = pin_field(&fields, "pin")?;
     let confirm = pin_field(&fields, "confirm_pin")?;
-    pin::check_confirmation(&new_pin, &confirm, "confirm_pin")?;
+    confirmed(&new_pin, &confirm, "confirm_pin")?;
     let customer = customer::resolve(app, merchant_id, &fields, "user").await?;
     let hash = app.hasher.hash_blocking(new_pin).await?;
     let written = app.store()?.put_pin(merchant_id, customer.id, &hash, PinCondition::Unset).await?;
     if !written {
-        return Err(pin::already_set());
+        return Err(ApiError::from_pin(PinError::AlreadySet, "pin", true));
     }
     history::record(app, [history::event(app, merchant_id, customer.id, EventKind::PinSet, history::OK)]).await;
     Ok(Reply::status_ok())
@@ -156,14 +161,14 @@ pub async fn change(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let current = pin_field(&fields, "current_pin")?;
     let new_pin = pin_field(&fields, "new_pin")?;
     let confirm = pin_field(&fields, "confirm_new_pin")?;
-    pin::check_confirmation(&new_pin, &confirm, "confirm_new_pin")?;
+    confirmed(&new_pin, &confirm, "confirm_new_pin")?;
     let (customer_id, checked) = customer_id(app, merchant_id, &fields).await?;
     let old_hash = check_pin(app, merchant_id, customer_id, checked, &current, "current_pin", false, None).await?;
     let hash = app.hasher.hash_blocking(new_pin).await?;
     let written = app.store()?.put_pin(merchant_id, customer_id, &hash, PinCondition::Current(&old_hash)).await?;
     if !written {
         // Another change or reset landed between the check and this write: it wins.
-        return Err(pin::wrong_pin("current_pin", 0, u32::MAX, false));
+        return Err(ApiError::from_pin(pin::wrong_pin(0, u32::MAX), "current_pin", false));
     }
     history::record(app, [history::event(app, merchant_id, customer_id, EventKind::PinChanged, history::OK)]).await;
     Ok(Reply::status_ok())
@@ -200,26 +205,11 @@ pub async fn reset(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let code = fields.secret("otp")?;
     let new_pin = pin_field(&fields, "pin")?;
     let confirm = pin_field(&fields, "confirm_pin")?;
-    pin::check_confirmation(&new_pin, &confirm, "confirm_pin")?;
+    confirmed(&new_pin, &confirm, "confirm_pin")?;
     let customer = customer::resolve(app, merchant_id, &fields, "user").await?;
     let otp_hash = otp::check(app, merchant_id, customer.id, OtpPurpose::PinReset, &code).await?;
-    let hash = app.hasher.hash_blocking(new_pin).await?;
-    let consumed = app
-        .store()?
-        .consume_otp(
-            merchant_id,
-            customer.id,
-            OtpPurpose::PinReset,
-            &otp_hash,
-            app.clock.now(),
-            OtpEffect::SetPin(hash),
-        )
-        .await?;
-    if !consumed {
-        metrics::count(Metric::OtpRejected);
-        return Err(domain_otp::invalid());
-    }
-    otp::used(app, &customer, OtpPurpose::PinReset, EventKind::PinReset).await;
+    let effect = OtpEffect::SetPin(app.hasher.hash_blocking(new_pin).await?);
+    otp::consume(app, &customer, OtpPurpose::PinReset, &otp_hash, effect, EventKind::PinReset).await?;
     Ok(Reply::status_ok())
 }
 
@@ -235,7 +225,7 @@ pub async fn reset_with_password(app: &App, request: ApiRequest) -> Result<Reply
     let password = fields.secret("password")?;
     let new_pin = pin_field(&fields, "pin")?;
     let confirm = pin_field(&fields, "confirm_pin")?;
-    pin::check_confirmation(&new_pin, &confirm, "confirm_pin")?;
+    confirmed(&new_pin, &confirm, "confirm_pin")?;
     let customer = password::resolve_timed(app, merchant_id, &fields, "user", &password).await?;
     password::check(app, &customer, &password, None).await.map_err(|failure| failure.into_api("password"))?;
     let hash = app.hasher.hash_blocking(new_pin).await?;

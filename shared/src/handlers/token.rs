@@ -20,9 +20,11 @@ pub async fn handle(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
         return Err(ApiError::authentication_failed());
     }
     metrics::count(Metric::TokensIssued);
-    let token = app.jwt.issue(merchant, app.clock.now(), app.config.jwt_ttl_secs).map_err(|error| {
-        tracing::error!(%error, "could not issue an access token");
-        ApiError::internal()
-    })?;
+    let token = app.jwt.issue(merchant, app.clock.now(), app.config.jwt_ttl_secs, &crate::random::OsRandom).map_err(
+        |error| {
+            tracing::error!(%error, "could not issue an access token");
+            ApiError::internal()
+        },
+    )?;
     Ok(Reply::secret(json!({"access_token": token})))
 }

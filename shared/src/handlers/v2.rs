@@ -30,7 +30,7 @@ use crate::domain::name::{BadName, MAX_NAME_CHARS, check_name};
 use crate::domain::network::network_hash;
 use crate::domain::otp::OtpPurpose;
 use crate::domain::policy;
-use crate::domain::secrets::{Purpose, random_hex};
+use crate::domain::secrets::Purpose;
 use crate::error::{ApiError, ErrorCode};
 use crate::facebook::{FacebookError, FacebookUser};
 use crate::handlers::otp;
@@ -39,6 +39,7 @@ use crate::history;
 use crate::http::body::Fields;
 use crate::http::{ApiRequest, Reply};
 use crate::metrics::{self, Metric};
+use crate::random::random_hex;
 use crate::store::layout::CounterKind;
 use crate::store::{
     AppKey, CounterPolicy, Customer, EventKind, NewCustomer, OtpEffect, Profile, StoreError, UniqueField, keys,
@@ -487,11 +488,9 @@ pub async fn reset_password(app: &App, request: ApiRequest) -> Result<Reply, Api
     let unlink_facebook = customer.email_proven_at.is_none().then(|| customer.facebook_id.clone()).flatten();
     let unlinked = unlink_facebook.is_some();
     let effect = OtpEffect::ResetByEmail { password_hash, unlink_facebook };
-    if !store.consume_otp(merchant_id, customer_id, purpose, &token_hash, app.clock.now(), effect).await? {
-        metrics::count(Metric::OtpRejected);
-        return Err(invalid_reset_token());
-    }
-    otp::used(app, &customer, purpose, EventKind::PasswordReset).await;
+    otp::consume(app, &customer, purpose, &token_hash, effect, EventKind::PasswordReset)
+        .await
+        .map_err(|error| if error.code == ErrorCode::InvalidOtp { invalid_reset_token() } else { error })?;
     tracing::info!(merchant = merchant_id, customer = customer_id, unlinked_facebook = unlinked, "v2 password reset");
     Ok(Reply::ok(json!({"status": 1, "message": "Password has been reset."})))
 }

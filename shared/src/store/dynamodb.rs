@@ -65,6 +65,7 @@ use super::{
 };
 use crate::delivery::Channel;
 use crate::domain::otp::OtpPurpose;
+use crate::domain::rules::{self, Counted};
 
 mod operator;
 
@@ -236,7 +237,7 @@ impl DynamoStore {
 
 /// A short random pause before retrying a collided transaction: 10-40 ms, growing.
 fn jitter(attempt: u32) -> Duration {
-    let random = crate::domain::secrets::random_bytes::<1>().map(|b| u64::from(b[0])).unwrap_or(128);
+    let random = crate::random::random_bytes::<1>().map(|b| u64::from(b[0])).unwrap_or(128);
     Duration::from_millis(10 * u64::from(attempt.min(4)) + random % 30)
 }
 
@@ -586,12 +587,39 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Every item under `pk` whose sort key starts with `prefix`, read consistently, page by
+    /// page.
+    async fn query_prefix(&self, pk: String, prefix: &str) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
 /// What a failed counter condition says about the counter: `None` when it is absent or
 /// expired (start a new window), else its live count and expiry.
 fn live_counter(old: Option<&Item>, now: i64) -> Option<(u32, i64)> {
-    let old = old?;
-    let expires_at = number(old, "expires_at");
-    (expires_at > now).then(|| (count(old, "count"), expires_at))
+    let stored = old.map(|old| Counted { count: count(old, "count"), expires_at: number(old, "expires_at") });
+    Counted::live(stored, now).map(|live| (live.count, live.expires_at))
 }
 
 /// Bounds the optimistic loops: each turn means another writer made progress.
@@ -939,12 +967,7 @@ impl Counters for DynamoStore {
 
     async fn counter(&self, key: &str, now: i64) -> StoreResult<CounterState> {
         let item: Option<CounterItem> = self.get_as(pk::counter(key), "COUNTER").await?;
-        Ok(match item {
-            Some(item) if item.expires_at > now => {
-                CounterState { count: item.count, expires_at: Some(item.expires_at) }
-            }
-            _ => CounterState::default(),
-        })
+        Ok(rules::read(item.map(|item| Counted { count: item.count, expires_at: item.expires_at }), now))
     }
 
     async fn clear_counter(&self, key: &str) -> StoreResult<()> {
@@ -1176,7 +1199,7 @@ impl Otps for DynamoStore {
     ) -> StoreResult<Option<OtpRecord>> {
         let record: Option<OtpRecord> =
             self.get_as(pk::customer(merchant_id, customer_id), &pk::otp_sk(purpose)).await?;
-        Ok(record.filter(|otp| otp.expires_at > now))
+        Ok(record.filter(|otp| rules::otp_live(otp.expires_at, now)))
     }
 }
 
@@ -1254,30 +1277,9 @@ impl Templates for DynamoStore {
     }
 
     async fn templates(&self, merchant_id: u64) -> StoreResult<Vec<Template>> {
-        let mut templates = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk::merchant(merchant_id)))
-                .expression_attribute_values(":prefix", s("TEMPLATE#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in output.items.unwrap_or_default() {
-                templates.push(decode(item)?);
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        templates.sort_by(|a: &Template, b| a.code.cmp(&b.code));
+        let items = self.query_prefix(pk::merchant(merchant_id), "TEMPLATE#").await?;
+        let mut templates = items.into_iter().map(decode).collect::<StoreResult<Vec<Template>>>()?;
+        templates.sort_by(|a, b| a.code.cmp(&b.code));
         Ok(templates)
     }
 }
@@ -1288,7 +1290,7 @@ impl Deliveries for DynamoStore {
         // The SDK retries an attempt whose answer was lost, and a conditional put has no
         // idempotency token: without `claim = :claim` the retry would meet our own first write
         // and report a duplicate, and the code would never be sent.
-        let claim = crate::domain::secrets::random_hex::<16>().map_err(|e| StoreError::Internal(e.to_string()))?;
+        let claim = crate::random::random_hex::<16>().map_err(|e| StoreError::Internal(e.to_string()))?;
         let item = DeliveryItem { expires_at, claim: claim.clone() };
         let put = self
             .put(encode(pk::delivery(event_id), "DELIVERY", &item, Some(expires_at))?)

@@ -160,54 +160,13 @@ impl Sequence {
     }
 }
 
-/// How a counter's window moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
-    /// The window restarts at every counted event: "N within T of the last one".
-    Sliding,
-    /// The window starts at the first counted event: "N per T".
-    Fixed,
-}
-
-/// A windowed limit, e.g. PIN failures of a customer or OTP requests of a customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CounterPolicy {
-    pub limit: u32,
-    pub window_secs: i64,
-    pub window: Window,
-}
+pub use crate::domain::rules::{CounterPolicy, CounterState, Reservation, Window};
 
 impl From<crate::config::Limit> for CounterPolicy {
     /// A configured limit counts in a fixed window: "N per T".
     fn from(limit: crate::config::Limit) -> CounterPolicy {
         CounterPolicy { limit: limit.count, window_secs: limit.window_secs, window: Window::Fixed }
     }
-}
-
-impl CounterPolicy {
-    /// The expiry of a counter after a granted reservation, from its previous live expiry.
-    pub fn next_expiry(self, live_expiry: Option<i64>, now: i64) -> i64 {
-        match (self.window, live_expiry) {
-            (Window::Fixed, Some(expires_at)) if expires_at > now => expires_at,
-            _ => now.saturating_add(self.window_secs),
-        }
-    }
-}
-
-/// The answer to a reservation: was a slot granted, and the count after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reservation {
-    pub granted: bool,
-    /// The count including this reservation when granted; the current count when refused.
-    pub count: u32,
-    pub expires_at: i64,
-}
-
-/// A counter's state as read now; an expired counter reads as zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CounterState {
-    pub count: u32,
-    pub expires_at: Option<i64>,
 }
 
 /// The outcome of trying to reserve a PIN attempt.
@@ -242,6 +201,21 @@ pub struct OtpRecord {
     pub expires_at: i64,
     /// Tries used so far.
     pub tries: u32,
+}
+
+impl OtpRecord {
+    /// A new code (or token) `secret` for `customer`, kept only as its keyed hash, no try used.
+    pub fn issued(
+        hash_key: &crate::domain::secrets::HashKey,
+        customer: &Customer,
+        purpose: OtpPurpose,
+        secret: &str,
+        expires_at: i64,
+    ) -> OtpRecord {
+        let (merchant_id, customer_id) = (customer.merchant_id, customer.id);
+        let otp_hash = crate::domain::otp::hash(hash_key, merchant_id, customer_id, purpose, secret);
+        OtpRecord { merchant_id, customer_id, purpose, otp_hash, expires_at, tries: 0 }
+    }
 }
 
 /// What consuming an OTP changes in the same atomic write.

@@ -21,6 +21,7 @@ use super::{
     StoreResult, Suppression, Template, Templates, UniqueField,
 };
 use crate::domain::otp::OtpPurpose;
+use crate::domain::rules::{self, Counted};
 
 mod operator;
 
@@ -160,6 +161,25 @@ fn to_u32(value: i64) -> u32 {
     u32::try_from(value.max(0)).unwrap_or(u32::MAX)
 }
 
+/// A customer's values in the order of `CUSTOMER_COLUMNS`, for an insert.
+fn customer_row(customer: &Customer) -> StoreResult<impl rusqlite::Params + '_> {
+    let profile = serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
+    Ok((
+        to_i64(customer.id)?,
+        to_i64(customer.merchant_id)?,
+        &customer.name,
+        &customer.email,
+        &customer.mobile,
+        &customer.member_id,
+        &customer.facebook_id,
+        &customer.password_hash,
+        profile,
+        customer.created_at,
+        customer.email_proven_at,
+        i64::from(customer.key_generation),
+    ))
+}
+
 fn customer_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
     let profile: String = row.get(8)?;
     Ok(Customer {
@@ -232,29 +252,32 @@ fn delete_password_resets(conn: &Connection, m: i64, c: i64) -> StoreResult<()> 
     Ok(())
 }
 
-/// Counts one event under `key` inside the caller's transaction.
-fn reserve_in(conn: &Connection, key: &str, policy: CounterPolicy, now: i64) -> StoreResult<Reservation> {
-    let current: Option<(i64, i64)> = conn
-        .query_row("SELECT count, expires_at FROM counters WHERE key = ?1", params![key], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()
-        .map_err(map_error)?;
-    // An expired row counts as absent, whether or not it was cleaned up yet.
-    let live = current.filter(|(_, expires_at)| *expires_at > now);
-    let count = live.map_or(0, |(count, _)| to_u32(count));
-    if count >= policy.limit {
-        let expires_at = live.map_or(now, |(_, expires_at)| expires_at);
-        return Ok(Reservation { granted: false, count, expires_at });
-    }
-    let expires_at = policy.next_expiry(live.map(|(_, expires_at)| expires_at), now);
+/// The counter stored under `key`, live or not.
+fn stored_counter(conn: &Connection, key: &str) -> StoreResult<Option<Counted>> {
+    conn.query_row("SELECT count, expires_at FROM counters WHERE key = ?1", params![key], |row| {
+        Ok(Counted { count: to_u32(row.get(0)?), expires_at: row.get(1)? })
+    })
+    .optional()
+    .map_err(map_error)
+}
+
+fn write_counter(conn: &Connection, key: &str, counted: Counted) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO counters (key, count, expires_at) VALUES (?1, ?2, ?3)
          ON CONFLICT(key) DO UPDATE SET count = excluded.count, expires_at = excluded.expires_at",
-        params![key, i64::from(count + 1), expires_at],
+        params![key, i64::from(counted.count), counted.expires_at],
     )
     .map_err(map_error)?;
-    Ok(Reservation { granted: true, count: count + 1, expires_at })
+    Ok(())
+}
+
+/// Counts one event under `key` (`rules::reserve`) inside the caller's transaction.
+fn reserve_in(conn: &Connection, key: &str, policy: CounterPolicy, now: i64) -> StoreResult<Reservation> {
+    let reservation = rules::reserve(stored_counter(conn, key)?, policy, now);
+    if reservation.granted {
+        write_counter(conn, key, reservation.counted())?;
+    }
+    Ok(reservation)
 }
 
 #[async_trait]
@@ -373,25 +396,11 @@ fn insert_customer(
         return Ok(None);
     }
     let customer = new.into_customer(id);
-    let profile = serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
     tx.execute(
         &format!(
             "INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
         ),
-        params![
-            to_i64(customer.id)?,
-            merchant_id,
-            customer.name,
-            customer.email,
-            customer.mobile,
-            customer.member_id,
-            customer.facebook_id,
-            customer.password_hash,
-            profile,
-            customer.created_at,
-            customer.email_proven_at,
-            i64::from(customer.key_generation)
-        ],
+        customer_row(&customer)?,
     )
     .map_err(map_error)?;
     if let Some(key) = app_key {
@@ -549,34 +558,16 @@ impl Counters for SqliteStore {
 
     async fn release(&self, key: &str, now: i64) -> StoreResult<()> {
         let key = key.to_string();
-        self.with(move |conn| {
-            conn.execute(
-                "UPDATE counters SET count = count - 1 WHERE key = ?1 AND count > 0 AND expires_at > ?2",
-                params![key, now],
-            )
-            .map_err(map_error)?;
-            Ok(())
+        self.atomically(move |tx| match rules::release(stored_counter(tx, &key)?, now) {
+            Some(released) => write_counter(tx, &key, released),
+            None => Ok(()),
         })
         .await
     }
 
     async fn counter(&self, key: &str, now: i64) -> StoreResult<CounterState> {
         let key = key.to_string();
-        self.with(move |conn| {
-            let row: Option<(i64, i64)> = conn
-                .query_row("SELECT count, expires_at FROM counters WHERE key = ?1", params![key], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()
-                .map_err(map_error)?;
-            Ok(match row {
-                Some((count, expires_at)) if expires_at > now => {
-                    CounterState { count: to_u32(count), expires_at: Some(expires_at) }
-                }
-                _ => CounterState::default(),
-            })
-        })
-        .await
+        self.with(move |conn| Ok(rules::read(stored_counter(conn, &key)?, now))).await
     }
 
     async fn clear_counter(&self, key: &str) -> StoreResult<()> {
@@ -646,18 +637,16 @@ impl Pins for SqliteStore {
             let Some((pin_hash, failures, expires_at)) = row else {
                 return Ok(PinAttempt::NoPin);
             };
-            // A count whose window has passed is zero, whether or not anyone reset it.
-            let live = if expires_at > now { to_u32(failures) } else { 0 };
-            if live >= policy.limit {
+            let stored = Counted { count: to_u32(failures), expires_at };
+            let Some(reserved) = rules::reserve_pin_attempt(stored, policy, now) else {
                 return Ok(PinAttempt::Blocked);
-            }
-            let count = live + 1;
+            };
             tx.execute(
                 "UPDATE pins SET failures = ?3, failures_expire_at = ?4 WHERE merchant_id = ?1 AND customer_id = ?2",
-                params![m, c, i64::from(count), now.saturating_add(policy.window_secs)],
+                params![m, c, i64::from(reserved.count), reserved.expires_at],
             )
             .map_err(map_error)?;
-            Ok(PinAttempt::Granted { pin_hash, count })
+            Ok(PinAttempt::Granted { pin_hash, count: reserved.count })
         })
         .await
     }
@@ -701,6 +690,18 @@ fn otp_from_row(purpose: OtpPurpose, row: &rusqlite::Row<'_>) -> rusqlite::Resul
     })
 }
 
+/// The customer's code of `purpose` as stored, live or not.
+fn stored_otp(conn: &Connection, m: i64, c: i64, purpose: OtpPurpose) -> StoreResult<Option<OtpRecord>> {
+    conn.query_row(
+        "SELECT merchant_id, customer_id, otp_hash, expires_at, tries FROM otps
+         WHERE merchant_id = ?1 AND customer_id = ?2 AND purpose = ?3",
+        params![m, c, purpose.as_str()],
+        |row| otp_from_row(purpose, row),
+    )
+    .optional()
+    .map_err(map_error)
+}
+
 #[async_trait]
 impl Otps for SqliteStore {
     async fn issue_otp(&self, otp: &OtpRecord, limit_key: &str, limit: CounterPolicy, now: i64) -> StoreResult<bool> {
@@ -738,16 +739,20 @@ impl Otps for SqliteStore {
         now: i64,
     ) -> StoreResult<Option<OtpRecord>> {
         let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
-        self.with(move |conn| {
-            conn.query_row(
-                "UPDATE otps SET tries = tries + 1
-                 WHERE merchant_id = ?1 AND customer_id = ?2 AND purpose = ?3 AND expires_at > ?4 AND tries < ?5
-                 RETURNING merchant_id, customer_id, otp_hash, expires_at, tries",
-                params![m, c, purpose.as_str(), now, i64::from(max_tries)],
-                |row| otp_from_row(purpose, row),
+        self.atomically(move |tx| {
+            let Some(mut record) = stored_otp(tx, m, c, purpose)? else {
+                return Ok(None);
+            };
+            let Some(tries) = rules::use_otp_try(record.tries, record.expires_at, max_tries, now) else {
+                return Ok(None);
+            };
+            tx.execute(
+                "UPDATE otps SET tries = ?4 WHERE merchant_id = ?1 AND customer_id = ?2 AND purpose = ?3",
+                params![m, c, purpose.as_str(), i64::from(tries)],
             )
-            .optional()
-            .map_err(map_error)
+            .map_err(map_error)?;
+            record.tries = tries;
+            Ok(Some(record))
         })
         .await
     }
@@ -779,16 +784,16 @@ impl Otps for SqliteStore {
             if !condition_holds {
                 return Ok(false);
             }
-            let consumed = tx
-                .execute(
-                    "DELETE FROM otps WHERE merchant_id = ?1 AND customer_id = ?2 AND purpose = ?3
-                     AND otp_hash = ?4 AND expires_at > ?5",
-                    params![m, c, purpose.as_str(), otp_hash, now],
-                )
-                .map_err(map_error)?;
-            if consumed == 0 {
+            let consumable = stored_otp(tx, m, c, purpose)?
+                .is_some_and(|stored| rules::otp_consumable(&stored.otp_hash, stored.expires_at, &otp_hash, now));
+            if !consumable {
                 return Ok(false);
             }
+            tx.execute(
+                "DELETE FROM otps WHERE merchant_id = ?1 AND customer_id = ?2 AND purpose = ?3",
+                params![m, c, purpose.as_str()],
+            )
+            .map_err(map_error)?;
             match effect {
                 OtpEffect::SetPin(pin_hash) => write_pin(tx, m, c, &pin_hash)?,
                 OtpEffect::SetPassword(password_hash) => {
@@ -825,14 +830,7 @@ impl Otps for SqliteStore {
     ) -> StoreResult<Option<OtpRecord>> {
         let (m, c) = (to_i64(merchant_id)?, to_i64(customer_id)?);
         self.with(move |conn| {
-            conn.query_row(
-                "SELECT merchant_id, customer_id, otp_hash, expires_at, tries FROM otps
-                 WHERE merchant_id = ?1 AND customer_id = ?2 AND purpose = ?3 AND expires_at > ?4",
-                params![m, c, purpose.as_str(), now],
-                |row| otp_from_row(purpose, row),
-            )
-            .optional()
-            .map_err(map_error)
+            Ok(stored_otp(conn, m, c, purpose)?.filter(|record| rules::otp_live(record.expires_at, now)))
         })
         .await
     }

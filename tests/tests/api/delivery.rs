@@ -24,7 +24,7 @@ use shared::store::{Customer, keys};
 /// A customer with a unique email and mobile number, so that moto's record of what it sent
 /// (shared by every test) can be filtered to this test's messages.
 async fn customer(app: &TestApp, merchant: &TestMerchant) -> Customer {
-    let suffix = u64::from_str_radix(&shared::domain::secrets::random_hex::<4>().expect("random"), 16).expect("hex");
+    let suffix = u64::from_str_radix(&shared::random::random_hex::<4>().expect("random"), 16).expect("hex");
     app.create_customer(CustomerInput {
         merchant: merchant.id,
         email: Some(format!("ann.{suffix}@example.com")),

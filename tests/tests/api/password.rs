@@ -306,7 +306,7 @@ async fn a_hundred_concurrent_wrong_passwords_evaluate_at_most_ten(backend: Back
 async fn a_weak_stored_hash_is_rehashed_on_the_next_right_check(backend: Backend) {
     let app = spawn_app(backend).await;
     let merchant = app.create_merchant("Kopi").await;
-    let weak = shared::domain::password::SecretHasher::with_params(None, 1024, 1, 1).expect("hasher");
+    let weak = shared::hashing::SecretHasher::with_params(None, 1024, 1, 1).expect("hasher");
     let old_hash = weak.hash(PASSWORD).expect("hash");
     let customer = app
         .create_customer(CustomerInput {

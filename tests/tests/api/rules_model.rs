@@ -1,9 +1,9 @@
 //! Model-based test of the rules the stores enforce (issue 24 item 3): the PIN lockout, OTP
 //! tries and request limits, and windowed counters. Random sequences of store operations and
 //! clock jumps (many landing on a window's edge) run against a store and against `Model`, the
-//! rules written plainly; every answer, and every counter and live code read after each step,
-//! must agree. On DynamoDB this checks the condition expressions against the same rules that
-//! SQLite applies in code.
+//! domain's rules over plain maps; every answer, and every counter and live code read after each step,
+//! must agree. The model applies the domain's rule functions (`shared::domain::rules`), as the
+//! SQLite store does; on DynamoDB this checks the condition expressions against them.
 //!
 //! The sequences come from fixed seeds (proptest's strategies, without shrinking), so a
 //! failure names its seed and step and replays.
@@ -17,6 +17,7 @@ use proptest::prelude::{Just, ProptestConfig, Strategy, prop_oneof};
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use shared::domain::otp::OtpPurpose;
+use shared::domain::rules::{self, Counted};
 use shared::store::{
     AdminStore, CounterPolicy, CounterState, Merchant, NewCustomer, OtpEffect, OtpRecord, PinAttempt, PinCondition,
     Reservation, Window,
@@ -117,79 +118,63 @@ fn sequence(seed: u64) -> Vec<Op> {
     }
 }
 
-/// The rules, written plainly: what every store must answer.
+/// The domain's rules (`shared::domain::rules`) over plain maps: what every store must answer.
 #[derive(Debug, Default)]
 struct Model {
-    /// Counter key → (count, expires at).
-    counters: BTreeMap<String, (u32, i64)>,
-    /// Customer → (PIN hash, failures, failures expire at).
-    pins: BTreeMap<u64, (String, u32, i64)>,
-    /// Customer → its live PIN-reset code.
+    /// Counter key → its count as stored.
+    counters: BTreeMap<String, Counted>,
+    /// Customer → (PIN hash, failures).
+    pins: BTreeMap<u64, (String, Counted)>,
+    /// Customer → its PIN-reset code, live or not.
     otps: BTreeMap<u64, OtpRecord>,
 }
 
 impl Model {
     fn reserve(&mut self, key: &str, policy: CounterPolicy, now: i64) -> Reservation {
-        let live = self.counters.get(key).copied().filter(|(_, expires_at)| *expires_at > now);
-        let count = live.map_or(0, |(count, _)| count);
-        if count >= policy.limit {
-            return Reservation { granted: false, count, expires_at: live.map_or(now, |(_, expires_at)| expires_at) };
+        let reservation = rules::reserve(self.counters.get(key).copied(), policy, now);
+        if reservation.granted {
+            self.counters.insert(key.to_string(), reservation.counted());
         }
-        let expires_at = match (policy.window, live) {
-            (Window::Fixed, Some((_, expires_at))) => expires_at,
-            _ => now + policy.window_secs,
-        };
-        self.counters.insert(key.to_string(), (count + 1, expires_at));
-        Reservation { granted: true, count: count + 1, expires_at }
+        reservation
     }
 
     fn release(&mut self, key: &str, now: i64) {
-        if let Some((count, expires_at)) = self.counters.get_mut(key)
-            && *count > 0
-            && *expires_at > now
-        {
-            *count -= 1;
+        if let Some(released) = rules::release(self.counters.get(key).copied(), now) {
+            self.counters.insert(key.to_string(), released);
         }
     }
 
     fn counter(&self, key: &str, now: i64) -> CounterState {
-        match self.counters.get(key) {
-            Some((count, expires_at)) if *expires_at > now => {
-                CounterState { count: *count, expires_at: Some(*expires_at) }
-            }
-            _ => CounterState::default(),
-        }
+        rules::read(self.counters.get(key).copied(), now)
     }
 
     fn put_pin(&mut self, customer: u64, hash: &str, condition: Condition, current: &str) -> bool {
-        let stored = self.pins.get(&customer).map(|(hash, _, _)| hash.as_str());
+        let stored = self.pins.get(&customer).map(|(hash, _)| hash.as_str());
         let allowed = match condition {
             Condition::Any => true,
             Condition::Unset => stored.is_none(),
             Condition::Current(_) => stored == Some(current),
         };
         if allowed {
-            self.pins.insert(customer, (hash.to_string(), 0, 0));
+            self.pins.insert(customer, (hash.to_string(), rules::NO_FAILURES));
         }
         allowed
     }
 
     fn reserve_pin_attempt(&mut self, customer: u64, now: i64) -> PinAttempt {
-        let Some((hash, failures, expires_at)) = self.pins.get_mut(&customer) else {
+        let Some((hash, failures)) = self.pins.get_mut(&customer) else {
             return PinAttempt::NoPin;
         };
-        let live = if *expires_at > now { *failures } else { 0 };
-        if live >= PIN_POLICY.limit {
+        let Some(reserved) = rules::reserve_pin_attempt(*failures, PIN_POLICY, now) else {
             return PinAttempt::Blocked;
-        }
-        *failures = live + 1;
-        *expires_at = now + PIN_POLICY.window_secs;
-        PinAttempt::Granted { pin_hash: hash.clone(), count: live + 1 }
+        };
+        *failures = reserved;
+        PinAttempt::Granted { pin_hash: hash.clone(), count: reserved.count }
     }
 
     fn clear_pin_failures(&mut self, customer: u64) {
-        if let Some((_, failures, expires_at)) = self.pins.get_mut(&customer) {
-            (*failures, *expires_at) = (0, 0);
+        if let Some((_, failures)) = self.pins.get_mut(&customer) {
+            *failures = rules::NO_FAILURES;
         }
     }
 
@@ -202,22 +187,23 @@ impl Model {
     }
 
     fn reserve_otp_try(&mut self, customer: u64, now: i64) -> Option<OtpRecord> {
-        let otp = self.otps.get_mut(&customer).filter(|otp| otp.expires_at > now && otp.tries < OTP_MAX_TRIES)?;
-        otp.tries += 1;
+        let otp = self.otps.get_mut(&customer)?;
+        otp.tries = rules::use_otp_try(otp.tries, otp.expires_at, OTP_MAX_TRIES, now)?;
         Some(otp.clone())
     }
 
     fn consume_otp(&mut self, customer: u64, hash: &str, new_pin: &str, now: i64) -> bool {
-        let live = self.otps.get(&customer).is_some_and(|otp| otp.otp_hash == hash && otp.expires_at > now);
-        if live {
+        let consumable =
+            self.otps.get(&customer).is_some_and(|otp| rules::otp_consumable(&otp.otp_hash, otp.expires_at, hash, now));
+        if consumable {
             self.otps.remove(&customer);
-            self.pins.insert(customer, (new_pin.to_string(), 0, 0));
+            self.pins.insert(customer, (new_pin.to_string(), rules::NO_FAILURES));
         }
-        live
+        consumable
     }
 
     fn otp(&self, customer: u64, now: i64) -> Option<OtpRecord> {
-        self.otps.get(&customer).filter(|otp| otp.expires_at > now).cloned()
+        self.otps.get(&customer).filter(|otp| rules::otp_live(otp.expires_at, now)).cloned()
     }
 }
 
@@ -364,7 +350,7 @@ async fn random_sequences_of_rule_operations_agree_with_the_model(backend: Backe
         let mut now = START;
         let mut history = Vec::new();
         for (step, op) in sequence(seed).into_iter().enumerate() {
-            let stored = |customer: usize| model.pins.get(&customers[customer]).map(|(hash, _, _)| hash.clone());
+            let stored = |customer: usize| model.pins.get(&customers[customer]).map(|(hash, _)| hash.clone());
             let current = match op {
                 Op::PutPin { customer, condition: Condition::Current(true) } => stored(customer),
                 _ => None,

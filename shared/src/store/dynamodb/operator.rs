@@ -67,33 +67,14 @@ impl DynamoStore {
 
     /// The keys of a merchant, by hash, with their expiry.
     async fn merchant_keys(&self, merchant_id: u64) -> StoreResult<Vec<(String, Option<i64>)>> {
-        let mut keys = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk::merchant(merchant_id)))
-                .expression_attribute_values(":prefix", s("APIKEY#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in output.items.unwrap_or_default() {
-                let Some(hash) = text(&item, "sk").and_then(|sk| sk.strip_prefix("APIKEY#").map(str::to_string)) else {
-                    continue;
-                };
-                let expires_at = item.contains_key("expires_at").then(|| number(&item, "expires_at"));
-                keys.push((hash, expires_at));
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(keys),
-            }
-        }
+        let items = self.query_prefix(pk::merchant(merchant_id), "APIKEY#").await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let hash = text(item, "sk")?.strip_prefix("APIKEY#")?.to_string();
+                Some((hash, item.contains_key("expires_at").then(|| number(item, "expires_at"))))
+            })
+            .collect())
     }
 
     /// The stored items among `keys` (`BatchGetItem`, unprocessed keys asked again), by pk.

@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{CUSTOMER_COLUMNS, SqliteStore, customer_from_row, exists, map_error, to_i64, to_u64, unique_column};
+use super::{
+    CUSTOMER_COLUMNS, SqliteStore, customer_from_row, customer_row, exists, map_error, to_i64, to_u64, unique_column,
+};
 use crate::store::{
     Customer, ImportBatching, ImportOutcome, ImportedCustomer, Merchant, MerchantImport, Operator, Sequence,
     StoreError, StoreResult, UniqueField,
@@ -80,24 +82,8 @@ impl Operator for SqliteStore {
             for imported in &batch {
                 let customer = &imported.customer;
                 let (merchant_id, id) = (to_i64(customer.merchant_id)?, to_i64(customer.id)?);
-                let profile =
-                    serde_json::to_string(&customer.profile).map_err(|e| StoreError::Internal(e.to_string()))?;
                 // Unique indexes and the primary key refuse a clash; nothing is written then.
-                let inserted = insert
-                    .execute(params![
-                        id,
-                        merchant_id,
-                        customer.name,
-                        customer.email,
-                        customer.mobile,
-                        customer.member_id,
-                        customer.facebook_id,
-                        customer.password_hash,
-                        profile,
-                        customer.created_at,
-                        customer.email_proven_at,
-                        i64::from(customer.key_generation)
-                    ])
+                let inserted = insert.execute(customer_row(customer)?)
                     .map_err(map_error)?;
                 if inserted == 0 {
                     let outcome = conflict(tx, customer)?.ok_or_else(|| {
