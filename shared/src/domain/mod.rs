@@ -12,3 +12,4 @@ pub mod password;
 pub mod pin;
 pub mod policy;
 pub mod secrets;
+pub mod sms;

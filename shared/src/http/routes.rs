@@ -275,6 +275,38 @@ routes! {
     };
 }
 
+/// The support console (docs/console.md): HTML pages for GET and POST on every path under
+/// `/console/`, answered by `console::Console`, not by `http::respond` (so it is not in
+/// `ROUTES`, whose rows are JSON `POST` routes of the API; the handler here is never called).
+/// Sessions: put, read, delete; sign-in failures per client network (as v2 logins); what its
+/// pages show and do: a customer's lookup and status, its events (query), the PIN unblock
+/// (update, event put), the OTP limit reset (delete), a reset code (the request count and the
+/// code, as the request-otp routes, and the event published), and the templates (read,
+/// query, put after reading the merchant).
+pub static CONSOLE: Route = Route {
+    path: "/console/",
+    function: "console",
+    errors: ErrorStyle::Api,
+    handler: |_, _| Box::pin(async { Err(ApiError::not_found()) }),
+    needs: Needs {
+        ports: &[Store, Publisher],
+        secrets: &[HashKey],
+        table: TableAccess {
+            actions: &[GetItem, PutItem, UpdateItem, DeleteItem, Query],
+            partitions: &[
+                ApiKey,
+                Merchant,
+                Customer,
+                Unique,
+                Counter(PasswordFailures),
+                Counter(OtpRequests),
+                Counter(NetworkLoginFailures),
+                Session,
+            ],
+        },
+    },
+};
+
 /// Delivers the events of the SQS queue: reads templates; claims delivery marks (conditional
 /// put) and, when a send fails, gives them back (delete). For a v2 reset request it looks the
 /// email up (claim and customer reads) and stores the token under the customer's reset-email

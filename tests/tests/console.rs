@@ -1,0 +1,332 @@
+//! The support console in a real browser: headless Chromium driven through WebDriver
+//! (`chromedriver`, Debian's `chromium` and `chromium-driver`) against the test server, once on
+//! each store. `scripts/test.sh` installs them; without them these tests fail saying what to
+//! install (they are never skipped).
+//!
+//! `STAMPS_CONSOLE_SCREENSHOTS=docs/console` also saves screenshots of the main pages there
+//! (the SQLite run), for the README.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use integration_tests::app::{Backend, TestApp, TestMerchant, spawn_app_with};
+use serde_json::{Value, json};
+use shared::admin::CustomerInput;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn console_sqlite() {
+    support_flow(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn console_dynamodb() {
+    support_flow(Backend::DynamoDb).await
+}
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const PIN: &str = "135790";
+const SESSION_SECS: i64 = 28_800;
+
+/// A headless Chromium through its own chromedriver, which ends with it.
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+}
+
+async fn browser() -> Browser {
+    assert!(
+        std::path::Path::new(CHROMEDRIVER).exists(),
+        "the console tests need Chromium and its WebDriver: apt-get install chromium chromium-driver \
+         (./scripts/test.sh installs them when run as root)"
+    );
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("addr").port()
+    };
+    let driver = tokio::process::Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver starts");
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                        "--window-size=1280,1000", "--lang=en-US"]}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let url = format!("http://127.0.0.1:{port}");
+    // chromedriver takes a moment to listen.
+    for _ in 0..100 {
+        match ClientBuilder::new(connector.clone()).capabilities(capabilities.clone()).connect(&url).await {
+            Ok(client) => return Browser { client, _driver: driver },
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("chromedriver did not answer on {url}");
+}
+
+impl Browser {
+    async fn open(&self, url: &str) {
+        self.client.goto(url).await.expect("page loads");
+    }
+
+    async fn text(&self, id: &str) -> String {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|_| panic!("#{id} on the page"))
+            .text()
+            .await
+            .expect("text")
+    }
+
+    async fn click(&self, id: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|_| panic!("#{id} on the page"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    async fn fill(&self, id: &str, text: &str) {
+        let field = self.client.find(Locator::Id(id)).await.unwrap_or_else(|_| panic!("#{id} on the page"));
+        field.clear().await.expect("clear");
+        field.send_keys(text).await.expect("typing");
+    }
+
+    async fn body(&self) -> String {
+        self.client.find(Locator::Css("main")).await.expect("main").text().await.expect("text")
+    }
+
+    /// Waits up to 5 s for `#id`'s text to contain `wanted` (the live preview).
+    async fn wait_for_text(&self, id: &str, wanted: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..50 {
+            last = self.text(id).await;
+            if last.contains(wanted) {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("#{id} never showed {wanted:?}; it shows {last:?}");
+    }
+
+    async fn sign_in(&self, base: &str, api_key: &str) {
+        self.open(&format!("{base}/console/")).await;
+        self.fill("api_key", api_key).await;
+        self.click("sign-in").await;
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("STAMPS_CONSOLE_SCREENSHOTS") else { return };
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
+    }
+}
+
+async fn api(app: &TestApp, merchant: &TestMerchant, path: &str, body: Value) -> (u16, Value) {
+    let response = app.post_as(merchant, path, &body).await;
+    (response.status, response.body)
+}
+
+async fn support_flow(backend: Backend) {
+    let app = spawn_app_with(backend, &[("STAMPS_CONSOLE_SIGN_IN_FAILURES_PER_WINDOW", "2")]).await;
+    let shots = backend == Backend::Sqlite;
+    let base = app.url.clone();
+    let shop = app.create_merchant("Kopi Kenangan").await;
+    let other = app.create_merchant("Other shop").await;
+    let ann = app
+        .create_customer(CustomerInput {
+            merchant: shop.id,
+            email: Some("ann@example.com".into()),
+            mobile: Some("081234567890".into()),
+            member_id: Some("M-001".into()),
+            name: Some("Ann".into()),
+            ..CustomerInput::default()
+        })
+        .await;
+    let bob = app
+        .create_customer(CustomerInput {
+            merchant: other.id,
+            email: Some("bob@example.com".into()),
+            name: Some("Bob".into()),
+            ..CustomerInput::default()
+        })
+        .await;
+    let (status, _) = api(&app, &shop, "/api/pin/set", json!({"user": ann.id, "pin": PIN, "confirm_pin": PIN})).await;
+    assert_eq!(status, 200);
+    // Three wrong PINs through the API block it.
+    for _ in 0..3 {
+        let (status, _) = api(&app, &shop, "/api/pin/validate", json!({"user": ann.id, "pin": "000000"})).await;
+        assert_ne!(status, 200);
+    }
+    let (status, body) = api(&app, &shop, "/api/pin/validate", json!({"user": ann.id, "pin": PIN})).await;
+    assert_eq!((status, body["error_code"].as_str()), (403, Some("pin_blocked")), "{body}");
+
+    let browser = browser().await;
+
+    // `/` links to the console; the console starts at its sign-in form.
+    browser.open(&format!("{base}/")).await;
+    browser.click("console-link").await;
+    assert!(browser.body().await.contains("Merchant API key"));
+    if shots {
+        browser.screenshot("sign-in").await;
+    }
+    browser.sign_in(&base, &shop.api_key).await;
+
+    // Found by the mobile number in another format than stored.
+    browser.fill("user", "+62 812-3456-7890").await;
+    browser.click("find").await;
+    let url = browser.client.current_url().await.expect("url");
+    assert!(url.as_str().ends_with(&format!("/console/customer?id={}", ann.id)), "{url}");
+    let pin_state = browser.text("pin-state").await;
+    assert!(pin_state.contains("Blocked after 3 wrong PINs"), "{pin_state}");
+    if shots {
+        browser.screenshot("customer-blocked").await;
+    }
+
+    // Unblock: the PIN works through the API again, and the history shows it.
+    browser.click("unblock-pin").await;
+    assert!(browser.text("done").await.contains("unblocked"));
+    assert!(browser.text("pin-state").await.contains("0 of 3"), "{}", browser.text("pin-state").await);
+    let (status, body) = api(&app, &shop, "/api/pin/validate", json!({"user": ann.id, "pin": PIN})).await;
+    assert_eq!(status, 200, "{body}");
+    browser.client.refresh().await.expect("reload");
+    let history = browser.text("history").await;
+    let first_row = history.lines().nth(1).unwrap_or_default().to_string();
+    assert!(first_row.contains("pin_validated"), "newest first: {history}");
+    assert!(history.contains("pin_unblocked") && history.contains("console"), "{history}");
+    assert!(history.contains("pin_blocked"), "{history}");
+
+    // The OTP limit: used up through the API, reset in the console, usable again.
+    for _ in 0..5 {
+        let (status, body) = api(&app, &shop, "/api/pin/request-otp-for-reset", json!({"user": ann.id})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _) = api(&app, &shop, "/api/pin/request-otp-for-reset", json!({"user": ann.id})).await;
+    assert_eq!(status, 429);
+    browser.client.refresh().await.expect("reload");
+    assert!(browser.text("otp-state").await.contains("5 of 5 code requests used, 0 left"));
+    browser.click("reset-otp-limit").await;
+    assert!(browser.text("otp-state").await.contains("0 of 5"), "{}", browser.text("otp-state").await);
+    let (status, _) = api(&app, &shop, "/api/pin/request-otp-for-reset", json!({"user": ann.id})).await;
+    assert_eq!(status, 200);
+
+    // Another merchant's customer is not found, by email or by ID.
+    browser.open(&format!("{base}/console/find?user=bob@example.com")).await;
+    assert!(browser.text("message").await.contains("No customer of yours matches"));
+    browser.open(&format!("{base}/console/customer?id={}", bob.id)).await;
+    assert!(browser.text("message").await.contains("No customer of yours matches"));
+
+    // A template, with the live preview of the email and the SMS.
+    browser.open(&format!("{base}/console/templates")).await;
+    browser.click("new-template").await;
+    browser.fill("code", "reset").await;
+    browser.fill("subject", "Your code").await;
+    browser.fill("text", "Hi {{ name }}, your code is {{ otp }}").await;
+    browser.fill("html", "<p>Hi {{ name }}, your code is <b>{{ otp }}</b></p>").await;
+    browser.fill("sms", "{{ otp }} is your code").await;
+    browser.click("save").await;
+    assert!(browser.text("done").await.contains("Saved"));
+    assert_eq!(browser.text("sms-length").await, "19 characters, GSM-7: 1 SMS");
+    browser.fill("sms", "{{ otp }} adalah kode Anda ✓").await;
+    browser.wait_for_text("sms-length", "UCS-2").await;
+    browser.fill("text", "Halo {{ name }}, kode {{ otp }}").await;
+    browser.wait_for_text("preview-text", "Halo Customer, kode 123456").await;
+    let frame = browser.client.find(Locator::Id("preview-html")).await.expect("frame");
+    assert_eq!(frame.attr("sandbox").await.expect("attr").as_deref(), Some(""));
+    let srcdoc = frame.attr("srcdoc").await.expect("attr").unwrap_or_default();
+    assert!(srcdoc.contains("<b>123456</b>"), "{srcdoc}");
+    if shots {
+        browser.screenshot("template-preview").await;
+    }
+    browser.fill("sms", "{{ oops(").await;
+    browser.wait_for_text("sms-error", "does not render").await;
+    browser.fill("sms", "{{ otp }} is your code").await;
+    browser.click("save").await;
+    assert!(browser.text("done").await.contains("Saved"));
+
+    // A reset code sent with that template: delivered, never shown.
+    browser.open(&format!("{base}/console/customer?id={}", ann.id)).await;
+    browser.click("send-code").await;
+    assert!(browser.text("done").await.contains("on its way"));
+    let messages = app.outbox_messages().await;
+    let sent = messages.last().expect("a message in the outbox");
+    let code = sent["text"].as_str().unwrap_or_default().split(' ').next().unwrap_or_default().to_string();
+    assert_eq!(code.len(), 6, "{sent}");
+    assert!(!browser.client.source().await.expect("source").contains(&code));
+    browser.open(&format!("{base}/console/outbox")).await;
+    assert!(browser.text("outbox").await.contains("is your code"));
+
+    // A phone-sized screen.
+    if shots {
+        browser.client.set_window_size(360, 800).await.expect("resize");
+        browser.open(&format!("{base}/console/customer?id={}", ann.id)).await;
+        browser.screenshot("customer-phone").await;
+        browser.client.set_window_size(1280, 1000).await.expect("resize");
+    }
+
+    // CSRF: the session's cookie without the session's token is refused, and nothing changes.
+    let cookie = browser.client.get_named_cookie("stamps_console").await.expect("session cookie");
+    let cookie = format!("stamps_console={}", cookie.value());
+    for form in ["id=1", "id=1&csrf=", "id=1&csrf=0000000000000000000000000000000000000000000000000000000000000000"] {
+        let response = app
+            .send(
+                "POST",
+                "/console/unblock-pin",
+                Some("application/x-www-form-urlencoded"),
+                form.into(),
+                &[("Cookie", &cookie)],
+            )
+            .await;
+        assert_eq!(response.status, 403, "{form}");
+        assert!(response.text.contains("not sent from your console session"));
+    }
+    let page = app.send("GET", "/console/", None, Vec::new(), &[("Cookie", &cookie)]).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    assert!(!page.text.contains("<script>"), "no inline script");
+
+    // Sign out: the pages are closed, also to the old cookie.
+    browser.click("sign-out").await;
+    assert!(browser.body().await.contains("You are signed out"));
+    browser.open(&format!("{base}/console/customer?id={}", ann.id)).await;
+    assert!(browser.body().await.contains("Sign in"));
+    let closed =
+        app.send("GET", &format!("/console/customer?id={}", ann.id), None, Vec::new(), &[("Cookie", &cookie)]).await;
+    assert_eq!(closed.status, 401);
+
+    // A session ends after its time (the server's clock, moved on).
+    browser.sign_in(&base, &shop.api_key).await;
+    browser.open(&format!("{base}/console/customer?id={}", ann.id)).await;
+    assert!(browser.text("pin-state").await.contains("Set."));
+    app.clock.advance(SESSION_SECS - 1);
+    browser.client.refresh().await.expect("reload");
+    assert!(browser.text("pin-state").await.contains("Set."), "still live a second before the end");
+    app.clock.advance(1);
+    browser.client.refresh().await.expect("reload");
+    assert!(browser.text("message").await.contains("Your session has ended"));
+
+    // Wrong keys are throttled per client network (2 per window here): then even the right
+    // key waits.
+    for _ in 0..2 {
+        browser.sign_in(&base, "1.00000000000000000000000000000000.00000000000000000000000000000000").await;
+        assert!(browser.text("message").await.contains("not valid"));
+    }
+    browser.sign_in(&base, &shop.api_key).await;
+    assert!(browser.text("message").await.contains("Too many wrong API keys"));
+
+    browser.client.close().await.expect("browser closes");
+    let violations = app.calls.as_ref().map(|calls| calls.take_violations()).unwrap_or_default();
+    assert!(violations.is_empty(), "table calls beyond the console's declaration: {violations:#?}");
+}
