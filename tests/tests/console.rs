@@ -337,3 +337,42 @@ async fn support_flow(backend: Backend) {
     let violations = app.calls.as_ref().map(|calls| calls.take_violations()).unwrap_or_default();
     assert!(violations.is_empty(), "table calls beyond the console's declaration: {violations:#?}");
 }
+
+/// The console function's side of the edge: an HTTP API event (the sample in `events/`) reaches
+/// the same pages, with its path, query, cookies and the client's address; off loopback, the
+/// cookies are `Secure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_function_answers_http_api_events() {
+    let app = integration_tests::app::spawn_app(Backend::Sqlite).await;
+    let console = shared::console::Console::new(app.app.restricted_to(&shared::http::routes::CONSOLE.needs), None);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sample = std::fs::read_to_string(root.join("events/console.json")).expect("events/console.json");
+
+    // A session cookie the store does not know: the sign-in page says the session ended.
+    let request = lambda_http::request::from_str(&sample).expect("an HTTP API event");
+    let response = shared::lambda::handle_console(&console, request).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => text.clone(),
+        other => panic!("a text body, got {other:?}"),
+    };
+    assert!(body.contains("Your session has ended"), "{body}");
+
+    // The start, without cookies: the sign-in form, its token cookie `Secure` (a public client).
+    let mut event: Value = serde_json::from_str(&sample).expect("JSON");
+    event["rawPath"] = json!("/console");
+    event["rawQueryString"] = json!("");
+    event["requestContext"]["http"]["path"] = json!("/console");
+    event["routeKey"] = json!("ANY /console");
+    event["requestContext"]["routeKey"] = json!("ANY /console");
+    event.as_object_mut().expect("object").remove("cookies");
+    event.as_object_mut().expect("object").remove("queryStringParameters");
+    event.as_object_mut().expect("object").remove("pathParameters");
+    let request = lambda_http::request::from_str(&event.to_string()).expect("an HTTP API event");
+    let response = shared::lambda::handle_console(&console, request).await;
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"].to_str().expect("ASCII");
+    assert!(cookie.starts_with("stamps_console_sign_in=") && cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console;"));
+}

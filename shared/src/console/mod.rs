@@ -30,6 +30,9 @@ pub use session::SESSION_COOKIE;
 
 /// Where the console lives.
 pub const PREFIX: &str = "/console/";
+/// Its start, also served at `PREFIX` (an HTTP API's `/console/{proxy+}` may not match
+/// `/console/`, so links and redirects go here).
+pub const HOME: &str = "/console";
 /// Largest form accepted (a template's HTML part is the largest field).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -172,9 +175,12 @@ impl Console {
     }
 
     async fn route(&self, request: ConsoleRequest) -> Result<Answer, ConsoleError> {
-        let page = request.path.strip_prefix(PREFIX).map(str::to_string);
+        let page = match request.path.as_str() {
+            HOME => Some(String::new()),
+            path => path.strip_prefix(PREFIX).map(str::to_string),
+        };
         let Some(page) = page else {
-            return Ok(if request.path == "/console" { Answer::redirect(PREFIX) } else { self.not_found() });
+            return Ok(self.not_found());
         };
         if request.body.len() > MAX_FORM_BYTES {
             return Err(ConsoleError::Api(ApiError::request_too_large(MAX_FORM_BYTES)));

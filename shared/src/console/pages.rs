@@ -6,7 +6,7 @@ use http::StatusCode;
 use minijinja::{Environment, Value, context};
 use serde_json::json;
 
-use super::{Answer, Console, ConsoleError, ConsoleRequest, PREFIX, time};
+use super::{Answer, Console, ConsoleError, ConsoleRequest, HOME, PREFIX, time};
 use crate::admin::{self, AdminError, TemplateInput};
 use crate::delivery::Channel;
 use crate::delivery::render::{self, Rendered};
@@ -58,7 +58,7 @@ impl Pages {
     }
 
     pub fn render(&self, name: &str, ctx: Value) -> Result<String, ConsoleError> {
-        let ctx = context! { prefix => PREFIX, ..ctx };
+        let ctx = context! { prefix => PREFIX, home => HOME, ..ctx };
         self.env.get_template(name).and_then(|template| template.render(ctx)).map_err(|error| {
             tracing::error!(%error, name, "console page did not render");
             ConsoleError::Api(ApiError::internal())

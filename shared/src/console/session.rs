@@ -3,7 +3,7 @@
 use http::StatusCode;
 use subtle::ConstantTimeEq;
 
-use super::{Answer, Console, ConsoleError, ConsoleRequest, PREFIX};
+use super::{Answer, Console, ConsoleError, ConsoleRequest, HOME};
 use crate::domain::network::network_hash;
 use crate::domain::secrets::{Purpose, random_hex};
 use crate::error::{ApiError, ErrorCode};
@@ -37,7 +37,7 @@ fn cookie_value<'a>(request: &'a ConsoleRequest, name: &str) -> Option<&'a str> 
 /// `Secure` everywhere but on loopback, where the local server speaks plain HTTP.
 fn cookie(request: &ConsoleRequest, name: &str, value: &str, max_age: i64) -> String {
     let secure = if request.source_ip.is_some_and(|ip| ip.is_loopback()) { "" } else { "; Secure" };
-    format!("{name}={value}; Path={PREFIX}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
+    format!("{name}={value}; Path={HOME}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
 }
 
 fn random_token() -> Result<String, ApiError> {
@@ -142,7 +142,7 @@ impl Console {
         };
         store.put_session(&session, now).await?;
         tracing::info!(merchant = merchant_id, "console sign-in");
-        Ok(Answer::redirect(PREFIX)
+        Ok(Answer::redirect(HOME)
             .with_cookie(cookie(request, SESSION_COOKIE, &id, self.app.config.console_session_secs))
             .with_cookie(cookie(request, SIGN_IN_COOKIE, "", 0)))
     }
@@ -154,6 +154,6 @@ impl Console {
         if let Some(id) = cookie_value(request, SESSION_COOKIE) {
             self.app.store()?.delete_session(&self.session_hash(id)).await?;
         }
-        Ok(Answer::redirect(format!("{PREFIX}?signed_out=1")).with_cookie(cookie(request, SESSION_COOKIE, "", 0)))
+        Ok(Answer::redirect(format!("{HOME}?signed_out=1")).with_cookie(cookie(request, SESSION_COOKIE, "", 0)))
     }
 }

@@ -307,6 +307,9 @@ pub static CONSOLE: Route = Route {
     },
 };
 
+/// The console's paths on the HTTP API: its start and everything under it.
+pub const CONSOLE_PATHS: &[&str] = &["/console", "/console/{proxy+}"];
+
 /// Delivers the events of the SQS queue: reads templates; claims delivery marks (conditional
 /// put) and, when a send fails, gives them back (delete). For a v2 reset request it looks the
 /// email up (claim and customer reads) and stores the token under the customer's reset-email
@@ -337,10 +340,11 @@ pub static DELIVERY_EVENTS: Worker = Worker {
 
 /// Every function, route or not: its name and its needs.
 pub fn functions() -> impl Iterator<Item = (&'static str, &'static Needs)> {
-    ROUTES
-        .iter()
-        .map(|route| (route.function, &route.needs))
-        .chain([(OTP_DISPATCH.function, &OTP_DISPATCH.needs), (DELIVERY_EVENTS.function, &DELIVERY_EVENTS.needs)])
+    ROUTES.iter().map(|route| (route.function, &route.needs)).chain([
+        (CONSOLE.function, &CONSOLE.needs),
+        (OTP_DISPATCH.function, &OTP_DISPATCH.needs),
+        (DELIVERY_EVENTS.function, &DELIVERY_EVENTS.needs),
+    ])
 }
 
 /// The route with exactly this path.
