@@ -223,7 +223,8 @@ async fn spawn_on_with(
 /// Marks the table calls a request makes as its route's (`moto::SERVING`).
 async fn serving(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let path = request.uri().path();
-    let console = path.starts_with(shared::console::PREFIX).then_some(&shared::http::routes::CONSOLE);
+    let console = (path == shared::console::HOME || path.starts_with(shared::console::PREFIX))
+        .then_some(&shared::http::routes::CONSOLE);
     match shared::http::routes::find(path).or(console) {
         Some(route) => crate::moto::SERVING.scope(route, next.run(request)).await,
         None => next.run(request).await,
