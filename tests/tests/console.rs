@@ -13,6 +13,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use integration_tests::app::{Backend, TestApp, TestMerchant, spawn_app_with};
 use serde_json::{Value, json};
 use shared::admin::CustomerInput;
+use shared::store::Templates;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn console_sqlite() {
@@ -375,4 +376,80 @@ async fn the_console_function_answers_http_api_events() {
     let cookie = response.headers()["set-cookie"].to_str().expect("ASCII");
     assert!(cookie.starts_with("stamps_console_sign_in=") && cookie.contains("; Secure"), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/console;"));
+}
+
+/// The `value="..."` of the hidden `csrf` input of a page.
+fn form_token(page: &str) -> String {
+    let start = page.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    page[start..].split('"').next().unwrap_or_default().to_string()
+}
+
+/// Bad input gets a page that says what is wrong, with a 4xx status, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_clear_4xx_page_never_a_500() {
+    let app = integration_tests::app::spawn_app(Backend::Sqlite).await;
+    let shop = app.create_merchant("Kopi Kenangan").await;
+    let form = "application/x-www-form-urlencoded";
+
+    // Sign in over plain HTTP: the sign-in form's token and its cookie.
+    let start = app.send("GET", "/console", None, Vec::new(), &[]).await;
+    let sign_in_cookie = start.header("set-cookie").and_then(|c| c.split(';').next()).expect("cookie").to_string();
+    let body = format!("csrf={}&api_key={}", form_token(&start.text), shop.api_key);
+    let signed =
+        app.send("POST", "/console/sign-in", Some(form), body.clone().into(), &[("Cookie", &sign_in_cookie)]).await;
+    // reqwest follows the redirect without the new cookie: the start again, signed out.
+    assert_eq!(signed.status, 200, "{}", signed.text);
+    let wrong = app.send("POST", "/console/sign-in", Some(form), body.into(), &[]).await;
+    assert_eq!(wrong.status, 403, "no sign-in cookie, no sign-in");
+
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let response = client
+        .post(format!("{}/console/sign-in", app.url))
+        .header("Content-Type", form)
+        .header("Cookie", &sign_in_cookie)
+        .body(format!("csrf={}&api_key={}", form_token(&start.text), shop.api_key))
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(response.status(), 303);
+    let session = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .find(|c| c.starts_with("stamps_console="))
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let home = app.send("GET", "/console/", None, Vec::new(), &[("Cookie", &session)]).await;
+    let csrf = form_token(&home.text);
+
+    for (path, status, says) in [
+        ("/console/customer?id=abc", 400, "Must be a customer ID"),
+        ("/console/customer?id=0", 400, "Must be a customer ID"),
+        ("/console/customer?id=99999", 400, "No customer of yours matches"),
+        ("/console/customer?id=1&before=nope", 400, "earlier page"),
+        ("/console/find?user=", 400, "Enter an email"),
+        ("/console/find?user=nobody@example.com", 400, "No customer of yours matches"),
+        ("/console/template?code=missing", 404, "no such page"),
+        ("/console/nothing-here", 404, "no such page"),
+    ] {
+        let page = app.send("GET", path, None, Vec::new(), &[("Cookie", &session)]).await;
+        assert_eq!(page.status, status, "{path}: {}", page.text);
+        assert!(page.text.contains(says), "{path}: {}", page.text);
+    }
+    for (path, body, status, says) in [
+        ("/console/send-code", format!("csrf={csrf}&id=1&purpose=pin&channel=sms"), 400, "required"),
+        ("/console/send-code", format!("csrf={csrf}&id=1&purpose=nope&template=t"), 400, "Choose a PIN"),
+        ("/console/unblock-pin", format!("csrf={csrf}&id=x"), 400, "Must be a customer ID"),
+        ("/console/template", format!("csrf={csrf}&code=bad%20code&subject=s&text=t"), 400, "template code"),
+        ("/console/template", format!("csrf={csrf}&code=ok&sms=%7B%7B+oops%28"), 400, "does not render"),
+    ] {
+        let page = app.send("POST", path, Some(form), body.into(), &[("Cookie", &session)]).await;
+        assert_eq!(page.status, status, "{path}: {}", page.text);
+        assert!(page.text.contains(says), "{path}: {}", page.text);
+    }
+    assert!(app.store.templates(shop.id).await.expect("templates").is_empty(), "nothing was stored");
+    let put = app.send("PUT", "/console/customer", None, Vec::new(), &[("Cookie", &session)]).await;
+    assert_eq!(put.status, 405);
 }
