@@ -13,7 +13,6 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use integration_tests::app::{Backend, TestApp, TestMerchant, spawn_app_with};
 use serde_json::{Value, json};
 use shared::admin::CustomerInput;
-use shared::store::Templates;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn console_sqlite() {
