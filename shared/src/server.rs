@@ -25,7 +25,7 @@ pub fn router(app: Arc<App>) -> Router {
 /// `router`, whose support console also lists the messages of the outbox directory `outbox`.
 pub fn router_with_outbox(app: Arc<App>, outbox: Option<std::path::PathBuf>) -> Router {
     let apps: Vec<App> = routes::ROUTES.iter().map(|route| app.restricted_to(&route.needs)).collect();
-    let console = Console::new(app.restricted_to(&routes::CONSOLE.needs), outbox);
+    let console = Console::new(app.restricted_to(&routes::SUPPORT_CONSOLE.needs), outbox);
     Router::new().fallback(dispatch).with_state(Arc::new(Served { apps, console }))
 }
 

@@ -224,7 +224,7 @@ async fn spawn_on_with(
 async fn serving(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let path = request.uri().path();
     let console = (path == shared::console::HOME || path.starts_with(shared::console::PREFIX))
-        .then_some(&shared::http::routes::CONSOLE);
+        .then_some(&shared::http::routes::SUPPORT_CONSOLE);
     match shared::http::routes::find(path).or(console) {
         Some(route) => crate::moto::SERVING.scope(route, next.run(request)).await,
         None => next.run(request).await,

@@ -344,9 +344,11 @@ async fn support_flow(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_function_answers_http_api_events() {
     let app = integration_tests::app::spawn_app(Backend::Sqlite).await;
-    let console = shared::console::Console::new(app.app.restricted_to(&shared::http::routes::CONSOLE.needs), None);
+    let console =
+        shared::console::Console::new(app.app.restricted_to(&shared::http::routes::SUPPORT_CONSOLE.needs), None);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let sample = std::fs::read_to_string(root.join("events/console.json")).expect("events/console.json");
+    let sample =
+        std::fs::read_to_string(root.join("events/support-console.json")).expect("events/support-console.json");
 
     // A session cookie the store does not know: the sign-in page says the session ended.
     let request = lambda_http::request::from_str(&sample).expect("an HTTP API event");

@@ -20,7 +20,7 @@ const DISPATCH: &str = OTP_DISPATCH.function;
 /// The function with no HTTP route that records SES's delivery events from its queue.
 const RECORDER: &str = DELIVERY_EVENTS.function;
 /// The support console's function.
-const CONSOLE: &str = routes::CONSOLE.function;
+const CONSOLE: &str = routes::SUPPORT_CONSOLE.function;
 
 /// The declaration of the function named `function`.
 fn needs(function: &str) -> &'static Needs {
@@ -208,7 +208,9 @@ fn the_template_has_exactly_the_route_table() {
     let expected: BTreeSet<(String, String)> = ROUTES
         .iter()
         .map(|route| (route.path.to_string(), route.function.to_string()))
-        .chain(routes::CONSOLE_PATHS.iter().map(|path| (path.to_string(), routes::CONSOLE.function.to_string())))
+        .chain(
+            routes::CONSOLE_PATHS.iter().map(|path| (path.to_string(), routes::SUPPORT_CONSOLE.function.to_string())),
+        )
         .collect();
     assert_eq!(http_routes, expected);
 }
@@ -739,10 +741,10 @@ fn events_has_one_valid_sample_per_function() {
         assert_eq!(event["routeKey"], format!("ANY {}", route.path), "{file}: the template's route");
         assert!(event["body"].is_string(), "{file}");
     }
-    let text = std::fs::read_to_string(root().join("events/console.json")).expect("event");
+    let text = std::fs::read_to_string(root().join("events/support-console.json")).expect("event");
     let event: Json = serde_json::from_str(&text).expect("console.json");
-    assert_eq!(event["version"], "2.0", "events/console.json: HTTP API payload 2.0");
-    assert_eq!(event["routeKey"], format!("ANY {}", routes::CONSOLE_PATHS[1]), "events/console.json");
+    assert_eq!(event["version"], "2.0", "events/support-console.json: HTTP API payload 2.0");
+    assert_eq!(event["routeKey"], format!("ANY {}", routes::CONSOLE_PATHS[1]), "events/support-console.json");
     assert!(event["rawPath"].as_str().is_some_and(|path| path.starts_with(shared::console::PREFIX)));
     let text = std::fs::read_to_string(root().join("events/otp-dispatch.json")).expect("event");
     let event: Json = serde_json::from_str(&text).expect("otp-dispatch.json");

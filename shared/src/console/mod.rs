@@ -6,7 +6,7 @@
 //! script are files). A merchant sees only its own customers, as on the API: the console calls
 //! the same functions the routes do, with the session's merchant.
 //!
-//! Served by the local server and by the `console` function (`routes::CONSOLE`).
+//! Served by the local server and by the `support-console` function (`routes::SUPPORT_CONSOLE`).
 
 mod pages;
 mod session;
@@ -72,7 +72,7 @@ fn form(text: &str) -> HashMap<String, String> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(text).unwrap_or_default().into_iter().collect()
 }
 
-/// The console: its `App` (restricted to `routes::CONSOLE`'s needs), its pages, and on the
+/// The console: its `App` (restricted to `routes::SUPPORT_CONSOLE`'s needs), its pages, and on the
 /// local server the outbox directory it shows.
 pub struct Console {
     app: App,
@@ -159,12 +159,17 @@ impl Console {
         let started = std::time::Instant::now();
         // The history's events name the console and the client, as the API's name their route.
         let (answer, counts) =
-            crate::context::scope(routes::CONSOLE.function, request.source_ip, self.route(request)).await;
+            crate::context::scope(routes::SUPPORT_CONSOLE.function, request.source_ip, self.route(request)).await;
         let answer = answer.unwrap_or_else(|error| self.error_page(&error));
         let response = answer.into_response();
-        self.app.metrics.request(routes::CONSOLE.function, response.status().as_u16(), started.elapsed(), &counts);
+        self.app.metrics.request(
+            routes::SUPPORT_CONSOLE.function,
+            response.status().as_u16(),
+            started.elapsed(),
+            &counts,
+        );
         tracing::info!(
-            function = "console",
+            function = routes::SUPPORT_CONSOLE.function,
             method = %method,
             path = %path,
             status = response.status().as_u16(),

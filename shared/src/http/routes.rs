@@ -283,9 +283,9 @@ routes! {
 /// (update, event put), the OTP limit reset (delete), a reset code (the request count and the
 /// code, as the request-otp routes, and the event published), and the templates (read,
 /// query, put after reading the merchant).
-pub static CONSOLE: Route = Route {
+pub static SUPPORT_CONSOLE: Route = Route {
     path: "/console/",
-    function: "console",
+    function: "support-console",
     errors: ErrorStyle::Api,
     handler: |_, _| Box::pin(async { Err(ApiError::not_found()) }),
     needs: Needs {
@@ -341,7 +341,7 @@ pub static DELIVERY_EVENTS: Worker = Worker {
 /// Every function, route or not: its name and its needs.
 pub fn functions() -> impl Iterator<Item = (&'static str, &'static Needs)> {
     ROUTES.iter().map(|route| (route.function, &route.needs)).chain([
-        (CONSOLE.function, &CONSOLE.needs),
+        (SUPPORT_CONSOLE.function, &SUPPORT_CONSOLE.needs),
         (OTP_DISPATCH.function, &OTP_DISPATCH.needs),
         (DELIVERY_EVENTS.function, &DELIVERY_EVENTS.needs),
     ])
