@@ -76,7 +76,7 @@ impl Browser {
 
     async fn element(&self, id: &str) -> fantoccini::elements::Element {
         // Waits: a click that submits a form returns before the next page may be there.
-        match self.client.wait().at_most(Duration::from_secs(5)).for_element(Locator::Id(id)).await {
+        match self.client.wait().at_most(Duration::from_secs(15)).for_element(Locator::Id(id)).await {
             Ok(element) => element,
             Err(_) => panic!("no #{id} on the page:\n{}", self.body().await),
         }
@@ -85,7 +85,7 @@ impl Browser {
     /// `#id`'s text, once the page that has it is there (retried while a navigation makes the
     /// element found stale).
     async fn text(&self, id: &str) -> String {
-        for _ in 0..50 {
+        for _ in 0..150 {
             if let Ok(element) = self.client.find(Locator::Id(id)).await
                 && let Ok(text) = element.text().await
             {
@@ -110,10 +110,10 @@ impl Browser {
         self.client.find(Locator::Css("main")).await.expect("main").text().await.expect("text")
     }
 
-    /// Waits up to 5 s for `#id`'s text to contain `wanted` (the live preview, the next page).
+    /// Waits up to 15 s (a loaded CI machine) for `#id`'s text to contain `wanted` (the live preview, the next page).
     async fn wait_for_text(&self, id: &str, wanted: &str) -> String {
         let mut last = String::new();
-        for _ in 0..50 {
+        for _ in 0..150 {
             if let Ok(element) = self.client.find(Locator::Id(id)).await {
                 last = element.text().await.unwrap_or_default();
             }
