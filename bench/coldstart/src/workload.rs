@@ -282,9 +282,8 @@ impl Workload {
         }
         if function == "support-console" {
             // The sign-in page: the console's start-up and one rendered page, no store call.
-            for path in [&mut event["rawPath"], &mut event["requestContext"]["http"]["path"]] {
-                *path = json!("/console");
-            }
+            event["rawPath"] = json!("/console");
+            event["requestContext"]["http"]["path"] = json!("/console");
             event["rawQueryString"] = json!("");
             if let Some(fields) = event.as_object_mut() {
                 for field in ["cookies", "queryStringParameters", "pathParameters"] {
