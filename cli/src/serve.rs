@@ -35,10 +35,13 @@ pub async fn run(store_url: &str, addr: SocketAddr, outbox: PathBuf) -> Result<(
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(addr = %local, store = store_url, outbox = %outbox.display(), routes = routes::ROUTES.len(), "listening");
-    axum::serve(listener, shared::server::with_peer_addresses(shared::server::router(Arc::new(app))))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    axum::serve(
+        listener,
+        shared::server::with_peer_addresses(shared::server::router_with_outbox(Arc::new(app), Some(outbox.clone()))),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| e.to_string())?;
     // Messages already accepted are written before the process ends.
     publisher.settle().await;
     tracing::info!("stopped");

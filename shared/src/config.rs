@@ -60,6 +60,11 @@ pub struct Config {
     /// The Facebook app whose tokens sign in (`STAMPS_FACEBOOK_APP_ID` and
     /// `STAMPS_FACEBOOK_APP_SECRET`, both or neither); `None`: Facebook sign-in answers 503.
     pub facebook_app: Option<FacebookApp>,
+    /// How long a support-console sign-in lasts (`STAMPS_CONSOLE_SESSION_SECS`, 8 hours).
+    pub console_session_secs: i64,
+    /// Wrong API keys at the console's sign-in per client network
+    /// (`STAMPS_CONSOLE_SIGN_IN_FAILURES_PER_WINDOW`, 10; `STAMPS_CONSOLE_SIGN_IN_WINDOW_SECS`, 900).
+    pub console_sign_in_failures: Limit,
 }
 
 /// A number of events per fixed window.
@@ -225,6 +230,13 @@ impl Config {
             )?,
             facebook_graph_url,
             facebook_app,
+            console_session_secs: number("STAMPS_CONSOLE_SESSION_SECS", 28_800)?,
+            console_sign_in_failures: limit(
+                "STAMPS_CONSOLE_SIGN_IN_FAILURES_PER_WINDOW",
+                10,
+                "STAMPS_CONSOLE_SIGN_IN_WINDOW_SECS",
+                900,
+            )?,
         })
     }
 }

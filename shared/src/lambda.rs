@@ -55,6 +55,40 @@ pub async fn handle(app: &App, route: &Route, request: Request) -> Response<Body
     respond(app, route, api_request).await.map(Body::Text)
 }
 
+/// The console function's `main`: as `serve`, with the console's pages instead of an API route.
+#[cfg(feature = "console")]
+pub async fn serve_console(route: &'static Route) -> Result<(), lambda_http::Error> {
+    crate::logging::init();
+    let app = app(route).map_err(start_failed)?;
+    let console = Arc::new(crate::console::Console::new(app, None));
+    lambda_http::run(service_fn(move |request: Request| {
+        let console = Arc::clone(&console);
+        async move { Ok::<_, std::convert::Infallible>(handle_console(&console, request).await) }
+    }))
+    .await
+}
+
+/// One invocation of the console function.
+#[cfg(feature = "console")]
+pub async fn handle_console(console: &crate::console::Console, request: Request) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let body = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    let request = crate::console::ConsoleRequest {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        source_ip: source_ip(&parts.extensions),
+        headers: parts.headers,
+        body,
+    };
+    console.handle(request).await.map(Body::Text)
+}
+
 /// The client's address from an HTTP API (payload 2.0) event: `requestContext.http.sourceIp`,
 /// which API Gateway sets from the TCP connection (a client cannot choose it).
 fn source_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {

@@ -22,6 +22,8 @@ pub mod app;
 pub mod aws;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "console")]
+pub mod console;
 pub mod context;
 pub mod delivery;
 pub mod domain;

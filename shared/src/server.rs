@@ -14,21 +14,40 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 
 use crate::App;
+use crate::console::{Console, ConsoleRequest};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, MAX_BODY_BYTES, error_response, not_found, respond, routes};
 
 pub fn router(app: Arc<App>) -> Router {
-    let apps: Vec<App> = routes::ROUTES.iter().map(|route| app.restricted_to(&route.needs)).collect();
-    Router::new().fallback(dispatch).with_state(Arc::new(apps))
+    router_with_outbox(app, None)
 }
 
-/// Each route's `App`, in the order of `routes::ROUTES`.
-type RouteApps = Arc<Vec<App>>;
+/// `router`, whose support console also lists the messages of the outbox directory `outbox`.
+pub fn router_with_outbox(app: Arc<App>, outbox: Option<std::path::PathBuf>) -> Router {
+    let apps: Vec<App> = routes::ROUTES.iter().map(|route| app.restricted_to(&route.needs)).collect();
+    let console = Console::new(app.restricted_to(&routes::SUPPORT_CONSOLE.needs), outbox);
+    Router::new().fallback(dispatch).with_state(Arc::new(Served { apps, console }))
+}
 
-async fn dispatch(State(apps): State<RouteApps>, request: Request) -> Response {
+/// Each route's `App`, in the order of `routes::ROUTES`, and the console.
+struct Served {
+    apps: Vec<App>,
+    console: Console,
+}
+
+type RouteApps = Arc<Served>;
+
+async fn dispatch(State(served): State<RouteApps>, request: Request) -> Response {
+    let apps = &served.apps;
     let path = request.uri().path();
     if path == METRICS_PATH {
         return metrics(apps.first(), request.method());
+    }
+    if path == "/" || path == "/console" || path.starts_with(crate::console::PREFIX) {
+        return console(&served.console, request).await;
+    }
+    if let Some(doc) = DOCS.iter().find(|(doc_path, _)| *doc_path == path) {
+        return text(doc.1);
     }
     let Some((route, app)) = routes::ROUTES.iter().zip(apps.iter()).find(|(route, _)| route.path == path) else {
         return not_found().map(Body::from);
@@ -43,6 +62,47 @@ async fn dispatch(State(apps): State<RouteApps>, request: Request) -> Response {
     let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
     let api_request = ApiRequest { method: parts.method, headers: parts.headers, body, source_ip };
     respond(app, route, api_request).await.map(Body::from)
+}
+
+/// The documents `/` links to, as plain text.
+const DOCS: &[(&str, &str)] = &[
+    ("/docs/api.md", include_str!("../../docs/api.md")),
+    ("/docs/openapi.yaml", include_str!("../../docs/openapi.yaml")),
+];
+
+fn text(body: &'static str) -> Response {
+    let mut response = Response::new(Body::from(body));
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// `/` (a page that links to the console and the docs) and the console's pages.
+async fn console(console: &Console, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
+    if parts.uri.path() == "/" {
+        let mut response = Response::new(Body::from(crate::console::landing()));
+        let headers = response.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+        crate::console::security_headers(headers);
+        return response;
+    }
+    let body = match to_bytes(body, crate::console::MAX_FORM_BYTES + 1).await {
+        Ok(body) => body,
+        // Over the limit: the console answers that from the length.
+        Err(_) => bytes::Bytes::from(vec![0; crate::console::MAX_FORM_BYTES + 1]),
+    };
+    let request = ConsoleRequest {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+        source_ip,
+    };
+    console.handle(request).await.map(Body::from)
 }
 
 /// Where the local server serves its metrics (not an API route: no function serves it).

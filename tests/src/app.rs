@@ -212,7 +212,8 @@ async fn spawn_on_with(
     let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = shared::server::router(Arc::clone(&app)).layer(axum::middleware::from_fn(serving));
+    let router = shared::server::router_with_outbox(Arc::clone(&app), Some(outbox.path().to_path_buf()))
+        .layer(axum::middleware::from_fn(serving));
     tokio::spawn(async move {
         let _ = axum_serve(listener, router).await;
     });
@@ -221,7 +222,10 @@ async fn spawn_on_with(
 
 /// Marks the table calls a request makes as its route's (`moto::SERVING`).
 async fn serving(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    match shared::http::routes::find(request.uri().path()) {
+    let path = request.uri().path();
+    let console = (path == shared::console::HOME || path.starts_with(shared::console::PREFIX))
+        .then_some(&shared::http::routes::SUPPORT_CONSOLE);
+    match shared::http::routes::find(path).or(console) {
         Some(route) => crate::moto::SERVING.scope(route, next.run(request)).await,
         None => next.run(request).await,
     }

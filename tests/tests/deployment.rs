@@ -19,6 +19,8 @@ use shared::http::routes::{self, DELIVERY_EVENTS, Needs, OTP_DISPATCH, Port, Sec
 const DISPATCH: &str = OTP_DISPATCH.function;
 /// The function with no HTTP route that records SES's delivery events from its queue.
 const RECORDER: &str = DELIVERY_EVENTS.function;
+/// The support console's function.
+const CONSOLE: &str = routes::SUPPORT_CONSOLE.function;
 
 /// The declaration of the function named `function`.
 fn needs(function: &str) -> &'static Needs {
@@ -203,8 +205,13 @@ fn the_template_has_exactly_the_route_table() {
             }
         }
     }
-    let expected: BTreeSet<(String, String)> =
-        ROUTES.iter().map(|route| (route.path.to_string(), route.function.to_string())).collect();
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|route| (route.path.to_string(), route.function.to_string()))
+        .chain(
+            routes::CONSOLE_PATHS.iter().map(|path| (path.to_string(), routes::SUPPORT_CONSOLE.function.to_string())),
+        )
+        .collect();
     assert_eq!(http_routes, expected);
 }
 
@@ -284,6 +291,7 @@ fn each_function_is_built_with_exactly_the_features_of_its_ports() {
         let runtime: &[&str] = match function.as_str() {
             DISPATCH => &["lambda-sqs", "render"],
             RECORDER => &["lambda-sqs"],
+            CONSOLE => &["lambda", "console"],
             _ => &["lambda"],
         };
         let expected: BTreeSet<String> =
@@ -297,12 +305,13 @@ fn serves_its_row(function: &str) -> bool {
     let path = root().join("functions").join(function).join("src/main.rs");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let row = function.to_uppercase().replace('-', "_");
-    let runtime = match function {
-        DISPATCH => "lambda_sqs",
-        RECORDER => "lambda_ses",
-        _ => "lambda",
+    let (runtime, serve) = match function {
+        DISPATCH => ("lambda_sqs", "serve"),
+        RECORDER => ("lambda_ses", "serve"),
+        CONSOLE => ("lambda", "serve_console"),
+        _ => ("lambda", "serve"),
     };
-    text.contains(&format!("shared::{runtime}::serve(&shared::http::routes::{row}).await"))
+    text.contains(&format!("shared::{runtime}::{serve}(&shared::http::routes::{row}).await"))
 }
 
 /// Where a route or function appears, by place; and the report of what some places lack.
@@ -345,14 +354,21 @@ async fn a_route_is_in_every_place_or_in_none() {
         .filter_map(Yaml::as_str)
         .map(str::to_string)
         .collect();
+    // The console's paths are its own (checked by `the_template_has_exactly_the_route_table`):
+    // no API route, OpenAPI path or JSON answer.
     let template_paths: BTreeSet<String> = template
         .iter()
+        .filter(|function| function.binary != CONSOLE)
         .flat_map(|function| function.properties.get("Events").and_then(Yaml::as_mapping).into_iter().flatten())
         .filter(|(_, event)| str_at(event, &["Type"]) == Some("HttpApi"))
         .filter_map(|(_, event)| str_at(event, &["Properties", "Path"]).map(str::to_string))
         .collect();
-    let event_paths: BTreeSet<String> =
-        events.values().filter_map(|event| event["rawPath"].as_str()).map(str::to_string).collect();
+    let event_paths: BTreeSet<String> = events
+        .iter()
+        .filter(|(name, _)| *name != CONSOLE)
+        .filter_map(|(_, event)| event["rawPath"].as_str())
+        .map(str::to_string)
+        .collect();
     let table_paths: BTreeSet<String> = ROUTES.iter().map(|route| route.path.to_string()).collect();
 
     // The local server, asked every path any place names (and two no place does).
@@ -384,6 +400,7 @@ async fn a_route_is_in_every_place_or_in_none() {
     let mut table_functions = route_functions();
     table_functions.insert(DISPATCH.to_string());
     table_functions.insert(RECORDER.to_string());
+    table_functions.insert(CONSOLE.to_string());
     let folders: BTreeSet<String> = function_folders().into_iter().filter(|f| serves_its_row(f)).collect();
     let functions = BTreeMap::from([
         ("the route table", table_functions),
@@ -724,6 +741,11 @@ fn events_has_one_valid_sample_per_function() {
         assert_eq!(event["routeKey"], format!("ANY {}", route.path), "{file}: the template's route");
         assert!(event["body"].is_string(), "{file}");
     }
+    let text = std::fs::read_to_string(root().join("events/support-console.json")).expect("event");
+    let event: Json = serde_json::from_str(&text).expect("console.json");
+    assert_eq!(event["version"], "2.0", "events/support-console.json: HTTP API payload 2.0");
+    assert_eq!(event["routeKey"], format!("ANY {}", routes::CONSOLE_PATHS[1]), "events/support-console.json");
+    assert!(event["rawPath"].as_str().is_some_and(|path| path.starts_with(shared::console::PREFIX)));
     let text = std::fs::read_to_string(root().join("events/otp-dispatch.json")).expect("event");
     let event: Json = serde_json::from_str(&text).expect("otp-dispatch.json");
     let records = event["Records"].as_array().expect("Records");

@@ -703,3 +703,61 @@ async fn ses_events_reach_the_recorder_and_suppress_a_bounced_address() {
     assert_eq!((status, body["error_code"].clone()), (400, json!("no_destination")), "{body}");
     assert!(body.to_string().contains("bounced"), "{body}");
 }
+
+/// A console request as API Gateway sends it: `method`, `path?query`, the cookie header.
+fn console_event(method: &str, path: &str, query: &str, cookie: Option<&str>, form: &str) -> Value {
+    let headers: Vec<(&str, &str)> = cookie.map(|cookie| ("cookie", cookie)).into_iter().collect();
+    let mut event = http_event(path, "application/x-www-form-urlencoded", form, &headers);
+    event["rawQueryString"] = json!(query);
+    event["requestContext"]["http"]["method"] = json!(method);
+    event["routeKey"] = json!("ANY /console/{proxy+}");
+    event
+}
+
+/// The `name=value` of each cookie the answer sets (payload 2.0 puts them in `cookies`).
+fn set_cookies(response: &Value) -> Vec<String> {
+    let listed = response["cookies"].as_array().into_iter().flatten().filter_map(Value::as_str);
+    let header = response["headers"]["set-cookie"].as_str().into_iter();
+    listed.chain(header).filter_map(|cookie| cookie.split(';').next()).map(str::to_string).collect()
+}
+
+/// The support console's binary: signs in with the API key (a session item on DynamoDB), shows
+/// a customer, and its cookies are `Secure` off loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_binary_signs_in_and_shows_a_customer() {
+    let world = world().await;
+    let ann = admin::create_customer(
+        &world.app,
+        CustomerInput {
+            merchant: world.merchant_id,
+            email: Some("ann@example.com".into()),
+            name: Some("Ann Console".into()),
+            ..CustomerInput::default()
+        },
+    )
+    .await
+    .expect("customer");
+    let mut api = function(&world, shared::http::routes::SUPPORT_CONSOLE.function).await;
+
+    let start = invoke(&mut api, console_event("GET", "/console", "", None, "")).await;
+    assert_eq!(start["statusCode"], 200, "{start}");
+    let page = start["body"].as_str().unwrap_or_default().to_string();
+    let marker = "name=\"csrf\" value=\"";
+    let token = page.split(marker).nth(1).and_then(|rest| rest.split('"').next()).expect("the form's token");
+    let sign_in_cookie = set_cookies(&start).into_iter().next().expect("the sign-in cookie");
+    let raw = start.to_string();
+    assert!(raw.contains("Secure"), "not on loopback: Secure cookies: {raw}");
+
+    let form = format!("csrf={token}&api_key={}", world.api_key);
+    let signed = invoke(&mut api, console_event("POST", "/console/sign-in", "", Some(&sign_in_cookie), &form)).await;
+    assert_eq!(signed["statusCode"], 303, "{signed}");
+    let session = set_cookies(&signed)
+        .into_iter()
+        .find(|cookie| cookie.starts_with("stamps_console="))
+        .expect("the session cookie");
+
+    let query = format!("id={}", ann.id);
+    let customer = invoke(&mut api, console_event("GET", "/console/customer", &query, Some(&session), "")).await;
+    assert_eq!(customer["statusCode"], 200, "{customer}");
+    assert!(customer["body"].as_str().unwrap_or_default().contains("Ann Console"));
+}

@@ -280,6 +280,18 @@ impl Workload {
         if function == "otp-dispatch" {
             return self.dispatch_event(event, &key, i).await;
         }
+        if function == "support-console" {
+            // The sign-in page: the console's start-up and one rendered page, no store call.
+            event["rawPath"] = json!("/console");
+            event["requestContext"]["http"]["path"] = json!("/console");
+            event["rawQueryString"] = json!("");
+            if let Some(fields) = event.as_object_mut() {
+                for field in ["cookies", "queryStringParameters", "pathParameters"] {
+                    fields.remove(field);
+                }
+            }
+            return event;
+        }
         if event["headers"].get("authorization").is_some() {
             event["headers"]["authorization"] = json!(format!("Token {}", self.api_key));
         }

@@ -71,10 +71,9 @@ pub fn render(template: &Template, event: &OtpRequested) -> Result<Rendered, Ren
     }
 }
 
-/// Checks that every part of `template` renders, with sample values: a template with a typo
-/// is refused when it is stored, not when a customer waits for a code.
-pub fn validate(template: &Template) -> Result<(), RenderError> {
-    let sample = |channel| OtpRequested {
+/// An event of `channel` with sample values (code 123456 valid 10 minutes, name "Customer").
+fn sample(template: &Template, channel: Channel) -> OtpRequested {
+    OtpRequested {
         kind: super::EVENT_TYPE.into(),
         version: super::EVENT_VERSION,
         event_id: "0".repeat(32),
@@ -88,12 +87,22 @@ pub fn validate(template: &Template) -> Result<(), RenderError> {
         otp: super::Redacted("123456".into()),
         expires_at: 600,
         requested_at: 0,
-    };
+    }
+}
+
+/// `template` rendered for `channel` with the sample values: the support console's preview.
+pub fn preview(template: &Template, channel: Channel) -> Result<Rendered, RenderError> {
+    render(template, &sample(template, channel))
+}
+
+/// Checks that every part of `template` renders, with sample values: a template with a typo
+/// is refused when it is stored, not when a customer waits for a code.
+pub fn validate(template: &Template) -> Result<(), RenderError> {
     if template.subject.is_some() || template.text.is_some() || template.html.is_some() {
-        render(template, &sample(Channel::Email))?;
+        preview(template, Channel::Email)?;
     }
     if template.sms.is_some() {
-        render(template, &sample(Channel::Sms))?;
+        preview(template, Channel::Sms)?;
     }
     Ok(())
 }

@@ -71,6 +71,8 @@ pub enum Purpose {
     /// A client's network (the key of its per-source-IP counters): addresses are personal
     /// data, so the store keeps none.
     SourceNetwork,
+    /// A support-console session's ID (the store keeps only this hash of it).
+    ConsoleSession,
     /// The stand-in key of a route that does not declare the hash key.
     Withheld,
 }
@@ -85,6 +87,7 @@ impl Purpose {
             Purpose::ResetToken => b"stamps-auth/reset-token\0",
             Purpose::UnknownIdentifier => b"stamps-auth/unknown-identifier\0",
             Purpose::SourceNetwork => b"stamps-auth/source-network\0",
+            Purpose::ConsoleSession => b"stamps-auth/console-session\0",
             Purpose::Withheld => b"stamps-auth/withheld\0",
         }
     }

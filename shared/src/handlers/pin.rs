@@ -179,11 +179,18 @@ pub async fn change(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
 pub async fn unblock(app: &App, request: ApiRequest) -> Result<Reply, ApiError> {
     let (fields, merchant_id) = begin(app, &request).await?;
     let customer = customer::resolve(app, merchant_id, &fields, "user").await?;
-    let event = history::event(app, merchant_id, customer.id, EventKind::PinUnblocked, history::OK);
-    let (cleared, ()) =
-        tokio::join!(app.store()?.clear_pin_failures(merchant_id, customer.id), history::record(app, [event]));
-    cleared?;
+    clear_block(app, merchant_id, customer.id).await?;
     Ok(Reply::status_ok())
+}
+
+/// Failures back to zero and the `pin_unblocked` event, in parallel: the unblock of this route
+/// and of the support console.
+pub async fn clear_block(app: &App, merchant_id: u64, customer_id: u64) -> Result<(), ApiError> {
+    let event = history::event(app, merchant_id, customer_id, EventKind::PinUnblocked, history::OK);
+    let (cleared, ()) =
+        tokio::join!(app.store()?.clear_pin_failures(merchant_id, customer_id), history::record(app, [event]));
+    cleared?;
+    Ok(())
 }
 
 /// `POST /api/pin/request-otp-for-reset` `{user, type?, template_code?}`: a new code, always

@@ -275,6 +275,41 @@ routes! {
     };
 }
 
+/// The support console (docs/console.md): HTML pages for GET and POST on every path under
+/// `/console/`, answered by `console::Console`, not by `http::respond` (so it is not in
+/// `ROUTES`, whose rows are JSON `POST` routes of the API; the handler here is never called).
+/// Sessions: put, read, delete; sign-in failures per client network (as v2 logins); what its
+/// pages show and do: a customer's lookup and status, its events (query), the PIN unblock
+/// (update, event put), the OTP limit reset (delete), a reset code (the request count and the
+/// code, as the request-otp routes, and the event published), and the templates (read,
+/// query, put after reading the merchant).
+pub static SUPPORT_CONSOLE: Route = Route {
+    path: "/console/",
+    function: "support-console",
+    errors: ErrorStyle::Api,
+    handler: |_, _| Box::pin(async { Err(ApiError::not_found()) }),
+    needs: Needs {
+        ports: &[Store, Publisher],
+        secrets: &[HashKey],
+        table: TableAccess {
+            actions: &[GetItem, PutItem, UpdateItem, DeleteItem, Query],
+            partitions: &[
+                ApiKey,
+                Merchant,
+                Customer,
+                Unique,
+                Counter(PasswordFailures),
+                Counter(OtpRequests),
+                Counter(NetworkLoginFailures),
+                Session,
+            ],
+        },
+    },
+};
+
+/// The console's paths on the HTTP API: its start and everything under it.
+pub const CONSOLE_PATHS: &[&str] = &["/console", "/console/{proxy+}"];
+
 /// Delivers the events of the SQS queue: reads templates; claims delivery marks (conditional
 /// put) and, when a send fails, gives them back (delete). For a v2 reset request it looks the
 /// email up (claim and customer reads) and stores the token under the customer's reset-email
@@ -305,10 +340,11 @@ pub static DELIVERY_EVENTS: Worker = Worker {
 
 /// Every function, route or not: its name and its needs.
 pub fn functions() -> impl Iterator<Item = (&'static str, &'static Needs)> {
-    ROUTES
-        .iter()
-        .map(|route| (route.function, &route.needs))
-        .chain([(OTP_DISPATCH.function, &OTP_DISPATCH.needs), (DELIVERY_EVENTS.function, &DELIVERY_EVENTS.needs)])
+    ROUTES.iter().map(|route| (route.function, &route.needs)).chain([
+        (SUPPORT_CONSOLE.function, &SUPPORT_CONSOLE.needs),
+        (OTP_DISPATCH.function, &OTP_DISPATCH.needs),
+        (DELIVERY_EVENTS.function, &DELIVERY_EVENTS.needs),
+    ])
 }
 
 /// The route with exactly this path.

@@ -58,10 +58,10 @@ use serde::de::DeserializeOwned;
 use super::ids::IdBlocks;
 
 use super::{
-    AppKey, AppKeys, ContactChange, CounterPolicy, CounterState, Counters, Customer, Customers, Deliveries,
-    DeliveryOutcome, DeliveryOutcomes, DeliveryState, EventPage, History, Merchant, Merchants, NewCustomer, OtpEffect,
-    OtpRecord, Otps, PinAttempt, PinCondition, PinState, Pins, Reservation, SecurityEvent, Sequence, Setup, StoreError,
-    StoreResult, Suppression, Template, Templates, UniqueField, Window,
+    AppKey, AppKeys, ConsoleSession, ContactChange, CounterPolicy, CounterState, Counters, Customer, Customers,
+    Deliveries, DeliveryOutcome, DeliveryOutcomes, DeliveryState, EventPage, History, Merchant, Merchants, NewCustomer,
+    OtpEffect, OtpRecord, Otps, PinAttempt, PinCondition, PinState, Pins, Reservation, SecurityEvent, Sequence,
+    Sessions, Setup, StoreError, StoreResult, Suppression, Template, Templates, UniqueField, Window,
 };
 use crate::delivery::Channel;
 use crate::domain::otp::OtpPurpose;
@@ -347,6 +347,9 @@ mod pk {
     }
     pub fn delivery(event_id: &str) -> String {
         format!("{}{event_id}", Partition::Delivery.prefix())
+    }
+    pub fn session(id_hash: &str) -> String {
+        format!("{}{id_hash}", Partition::Session.prefix())
     }
     pub fn otp_sk(purpose: OtpPurpose) -> String {
         format!("OTP#{}", purpose.as_str())
@@ -1302,6 +1305,25 @@ impl Deliveries for DynamoStore {
 
     async fn release_delivery(&self, event_id: &str) -> StoreResult<()> {
         self.delete(pk::delivery(event_id), "DELIVERY").await
+    }
+}
+
+#[async_trait]
+impl Sessions for DynamoStore {
+    async fn put_session(&self, session: &ConsoleSession, _now: i64) -> StoreResult<()> {
+        let item = encode(pk::session(&session.id_hash), "SESSION", session, Some(session.expires_at))?;
+        self.conditional_put(self.put(item)).await?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str, now: i64) -> StoreResult<Option<ConsoleSession>> {
+        let session: Option<ConsoleSession> = self.get_as(pk::session(id_hash), "SESSION").await?;
+        // TTL deletes up to 48 hours late.
+        Ok(session.filter(|session| session.expires_at > now))
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        self.delete(pk::session(id_hash), "SESSION").await
     }
 }
 

@@ -27,6 +27,8 @@ pub enum Partition {
     AppKey,
     /// A delivery's de-duplication mark.
     Delivery,
+    /// A support-console session, by the keyed hash of its ID.
+    Session,
 }
 
 /// The kinds of counter, each under a key prefix of its own (`store::keys`), so a function can
@@ -92,6 +94,7 @@ impl Partition {
             Partition::Counter(CounterKind::NetworkResetRequests) => "COUNTER#ip#reset-requests#",
             Partition::AppKey => "APPKEY#",
             Partition::Delivery => "DELIVERY#",
+            Partition::Session => "SESSION#",
         }
     }
 
@@ -105,7 +108,7 @@ impl Partition {
 mod tests {
     use super::*;
 
-    const ALL: [Partition; 14] = [
+    const ALL: [Partition; 15] = [
         Partition::Setting,
         Partition::Sequence,
         Partition::Merchant,
@@ -120,6 +123,7 @@ mod tests {
         Partition::Counter(CounterKind::NetworkResetRequests),
         Partition::AppKey,
         Partition::Delivery,
+        Partition::Session,
     ];
 
     #[test]

@@ -351,15 +351,50 @@ pub trait DeliveryOutcomes: Send + Sync {
     async fn delivery_state(&self, merchant_id: u64, customer_id: u64) -> StoreResult<DeliveryState>;
 }
 
+/// Support-console sessions (`console`), each forgotten at its expiry (a DynamoDB TTL; every
+/// read also checks `expires_at`, since TTL deletes late).
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    /// Stores `session`, replacing one with the same `id_hash` (SQLite also forgets the
+    /// sessions ended at `now` here: it has no TTL).
+    async fn put_session(&self, session: &ConsoleSession, now: i64) -> StoreResult<()>;
+
+    /// The session with this ID hash, `None` when there is none or it has expired at `now`.
+    async fn session(&self, id_hash: &str, now: i64) -> StoreResult<Option<ConsoleSession>>;
+
+    /// Ends the session (sign-out); nothing happens when there is none.
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+}
+
 /// What the handlers use: what an `App` holds. A Lambda function holds only this, so the
 /// table creation of `Setup` is not linked into it.
 pub trait Store:
-    Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries + History + DeliveryOutcomes
+    Merchants
+    + Customers
+    + Counters
+    + Pins
+    + Otps
+    + AppKeys
+    + Templates
+    + Deliveries
+    + History
+    + DeliveryOutcomes
+    + Sessions
 {
 }
 
 impl<T> Store for T where
-    T: Merchants + Customers + Counters + Pins + Otps + AppKeys + Templates + Deliveries + History + DeliveryOutcomes
+    T: Merchants
+        + Customers
+        + Counters
+        + Pins
+        + Otps
+        + AppKeys
+        + Templates
+        + Deliveries
+        + History
+        + DeliveryOutcomes
+        + Sessions
 {
 }
 
@@ -373,7 +408,7 @@ impl<T> AdminStore for T where T: Store + Setup + Operator {}
 pub mod prelude {
     pub use super::{
         AdminStore, AppKeys, Counters, Customers, Deliveries, DeliveryOutcomes, History, Merchants, Operator, Otps,
-        Pins, Setup, Store, Templates,
+        Pins, Sessions, Setup, Store, Templates,
     };
 }
 

@@ -485,3 +485,15 @@ impl ContactChange {
         channels
     }
 }
+
+/// A support-console session. The cookie carries a random ID; the store keeps only its keyed
+/// hash, so a copy of the table signs nobody in. The CSRF token is the session's own: a form
+/// posted with another session's token is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSession {
+    pub id_hash: String,
+    pub merchant_id: u64,
+    pub csrf_token: String,
+    /// Epoch seconds; the session reads as absent from then on.
+    pub expires_at: i64,
+}

@@ -15,10 +15,10 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, Transactio
 
 use super::ids::IdBlocks;
 use super::{
-    AppKey, AppKeys, ContactChange, CounterPolicy, CounterState, Counters, Customer, Customers, Deliveries,
-    DeliveryOutcome, DeliveryOutcomes, DeliveryState, EventPage, History, Merchant, Merchants, NewCustomer, OtpEffect,
-    OtpRecord, Otps, PinAttempt, PinCondition, PinState, Pins, Reservation, SecurityEvent, Sequence, Setup, StoreError,
-    StoreResult, Suppression, Template, Templates, UniqueField,
+    AppKey, AppKeys, ConsoleSession, ContactChange, CounterPolicy, CounterState, Counters, Customer, Customers,
+    Deliveries, DeliveryOutcome, DeliveryOutcomes, DeliveryState, EventPage, History, Merchant, Merchants, NewCustomer,
+    OtpEffect, OtpRecord, Otps, PinAttempt, PinCondition, PinState, Pins, Reservation, SecurityEvent, Sequence,
+    Sessions, Setup, StoreError, StoreResult, Suppression, Template, Templates, UniqueField,
 };
 use crate::domain::otp::OtpPurpose;
 use crate::domain::rules::{self, Counted};
@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS delivery_states (
 CREATE TABLE IF NOT EXISTS suppressions (
     merchant_id INTEGER NOT NULL, customer_id INTEGER NOT NULL, channel TEXT NOT NULL, suppression TEXT NOT NULL,
     PRIMARY KEY (merchant_id, customer_id, channel));
+CREATE TABLE IF NOT EXISTS console_sessions (
+    id_hash TEXT PRIMARY KEY, merchant_id INTEGER NOT NULL, csrf_token TEXT NOT NULL, expires_at INTEGER NOT NULL);
 ";
 
 /// Columns added after the first release: `init` adds them to a database made before.
@@ -994,6 +996,60 @@ impl Deliveries for SqliteStore {
         let event_id = event_id.to_string();
         self.with(move |conn| {
             conn.execute("DELETE FROM deliveries WHERE event_id = ?1", params![event_id]).map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Sessions for SqliteStore {
+    async fn put_session(&self, session: &ConsoleSession, now: i64) -> StoreResult<()> {
+        let session = session.clone();
+        self.with(move |conn| {
+            // Ended sessions go as new ones come: SQLite has no TTL.
+            conn.execute("DELETE FROM console_sessions WHERE expires_at <= ?1", params![now]).map_err(map_error)?;
+            conn.execute(
+                "INSERT OR REPLACE INTO console_sessions (id_hash, merchant_id, csrf_token, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    session.id_hash,
+                    i64::try_from(session.merchant_id).unwrap_or(i64::MAX),
+                    session.csrf_token,
+                    session.expires_at
+                ],
+            )
+            .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, id_hash: &str, now: i64) -> StoreResult<Option<ConsoleSession>> {
+        let id_hash = id_hash.to_string();
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT merchant_id, csrf_token, expires_at FROM console_sessions WHERE id_hash = ?1 AND expires_at > ?2",
+                params![id_hash, now],
+                |row| {
+                    Ok(ConsoleSession {
+                        id_hash: id_hash.clone(),
+                        merchant_id: u64::try_from(row.get::<_, i64>(0)?).unwrap_or_default(),
+                        csrf_token: row.get(1)?,
+                        expires_at: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(map_error)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        let id_hash = id_hash.to_string();
+        self.with(move |conn| {
+            conn.execute("DELETE FROM console_sessions WHERE id_hash = ?1", params![id_hash]).map_err(map_error)?;
             Ok(())
         })
         .await

@@ -8,8 +8,8 @@ use integration_tests::app::{Backend, store, store_instances};
 use shared::domain::otp::OtpPurpose;
 use shared::store::ids::CUSTOMER_ID_BLOCK;
 use shared::store::{
-    AdminStore, AppKey, CounterPolicy, CounterState, Merchant, NewCustomer, OtpEffect, OtpRecord, Sequence, StoreError,
-    UniqueField, Window,
+    AdminStore, AppKey, ConsoleSession, CounterPolicy, CounterState, Merchant, NewCustomer, OtpEffect, OtpRecord,
+    Sequence, StoreError, UniqueField, Window,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -34,6 +34,7 @@ both_stores!(
     a_reset_by_email_unlinks_only_the_facebook_account_it_names,
     keys_made_while_a_reset_commits_are_whole_and_never_outlive_it,
     the_even_lookup_finds_what_the_plain_one_finds,
+    console_sessions_read_back_until_they_expire_or_are_deleted,
 );
 
 fn customer(merchant_id: u64, email: Option<&str>, mobile: Option<&str>, member_id: Option<&str>) -> NewCustomer {
@@ -447,4 +448,29 @@ async fn keys_made_while_a_reset_commits_are_whole_and_never_outlive_it(backend:
             Err(other) => panic!("{hash}: {other:?}"),
         }
     }
+}
+
+async fn console_sessions_read_back_until_they_expire_or_are_deleted(backend: Backend) {
+    let (store, _dir) = store(backend).await;
+    let session = |id_hash: &str, merchant_id: u64, expires_at: i64| ConsoleSession {
+        id_hash: id_hash.into(),
+        merchant_id,
+        csrf_token: format!("csrf-{id_hash}"),
+        expires_at,
+    };
+    let first = session("a1", 1, NOW + 100);
+    store.put_session(&first, NOW).await.expect("put");
+    store.put_session(&session("b2", 2, NOW + 50), NOW).await.expect("put");
+    assert_eq!(store.session("a1", NOW).await.expect("read"), Some(first.clone()));
+    assert_eq!(store.session("zz", NOW).await.expect("read"), None);
+    // Expired reads as absent before any TTL deletion, to the second.
+    assert_eq!(store.session("b2", NOW + 49).await.expect("read").map(|s| s.merchant_id), Some(2));
+    assert_eq!(store.session("b2", NOW + 50).await.expect("read"), None);
+    // A put replaces the session of the same hash.
+    let renewed = session("a1", 1, NOW + 500);
+    store.put_session(&renewed, NOW + 60).await.expect("put");
+    assert_eq!(store.session("a1", NOW + 200).await.expect("read"), Some(renewed));
+    store.delete_session("a1").await.expect("delete");
+    assert_eq!(store.session("a1", NOW).await.expect("read"), None);
+    store.delete_session("a1").await.expect("a second delete is fine");
 }
