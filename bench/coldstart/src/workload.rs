@@ -280,6 +280,11 @@ impl Workload {
         if function == "otp-dispatch" {
             return self.dispatch_event(event, &key, i).await;
         }
+        if function == "delivery-events" {
+            // SES's delivery and bounce events as they arrive (the sample batch): each records an
+            // outcome for the customer its tags name.
+            return event;
+        }
         if function == "support-console" {
             // The sign-in page: the console's start-up and one rendered page, no store call.
             event["rawPath"] = json!("/console");
@@ -336,6 +341,8 @@ impl Workload {
                     }
                     "pin-validate" => json!({"user": user, "pin": PIN}),
                     "pin-unblock" => json!({"user": user}),
+                    "customer-status" => json!({"user": user}),
+                    "customer-events" => json!({"user": user, "limit": 20}),
                     "pin-request-otp-for-reset" => json!({"user": user, "type": "sms", "template_code": "reset"}),
                     "pin-reset" => {
                         let otp =

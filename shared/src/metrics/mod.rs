@@ -1,4 +1,4 @@
-//! Metrics without a network call: the names, units and dimensions agreed in METRICS.md, counted
+//! Metrics without a network call: the names, units and dimensions of docs/metrics.md, counted
 //! where the domain decides (a PIN failure, a block, an OTP issued...) into the current
 //! invocation's scope (`context`), then written once per invocation by the `Sink`:
 //! - a Lambda function writes one CloudWatch Embedded Metric Format record per invocation (per
@@ -24,7 +24,7 @@ pub const NAMESPACE: &str = "StampsAuth";
 /// The value of the `Service` dimension every record carries.
 pub const SERVICE: &str = "stamps-auth";
 
-/// A dimension of a metric (METRICS.md).
+/// A dimension of a metric (docs/metrics.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dimension {
     Service,
@@ -59,7 +59,7 @@ impl Unit {
     }
 }
 
-/// Every metric of METRICS.md.
+/// Every metric of docs/metrics.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
     Requests,
