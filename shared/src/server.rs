@@ -43,7 +43,9 @@ async fn dispatch(State(served): State<RouteApps>, request: Request) -> Response
     if path == METRICS_PATH {
         return metrics(apps.first(), request.method());
     }
-    if path == "/" || path == "/console" || path.starts_with(crate::console::PREFIX) {
+    // `/` is a page for browsers; an API client's POST there gets the API's JSON 404.
+    let landing = path == "/" && matches!(*request.method(), http::Method::GET | http::Method::HEAD);
+    if landing || path == "/console" || path.starts_with(crate::console::PREFIX) {
         return console(&served.console, request).await;
     }
     if let Some(doc) = DOCS.iter().find(|(doc_path, _)| *doc_path == path) {
