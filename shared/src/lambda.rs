@@ -44,12 +44,7 @@ pub async fn run(app: App, route: &'static Route) -> Result<(), lambda_http::Err
 /// One invocation: the runtime has already read the whole body (API Gateway caps it).
 pub async fn handle(app: &App, route: &Route, request: Request) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let body = match body {
-        Body::Empty => Bytes::new(),
-        Body::Text(text) => Bytes::from(text),
-        Body::Binary(bytes) => Bytes::from(bytes),
-        _ => Bytes::new(),
-    };
+    let body = body_bytes(body);
     let source_ip = source_ip(&parts.extensions);
     let api_request = ApiRequest { method: parts.method, headers: parts.headers, body, source_ip };
     respond(app, route, api_request).await.map(Body::Text)
@@ -72,12 +67,7 @@ pub async fn serve_console(route: &'static Route) -> Result<(), lambda_http::Err
 #[cfg(feature = "console")]
 pub async fn handle_console(console: &crate::console::Console, request: Request) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let body = match body {
-        Body::Empty => Bytes::new(),
-        Body::Text(text) => Bytes::from(text),
-        Body::Binary(bytes) => Bytes::from(bytes),
-        _ => Bytes::new(),
-    };
+    let body = body_bytes(body);
     let request = crate::console::ConsoleRequest {
         method: parts.method,
         path: parts.uri.path().to_string(),
@@ -87,6 +77,16 @@ pub async fn handle_console(console: &crate::console::Console, request: Request)
         body,
     };
     console.handle(request).await.map(Body::Text)
+}
+
+/// The body as bytes: the runtime has already read all of it (API Gateway caps it).
+fn body_bytes(body: Body) -> Bytes {
+    match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    }
 }
 
 /// The client's address from an HTTP API (payload 2.0) event: `requestContext.http.sourceIp`,
