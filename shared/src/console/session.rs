@@ -1,11 +1,10 @@
 //! Sign-in, sign-out, sessions and CSRF tokens.
 
 use http::StatusCode;
-use subtle::ConstantTimeEq;
 
 use super::{Answer, Console, ConsoleError, ConsoleRequest, HOME};
 use crate::domain::network::network_hash;
-use crate::domain::secrets::Purpose;
+use crate::domain::secrets::{Purpose, secrets_match};
 use crate::error::{ApiError, ErrorCode};
 use crate::random::random_hex;
 use crate::store::layout::CounterKind;
@@ -48,10 +47,6 @@ fn random_token() -> Result<String, ApiError> {
     })
 }
 
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
-
 impl Console {
     fn session_hash(&self, id: &str) -> String {
         self.app.hash_key.hash(Purpose::ConsoleSession, &[id.as_bytes()])
@@ -83,7 +78,7 @@ impl Console {
     ) -> Result<Session, ConsoleError> {
         let session = self.signed_in(request).await?;
         match form.get("csrf") {
-            Some(token) if same(token, &session.csrf_token) => Ok(session),
+            Some(token) if secrets_match(token, &session.csrf_token) => Ok(session),
             _ => Err(ConsoleError::Csrf),
         }
     }
@@ -105,7 +100,7 @@ impl Console {
     pub(crate) async fn sign_in(&self, request: &ConsoleRequest) -> Result<Answer, ConsoleError> {
         let form = request.form();
         let token_ok = match (form.get("csrf"), cookie_value(request, SIGN_IN_COOKIE)) {
-            (Some(form_token), Some(cookie_token)) => !form_token.is_empty() && same(form_token, cookie_token),
+            (Some(form_token), Some(cookie_token)) => !form_token.is_empty() && secrets_match(form_token, cookie_token),
             _ => false,
         };
         if !token_ok {

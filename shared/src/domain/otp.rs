@@ -2,7 +2,6 @@
 //! one live code per customer and purpose.
 
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use crate::domain::secrets::{HashKey, Purpose, Random, RandomUnavailable, random_digits};
 
@@ -54,10 +53,6 @@ pub fn hash(key: &HashKey, merchant_id: u64, customer_id: u64, purpose: OtpPurpo
     )
 }
 
-pub fn hashes_match(a: &str, b: &str) -> bool {
-    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
-
 /// Why a one-time code was refused. The edge words it (`ApiError::from_otp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtpError {
@@ -78,6 +73,6 @@ mod tests {
         assert_eq!(a, hash(&key, 1, 2, OtpPurpose::PinReset, "123456"));
         assert_ne!(a, hash(&key, 1, 3, OtpPurpose::PinReset, "123456"));
         assert_ne!(a, hash(&key, 1, 2, OtpPurpose::PasswordReset, "123456"));
-        assert!(hashes_match(&a, &a.clone()));
+        assert!(crate::domain::secrets::secrets_match(&a, &a.clone()));
     }
 }

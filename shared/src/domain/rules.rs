@@ -124,7 +124,7 @@ pub fn use_otp_try(tries: u32, expires_at: i64, max_tries: u32, now: i64) -> Opt
 /// Whether the code stored as `stored_hash` is consumed by a request presenting `presented`:
 /// it must still be live, and be the one that request checked (not replaced since).
 pub fn otp_consumable(stored_hash: &str, expires_at: i64, presented: &str, now: i64) -> bool {
-    otp_live(expires_at, now) && stored_hash == presented
+    otp_live(expires_at, now) && super::secrets::secrets_match(stored_hash, presented)
 }
 
 #[cfg(test)]

@@ -7,6 +7,12 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Whether two secrets (hashes, tokens) are equal, in time that does not depend on where they
+/// first differ.
+pub fn secrets_match(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// Where randomness comes from: a parameter, like the time. Production passes the operating
 /// system's CSPRNG (`crate::random::OsRandom`); tests may pass a seeded source.
 pub trait Random: Send + Sync {

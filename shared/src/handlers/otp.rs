@@ -235,7 +235,7 @@ pub async fn check_secret(
         return Err(otp::OtpError::Invalid.into());
     };
     let presented = otp::hash(&app.hash_key, merchant_id, customer_id, purpose, secret);
-    if !otp::hashes_match(&presented, &record.otp_hash) {
+    if !crate::domain::secrets::secrets_match(&presented, &record.otp_hash) {
         metrics::count(Metric::OtpRejected);
         let mut event = history::event(app, merchant_id, customer_id, EventKind::OtpFailed, "invalid_otp");
         (event.purpose, event.failures) = (Some(purpose), Some(record.tries));
