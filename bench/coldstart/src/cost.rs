@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::aws_timer::Reading;
-use crate::power::Point;
+use crate::power::{CallPrice, Point};
 
 #[derive(Debug, Deserialize)]
 pub struct PriceFile {
@@ -87,16 +87,17 @@ impl Cost {
 
 const MILLION: f64 = 1_000_000.0;
 
-fn cost(prices: &PriceFile, usage: &Usage) -> Result<Cost, String> {
-    let read_units = median_of(usage.counted, |r| r.units.read);
-    let write_units = median_of(usage.counted, |r| r.units.write);
-    let publishes = median_of(usage.counted, |r| r.publishes as f64);
-    let emails = median_of(usage.counted, |r| r.emails as f64);
+/// One call's cost without its duration: what it costs at any memory size.
+fn cost_without_duration(prices: &PriceFile, function: &str, counted: &[Reading]) -> Result<Cost, String> {
+    let read_units = median_of(counted, |r| r.units.read);
+    let write_units = median_of(counted, |r| r.units.write);
+    let publishes = median_of(counted, |r| r.publishes as f64);
+    let emails = median_of(counted, |r| r.emails as f64);
     // The OTP dispatcher is triggered by its queue, not by the HTTP API.
-    let http_calls = if usage.function == crate::DISPATCH { 0.0 } else { 1.0 };
+    let http_calls = if function == crate::DISPATCH { 0.0 } else { 1.0 };
     Ok(Cost {
         lambda_requests: MILLION * prices.value("lambda_request")?,
-        lambda_duration: MILLION * usage.point.warm_gb_s * prices.value("lambda_arm64_gb_second")?,
+        lambda_duration: 0.0,
         http_api: MILLION * http_calls * prices.value("http_api_request")?,
         read_units,
         write_units,
@@ -105,6 +106,21 @@ fn cost(prices: &PriceFile, usage: &Usage) -> Result<Cost, String> {
                 + write_units * prices.value("dynamodb_write_request_unit")?),
         sns: MILLION * publishes * prices.value("sns_publish_request")?,
         ses: MILLION * emails * prices.value("ses_email")?,
+    })
+}
+
+fn cost(prices: &PriceFile, usage: &Usage) -> Result<Cost, String> {
+    Ok(Cost {
+        lambda_duration: MILLION * usage.point.warm_gb_s * prices.value("lambda_arm64_gb_second")?,
+        ..cost_without_duration(prices, usage.function, usage.counted)?
+    })
+}
+
+/// What the memory choice weighs for `function`: its GB-second price and the rest of a call.
+pub fn call_price(prices: &PriceFile, function: &str, counted: &[Reading]) -> Result<CallPrice, String> {
+    Ok(CallPrice {
+        per_gb_second: prices.value("lambda_arm64_gb_second")?,
+        fixed: cost_without_duration(prices, function, counted)?.total() / MILLION,
     })
 }
 

@@ -1094,7 +1094,7 @@ fn is_function(row: &Figures) -> bool {
 
 /// The targets under the chosen memory size's CPU share: each function's cold start against its
 /// baseline's under the same share, and its warm p50 against its own at full CPU.
-fn targets_table(groups: &[(Option<u32>, Vec<Figures>)], tls: bool) -> String {
+fn targets_table(groups: &[(Option<u32>, Vec<Figures>)], tls: bool, price_of: &power::Prices) -> String {
     use std::fmt::Write as _;
     let all: Vec<&Figures> = groups.iter().flat_map(|(_, rows)| rows).collect();
     let mut out = String::new();
@@ -1108,7 +1108,7 @@ fn targets_table(groups: &[(Option<u32>, Vec<Figures>)], tls: bool) -> String {
     let curves = power::curves(&all.iter().map(|row| clone_times(row)).collect::<Vec<_>>());
     for (name, points) in curves.iter().filter(|(name, _)| all.iter().any(|row| &row.name == name && is_function(row)))
     {
-        let Some(chosen) = power::choose(points) else { continue };
+        let Some(chosen) = power::choose(points, price_of(name)) else { continue };
         let Some((_, group)) = groups.iter().find(|(memory, _)| *memory == Some(chosen.memory)) else { continue };
         let Some(row) = group.iter().find(|row| &row.name == name) else { continue };
         let baseline = matching_baseline(row, group);
@@ -1198,34 +1198,39 @@ fn report_curve(groups: &[(Option<u32>, Vec<Figures>)], options: &Options) {
     let out = options.out.as_deref();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let all: Vec<Figures> = groups.iter().flat_map(|(_, rows)| rows.iter().map(clone_times)).collect();
-    emit(out, "memory-curve.md", &power::curve_table(&all, cores));
+    let prices = cost::PriceFile::read(&options.prices);
+    if let Err(error) = &prices {
+        eprintln!("no cost table, and the memory sizes are chosen on GB-seconds alone: {error}");
+    }
+    let counted_of = |name: &str| {
+        groups.iter().flat_map(|(_, rows)| rows).find(|row| row.name == name && !row.counted.is_empty())
+    };
+    let price_of = |name: &str| {
+        let (Ok(prices), Some(row)) = (&prices, counted_of(name)) else { return power::CallPrice::DURATION_ONLY };
+        cost::call_price(prices, name, &row.counted).unwrap_or(power::CallPrice::DURATION_ONLY)
+    };
+    emit(out, "memory-curve.md", &power::curve_table(&all, cores, &price_of));
     let functions: Vec<Figures> = all.iter().filter(|row| is_function(row)).map(clone_times).collect();
-    emit(out, "memory-choice.md", &power::choice_table(&functions));
-    emit(out, "memory-sizes.csv", &power::memory_csv(&functions));
-    emit(out, "targets.md", &targets_table(groups, options.tls));
+    emit(out, "memory-choice.md", &power::choice_table(&functions, &price_of));
+    emit(out, "memory-sizes.csv", &power::memory_csv(&functions, &price_of));
+    emit(out, "targets.md", &targets_table(groups, options.tls, &price_of));
     if options.preconnect {
         emit(out, "preconnect.md", &preconnect_table(groups));
     }
-    match cost::PriceFile::read(&options.prices) {
-        Ok(prices) => {
-            let curves = power::curves(&functions);
-            let counted_of = |name: &str| {
-                groups.iter().flat_map(|(_, rows)| rows).find(|row| row.name == name && !row.counted.is_empty())
-            };
-            let usages: Vec<cost::Usage> = curves
-                .iter()
-                .filter_map(|(name, points)| {
-                    Some(cost::Usage {
-                        function: name,
-                        point: power::choose(points)?,
-                        counted: &counted_of(name)?.counted,
-                    })
+    if let Ok(prices) = &prices {
+        let curves = power::curves(&functions);
+        let usages: Vec<cost::Usage> = curves
+            .iter()
+            .filter_map(|(name, points)| {
+                Some(cost::Usage {
+                    function: name,
+                    point: power::choose(points, price_of(name))?,
+                    counted: &counted_of(name)?.counted,
                 })
-                .collect();
-            emit(out, "cost.md", &cost::table(&prices, &usages));
-            emit(out, "prices.md", &prices.table());
-        }
-        Err(error) => eprintln!("no cost table: {error}"),
+            })
+            .collect();
+        emit(out, "cost.md", &cost::table(prices, &usages));
+        emit(out, "prices.md", &prices.table());
     }
     if let Some(dir) = out {
         let curves: Vec<charts::Curve> = power::curves(&functions)
@@ -1240,7 +1245,7 @@ fn report_curve(groups: &[(Option<u32>, Vec<Figures>)], options: &Options) {
         report_chart(charts::memory_curve(&dir.join("memory-curve.svg"), title, &curves, &hashing));
         let mut bars = Vec::new();
         for (name, points) in power::curves(&functions) {
-            let Some(chosen) = power::choose(&points) else { continue };
+            let Some(chosen) = power::choose(&points, price_of(&name)) else { continue };
             let Some((_, group)) = groups.iter().find(|(memory, _)| *memory == Some(chosen.memory)) else { continue };
             let Some(row) = group.iter().find(|row| row.name == name) else { continue };
             if let Some(baseline) = matching_baseline(row, group) {

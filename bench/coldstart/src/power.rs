@@ -57,15 +57,44 @@ impl Point {
     }
 }
 
-/// The memory size whose warm cost is within `COST_TOLERANCE` of the cheapest while its warm
+/// What one call of a function costs: the price of a GB-second of its duration, and what the
+/// call costs whatever the memory size (the Lambda and HTTP API requests, DynamoDB's request
+/// units, SNS and SES). The choice weighs the whole call, as the bill does: a size that doubles
+/// the GB-seconds of a call that is mostly DynamoDB's price changes little of what a merchant
+/// pays.
+#[derive(Clone, Copy, Debug)]
+pub struct CallPrice {
+    pub per_gb_second: f64,
+    pub fixed: f64,
+}
+
+impl CallPrice {
+    /// Without prices: the GB-seconds alone.
+    pub const DURATION_ONLY: CallPrice = CallPrice { per_gb_second: 1.0, fixed: 0.0 };
+
+    /// A warm call at `point`'s memory size.
+    pub fn of(&self, point: &Point) -> f64 {
+        self.fixed + self.per_gb_second * point.warm_gb_s
+    }
+}
+
+/// The memory size whose warm call costs within `COST_TOLERANCE` of the cheapest while its warm
 /// p50 is the lowest (the smaller size on a tie).
-pub fn choose(points: &[Point]) -> Option<&Point> {
-    let cheapest = points.iter().map(|point| point.warm_gb_s).fold(f64::INFINITY, f64::min);
+pub fn choose(points: &[Point], price: CallPrice) -> Option<&Point> {
+    let cheapest = points.iter().map(|point| price.of(point)).fold(f64::INFINITY, f64::min);
     points
         .iter()
-        .filter(|point| point.warm_gb_s <= cheapest * COST_TOLERANCE)
+        .filter(|point| price.of(point) <= cheapest * COST_TOLERANCE)
         .min_by(|a, b| a.warm_p50.cmp(&b.warm_p50).then(a.memory.cmp(&b.memory)))
 }
+
+/// The cheapest memory size of a curve.
+pub fn cheapest(points: &[Point], price: CallPrice) -> Option<&Point> {
+    points.iter().min_by(|a, b| price.of(a).total_cmp(&price.of(b)).then(a.memory.cmp(&b.memory)))
+}
+
+/// Each function's call price, by name.
+pub type Prices<'a> = dyn Fn(&str) -> CallPrice + 'a;
 
 /// Each function's (or baseline's) name with its points by memory size, in the rows' order.
 pub fn curves(rows: &[Figures]) -> Vec<(String, Vec<Point>)> {
@@ -90,7 +119,7 @@ fn ms(duration: Duration) -> String {
 
 /// The curve as a Markdown table: per function and memory size, the CPU share, cold and warm
 /// p50/p99, and the mean billed GB-seconds per warm and per cold invocation (in millionths).
-pub fn curve_table(rows: &[Figures], cores: usize) -> String {
+pub fn curve_table(rows: &[Figures], cores: usize, price_of: &Prices) -> String {
     let mut out = String::new();
     let full = |name: &str| rows.iter().find(|row| row.name == name && row.memory.is_none());
     let _ = writeln!(
@@ -100,7 +129,7 @@ pub fn curve_table(rows: &[Figures], cores: usize) -> String {
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for (name, points) in curves(rows) {
-        let chosen = choose(&points).map(|point| point.memory);
+        let chosen = choose(&points, price_of(&name)).map(|point| point.memory);
         let reference = full(&name).map(|row| median(&row.warm));
         for point in &points {
             let over_full = reference.filter(|full| !full.is_zero()).map_or_else(
@@ -126,32 +155,33 @@ pub fn curve_table(rows: &[Figures], cores: usize) -> String {
 }
 
 /// The choice per function (not the baselines): the memory size, its figures, the cheapest
-/// setting's, and the cost ratio.
-pub fn choice_table(rows: &[Figures]) -> String {
+/// setting's, and the cost ratios: of the whole call (what the choice weighs) and of the
+/// GB-seconds alone.
+pub fn choice_table(rows: &[Figures], price_of: &Prices) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| function | chosen MB | warm p50 ms | cold p50 ms | GB-s per warm call (µ) | cheapest MB | its warm p50 ms | \
-         its GB-s (µ) | cost over the cheapest |"
+        "| function | chosen MB | warm p50 ms | cold p50 ms | GB-s per warm call (µ) | $ per million calls | cheapest \
+         MB | its warm p50 ms | its $ per million calls | call cost over the cheapest | GB-s over the cheapest |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, points) in curves(rows).iter().filter(|(name, _)| !name.starts_with("baseline-")) {
-        let (Some(chosen), Some(cheapest)) = (
-            choose(points),
-            points.iter().min_by(|a, b| a.warm_gb_s.total_cmp(&b.warm_gb_s).then(a.memory.cmp(&b.memory))),
-        ) else {
+        let price = price_of(name);
+        let (Some(chosen), Some(cheapest)) = (choose(points, price), self::cheapest(points, price)) else {
             continue;
         };
         let _ = writeln!(
             out,
-            "| {name} | {} | {} | {} | {:.1} | {} | {} | {:.1} | {:.2}x |",
+            "| {name} | {} | {} | {} | {:.1} | {:.2} | {} | {} | {:.2} | {:.2}x | {:.2}x |",
             chosen.memory,
             ms(chosen.warm_p50),
             ms(chosen.cold_p50),
             chosen.warm_gb_s * 1e6,
+            price.of(chosen) * 1e6,
             cheapest.memory,
             ms(cheapest.warm_p50),
-            cheapest.warm_gb_s * 1e6,
+            price.of(cheapest) * 1e6,
+            price.of(chosen) / price.of(cheapest).max(f64::MIN_POSITIVE),
             chosen.warm_gb_s / cheapest.warm_gb_s.max(f64::MIN_POSITIVE),
         );
     }
@@ -160,11 +190,11 @@ pub fn choice_table(rows: &[Figures]) -> String {
 
 /// The memory table the template and the deployment test are checked against: one line per
 /// function, `function,memory_mb`, sorted by name.
-pub fn memory_csv(rows: &[Figures]) -> String {
+pub fn memory_csv(rows: &[Figures], price_of: &Prices) -> String {
     let mut chosen: Vec<(String, u32)> = curves(rows)
         .iter()
         .filter(|(name, _)| !name.starts_with("baseline-") && !name.ends_with(crate::COMPARED))
-        .filter_map(|(name, points)| Some((name.clone(), choose(points)?.memory)))
+        .filter_map(|(name, points)| Some((name.clone(), choose(points, price_of(name))?.memory)))
         .collect();
     chosen.sort();
     let mut out = String::from("function,memory_mb\n");
@@ -201,9 +231,19 @@ mod tests {
     fn the_fastest_setting_within_the_tolerance_of_the_cheapest_is_chosen() {
         // 256 is cheapest; 1024 costs 1.08x and is faster; 1769 costs 1.2x.
         let points = [point(128, 400, 0.060), point(256, 200, 0.050), point(1024, 30, 0.054), point(1769, 20, 0.060)];
-        assert_eq!(choose(&points).map(|p| p.memory), Some(1024));
+        assert_eq!(choose(&points, CallPrice::DURATION_ONLY).map(|p| p.memory), Some(1024));
         // A tie on p50 goes to the smaller size.
         let points = [point(128, 3, 0.0001), point(256, 3, 0.0001)];
-        assert_eq!(choose(&points).map(|p| p.memory), Some(128));
+        assert_eq!(choose(&points, CallPrice::DURATION_ONLY).map(|p| p.memory), Some(128));
+    }
+
+    #[test]
+    fn what_a_call_costs_whatever_the_memory_size_weighs_in_the_choice() {
+        // 1769 costs 1.8x the GB-seconds of 128, but the call's fixed price makes it 1.05x.
+        let points = [point(128, 300, 0.000_040), point(1769, 40, 0.000_072)];
+        let duration_only = CallPrice { per_gb_second: 0.000_013_333_4, fixed: 0.0 };
+        assert_eq!(choose(&points, duration_only).map(|p| p.memory), Some(128));
+        let whole_call = CallPrice { fixed: 0.000_008, ..duration_only };
+        assert_eq!(choose(&points, whole_call).map(|p| p.memory), Some(1769));
     }
 }
