@@ -331,7 +331,7 @@ mod tests {
     }
 
     fn needs(ports: &'static [Port], secrets: &'static [Secret]) -> Needs {
-        Needs { ports, secrets, table: TableAccess::NONE }
+        Needs { memory_mb: 128, ports, secrets, table: TableAccess::NONE }
     }
 
     #[test]

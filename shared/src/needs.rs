@@ -157,6 +157,9 @@ impl TableAccess {
 /// Everything a function is given besides its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Needs {
+    /// The function's `MemorySize` in the template, and so its share of a CPU (one vCPU at
+    /// 1,769 MB): the size chosen from its memory/latency curve (BENCHMARKS.md).
+    pub memory_mb: u32,
     pub ports: &'static [Port],
     pub secrets: &'static [Secret],
     pub table: TableAccess,

@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn no_port_builds_nothing() {
-        let needs = Needs { ports: &[], secrets: &[], table: TableAccess::NONE };
+        let needs = Needs { memory_mb: 128, ports: &[], secrets: &[], table: TableAccess::NONE };
         let built = adapters("token-verify", &needs, &config()).expect("nothing to build");
         assert!(built.ports.store.is_none() && built.ports.publisher.is_none() && built.email.is_none());
     }
@@ -183,7 +183,7 @@ mod tests {
     #[cfg(not(feature = "dynamodb"))]
     #[test]
     fn a_declared_store_without_the_dynamodb_feature_is_refused() {
-        let needs = Needs { ports: &[Port::Store], secrets: &[], table: TableAccess::NONE };
+        let needs = Needs { memory_mb: 128, ports: &[Port::Store], secrets: &[], table: TableAccess::NONE };
         let error = adapters("pin-validate", &needs, &config()).err().expect("refused").to_string();
         assert!(error.contains("\"dynamodb\" feature"), "{error}");
     }

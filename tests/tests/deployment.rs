@@ -130,20 +130,33 @@ fn strings(value: &Yaml) -> BTreeSet<String> {
 
 fn template_functions() -> Vec<Function> {
     let template = yaml("template.yaml");
+    assert_eq!(str_at(&template, &["Globals", "Function", "CodeUri"]), Some("."), "the Makefile is at the root");
     let resources = template.get("Resources").and_then(Yaml::as_mapping).expect("Resources");
     resources
         .iter()
         .filter(|(_, resource)| str_at(resource, &["Type"]) == Some("AWS::Serverless::Function"))
         .map(|(id, resource)| {
             let id = id.as_str().expect("logical ID").to_string();
-            assert_eq!(str_at(resource, &["Metadata", "BuildMethod"]), Some("rust-cargolambda"), "{id}");
+            // Built by the Makefile (scripts/build-function.sh), which finds the package from
+            // the logical ID alone: the binary the Metadata names must be the one it builds.
+            assert_eq!(str_at(resource, &["Metadata", "BuildMethod"]), Some("makefile"), "{id}");
             let binary = str_at(resource, &["Metadata", "BuildProperties", "Binary"]).expect("Binary").to_string();
+            assert_eq!(package_of_logical_id(&id), binary, "{id}: the build script would build another package");
             let properties = resource.get("Properties").cloned().expect("Properties");
-            let code = format!("functions/{binary}");
-            assert_eq!(str_at(&properties, &["CodeUri"]), Some(code.as_str()), "{id}: built from its own package");
+            assert_eq!(properties.get("CodeUri"), None, "{id}: built from the source tree (the Globals' CodeUri)");
             Function { id, binary, properties }
         })
         .collect()
+}
+
+/// The package scripts/build-function.sh builds for a function's logical ID.
+fn package_of_logical_id(id: &str) -> String {
+    let output = std::process::Command::new(root().join("scripts/build-function.sh"))
+        .args(["--package-of", id])
+        .output()
+        .expect("scripts/build-function.sh");
+    assert!(output.status.success(), "build-function.sh --package-of {id}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 fn resource<'a>(template: &'a Yaml, id: &str) -> &'a Yaml {
@@ -161,6 +174,18 @@ fn function_folders() -> BTreeSet<String> {
 
 fn route_functions() -> BTreeSet<String> {
     ROUTES.iter().map(|route| route.function.to_string()).collect()
+}
+
+#[test]
+fn every_function_has_the_memory_size_its_route_declares() {
+    let template = yaml("template.yaml");
+    let global = template.get("Globals").and_then(|g| g.get("Function")).and_then(|f| f.get("MemorySize"));
+    assert_eq!(global, None, "each function's MemorySize is its own, from the route table");
+    for function in template_functions() {
+        let memory = function.properties.get("MemorySize").and_then(Yaml::as_u64);
+        let declared = u64::from(needs(&function.binary).memory_mb);
+        assert_eq!(memory, Some(declared), "{}: MemorySize against its route's memory_mb", function.id);
+    }
 }
 
 #[test]

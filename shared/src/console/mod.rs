@@ -41,8 +41,9 @@ pub const MAX_FORM_BYTES: usize = 64 * 1024;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
      connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// A request to the console, whatever runtime received it.
-#[derive(Debug, Clone)]
+/// A request to the console, whatever runtime received it. Its `Debug` shows no header value
+/// and no body (the session cookie, and the API key of the sign-in form).
+#[derive(Clone)]
 pub struct ConsoleRequest {
     pub method: Method,
     /// The path, `/console/...`.
@@ -52,6 +53,19 @@ pub struct ConsoleRequest {
     pub body: Bytes,
     /// As in `ApiRequest`: the edge's view of the client, never a header.
     pub source_ip: Option<IpAddr>,
+}
+
+impl std::fmt::Debug for ConsoleRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("headers", &crate::http::HeaderNames(&self.headers))
+            .field("body", &crate::http::BodyLength(&self.body))
+            .field("source_ip", &self.source_ip)
+            .finish()
+    }
 }
 
 impl ConsoleRequest {
@@ -249,5 +263,27 @@ impl From<ApiError> for ConsoleError {
 impl From<crate::store::StoreError> for ConsoleError {
     fn from(error: crate::store::StoreError) -> ConsoleError {
         ConsoleError::Api(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_console_requests_debug_shows_no_cookie_and_no_form() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::COOKIE, HeaderValue::from_static("console_session=the-session-id"));
+        let request = ConsoleRequest {
+            method: Method::POST,
+            path: "/console/sign-in".into(),
+            query: None,
+            headers,
+            body: Bytes::from_static(b"api_key=the-api-key"),
+            source_ip: None,
+        };
+        let shown = format!("{request:?}");
+        assert!(shown.contains("/console/sign-in") && shown.contains("cookie"), "{shown}");
+        assert!(!shown.contains("the-session-id") && !shown.contains("the-api-key"), "{shown}");
     }
 }

@@ -22,8 +22,9 @@ pub use routes::{ErrorStyle, ROUTES, Route};
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const ALLOWED_METHODS: &str = "POST, OPTIONS";
 
-/// A request as every handler sees it, whatever runtime received it.
-#[derive(Debug, Clone)]
+/// A request as every handler sees it, whatever runtime received it. Its `Debug` shows no
+/// header value and no body (they hold API keys, tokens, passwords and PINs).
+#[derive(Clone)]
 pub struct ApiRequest {
     pub method: Method,
     pub headers: HeaderMap,
@@ -32,6 +33,35 @@ pub struct ApiRequest {
     /// on Lambda, the TCP peer on the local server. Never a header (`X-Forwarded-For` is the
     /// client's to write). `None` only where no edge gave one (in-process callers).
     pub source_ip: Option<IpAddr>,
+}
+
+impl std::fmt::Debug for ApiRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiRequest")
+            .field("method", &self.method)
+            .field("headers", &HeaderNames(&self.headers))
+            .field("body", &BodyLength(&self.body))
+            .field("source_ip", &self.source_ip)
+            .finish()
+    }
+}
+
+/// A request's header names, without their values, for `Debug`.
+pub(crate) struct HeaderNames<'a>(pub &'a HeaderMap);
+
+impl std::fmt::Debug for HeaderNames<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+/// A request body's length, not its bytes, for `Debug`.
+pub(crate) struct BodyLength<'a>(pub &'a Bytes);
+
+impl std::fmt::Debug for BodyLength<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
 }
 
 /// A successful answer.
@@ -130,5 +160,25 @@ async fn answer(app: &App, route: &Route, request: ApiRequest) -> Response<Strin
             }
             Err(error) => error_response(route.errors, &error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_requests_debug_shows_no_credential_and_no_body() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, HeaderValue::from_static("Token the-api-key"));
+        let request = ApiRequest {
+            method: Method::POST,
+            headers,
+            body: Bytes::from_static(br#"{"pin":"482913"}"#),
+            source_ip: None,
+        };
+        let shown = format!("{request:?}");
+        assert!(shown.contains("authorization") && shown.contains("<16 bytes>"), "{shown}");
+        assert!(!shown.contains("the-api-key") && !shown.contains("482913"), "{shown}");
     }
 }
