@@ -5,6 +5,9 @@
 //!
 //! What it counts as AWS time is only the wait for moto's full answer; reading the request and
 //! relaying the answer count as the function's own time (the split never flatters a function).
+//! Calls made in parallel count once: the AWS time is the wall time during which at least one
+//! call was waiting (summed, two parallel calls would count their overlap twice, and a function
+//! that overlaps its calls would show less than no time of its own).
 //!
 //! It also counts what the calls would be billed for: SNS publishes and SES emails always (one
 //! look at the request), and, in counting mode only (`set_counting`), the DynamoDB request
@@ -37,7 +40,7 @@ use crate::capacity::{self, Units};
 struct Totals {
     calls: AtomicU64,
     dynamodb_calls: AtomicU64,
-    nanos: AtomicU64,
+    waiting: Mutex<Waiting>,
     publishes: AtomicU64,
     emails: AtomicU64,
     counting: AtomicBool,
@@ -46,6 +49,38 @@ struct Totals {
     write_half_units: AtomicU64,
     /// The key attributes' names of each table, asked of moto once.
     key_names: Mutex<HashMap<String, Vec<String>>>,
+}
+
+/// The wall time with at least one call waiting for moto.
+#[derive(Default)]
+struct Waiting {
+    outstanding: u32,
+    since: Option<Instant>,
+    total: Duration,
+}
+
+impl Totals {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn call_started(&self) {
+        let mut waiting = self.waiting();
+        if waiting.outstanding == 0 {
+            waiting.since = Some(Instant::now());
+        }
+        waiting.outstanding += 1;
+    }
+
+    fn call_answered(&self) {
+        let mut waiting = self.waiting();
+        waiting.outstanding = waiting.outstanding.saturating_sub(1);
+        if waiting.outstanding == 0
+            && let Some(since) = waiting.since.take()
+        {
+            waiting.total += since.elapsed();
+        }
+    }
 }
 
 pub struct AwsTimer {
@@ -92,7 +127,10 @@ impl AwsTimer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the AWS timer");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let totals = Arc::new(Totals::default());
-        let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
+        // To moto without Nagle's algorithm, as the functions' own client connects.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client: Upstream = Client::builder(TokioExecutor::new()).build(connector);
         let shared = Arc::clone(&totals);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -120,7 +158,7 @@ impl AwsTimer {
         Reading {
             calls: self.totals.calls.load(Ordering::Relaxed),
             dynamodb_calls: self.totals.dynamodb_calls.load(Ordering::Relaxed),
-            waited: Duration::from_nanos(self.totals.nanos.load(Ordering::Relaxed)),
+            waited: self.totals.waiting().total,
             publishes: self.totals.publishes.load(Ordering::Relaxed),
             emails: self.totals.emails.load(Ordering::Relaxed),
             units: Units {
@@ -190,7 +228,7 @@ async fn forward(
     let Ok(outgoing) = outgoing.body(Full::new(body)) else {
         return status(StatusCode::BAD_REQUEST);
     };
-    let started = Instant::now();
+    totals.call_started();
     let answer = match client.request(outgoing).await {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
@@ -201,14 +239,16 @@ async fn forward(
             parts.headers.remove("keep-alive");
             body.collect().await.map(|collected| Response::from_parts(parts, Full::new(collected.to_bytes())))
         }
-        Err(_) => return status(StatusCode::BAD_GATEWAY),
+        Err(_) => {
+            totals.call_answered();
+            return status(StatusCode::BAD_GATEWAY);
+        }
     };
-    let waited = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    totals.call_answered();
     totals.calls.fetch_add(1, Ordering::Relaxed);
     if dynamodb {
         totals.dynamodb_calls.fetch_add(1, Ordering::Relaxed);
     }
-    totals.nanos.fetch_add(waited, Ordering::Relaxed);
     if let (Some((operation, request)), Ok(answer)) = (&counted, &answer) {
         let units = if written.is_empty() {
             let body = answer.body().clone().collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
