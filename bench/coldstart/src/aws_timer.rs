@@ -92,7 +92,10 @@ impl AwsTimer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the AWS timer");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let totals = Arc::new(Totals::default());
-        let client: Upstream = Client::builder(TokioExecutor::new()).build_http();
+        // To moto without Nagle's algorithm, as the functions' own client connects.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client: Upstream = Client::builder(TokioExecutor::new()).build(connector);
         let shared = Arc::clone(&totals);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
