@@ -1202,9 +1202,8 @@ fn report_curve(groups: &[(Option<u32>, Vec<Figures>)], options: &Options) {
     if let Err(error) = &prices {
         eprintln!("no cost table, and the memory sizes are chosen on GB-seconds alone: {error}");
     }
-    let counted_of = |name: &str| {
-        groups.iter().flat_map(|(_, rows)| rows).find(|row| row.name == name && !row.counted.is_empty())
-    };
+    let counted_of =
+        |name: &str| groups.iter().flat_map(|(_, rows)| rows).find(|row| row.name == name && !row.counted.is_empty());
     let price_of = |name: &str| {
         let (Ok(prices), Some(row)) = (&prices, counted_of(name)) else { return power::CallPrice::DURATION_ONLY };
         cost::call_price(prices, name, &row.counted).unwrap_or(power::CallPrice::DURATION_ONLY)

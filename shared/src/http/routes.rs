@@ -94,7 +94,7 @@ const MERCHANT_LOOKUP: [Partition; 3] = [ApiKey, Customer, Unique];
 routes! {
     // Signs tokens, verifies none: no legacy key.
     TOKEN: "/api/token/", "token", Api, handlers::token::handle, Needs {
-        memory_mb: 256,
+        memory_mb: 1024,
         ports: &[Store],
         secrets: &[JwtKeys, HashKey],
         table: TableAccess { actions: &[GetItem], partitions: &[ApiKey] },
@@ -102,7 +102,7 @@ routes! {
     // No merchant credentials and no storage: the token's signature and claims only (a token
     // without `kid`, of the replaced system, with the legacy key).
     TOKEN_VERIFY: "/api/token/verify/", "token-verify", Api, handlers::token_verify::handle, Needs {
-        memory_mb: 256,
+        memory_mb: 512,
         ports: &[],
         secrets: &[JwtKeys, JwtLegacyKey],
         table: TableAccess::NONE,
@@ -111,14 +111,14 @@ routes! {
     // rotated and imported keys are known only there. A Bearer token needs no read.
     VALIDATE_MOBILE_NUMBER: "/api/auth/validate-mobile-number", "validate-mobile-number", ApiWithStatus,
         handlers::validate_mobile_number::handle, Needs {
-        memory_mb: 256,
+        memory_mb: 1769,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey],
         table: TableAccess { actions: &[GetItem], partitions: &[ApiKey] },
     };
     // Deletes the OTP request counter.
     RESET_OTP_LIMIT: "/api/auth/reset-otp-limit", "reset-otp-limit", ApiWithStatus, handlers::otp_limit::handle, Needs {
-        memory_mb: 256,
+        memory_mb: 512,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey],
         table: TableAccess {
@@ -129,7 +129,7 @@ routes! {
     // Takes and gives back a throttle place (update, or put of a new window); a rehash updates
     // the password and deletes reset codes in one transaction.
     VALIDATE_PASSWORD: "/api/auth/validate-password", "validate-password", Api, handlers::password::validate, Needs {
-        memory_mb: 256,
+        memory_mb: 1024,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess {
@@ -139,7 +139,7 @@ routes! {
     };
     // As validate-password, then the new hash with reset codes deleted, in one transaction.
     CHANGE_PASSWORD: "/api/auth/change-password", "change-password", Api, handlers::password::change, Needs {
-        memory_mb: 256,
+        memory_mb: 1769,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess {
@@ -149,7 +149,7 @@ routes! {
     };
     // The new hash with reset codes deleted, in one transaction; then the history event.
     SET_PASSWORD: "/api/auth/set-password", "set-password", Api, handlers::password::set, Needs {
-        memory_mb: 256,
+        memory_mb: 1024,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem, UpdateItem, DeleteItem], partitions: &MERCHANT_LOOKUP },
@@ -170,27 +170,27 @@ routes! {
     // transaction.
     RESET_PASSWORD_WITH_OTP: "/api/auth/reset-password-with-otp", "reset-password-with-otp", Api,
         handlers::password::reset_with_otp, Needs {
-        memory_mb: 256,
+        memory_mb: 1024,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem, UpdateItem, DeleteItem], partitions: &MERCHANT_LOOKUP },
     };
     PIN_SET: "/api/pin/set", "pin-set", Api, handlers::pin::set, Needs {
-        memory_mb: 256,
+        memory_mb: 1024,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem], partitions: &MERCHANT_LOOKUP },
     };
     // Reserves an attempt and clears failures (updates); puts the new PIN.
     PIN_CHANGE: "/api/pin/change", "pin-change", Api, handlers::pin::change, Needs {
-        memory_mb: 256,
+        memory_mb: 1024,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem, UpdateItem], partitions: &MERCHANT_LOOKUP },
     };
     // Reserves an attempt and clears failures (updates); a rehash puts the PIN.
     PIN_VALIDATE: "/api/pin/validate", "pin-validate", Api, handlers::pin::validate, Needs {
-        memory_mb: 256,
+        memory_mb: 1024,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem, UpdateItem], partitions: &MERCHANT_LOOKUP },
@@ -204,7 +204,7 @@ routes! {
     };
     PIN_REQUEST_OTP_FOR_RESET: "/api/pin/request-otp-for-reset", "pin-request-otp-for-reset", Api,
         handlers::pin::request_otp_for_reset, Needs {
-        memory_mb: 256,
+        memory_mb: 128,
         ports: &[Store, Publisher],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey],
         table: TableAccess {
@@ -214,7 +214,7 @@ routes! {
     };
     // Uses a try of the code (update); deletes the code and puts the PIN in one transaction.
     PIN_RESET: "/api/pin/reset", "pin-reset", Api, handlers::pin::reset, Needs {
-        memory_mb: 256,
+        memory_mb: 1769,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem, UpdateItem, DeleteItem], partitions: &MERCHANT_LOOKUP },
@@ -222,7 +222,7 @@ routes! {
     // The password check of validate-password, then puts the PIN.
     PIN_RESET_WITH_PASSWORD: "/api/pin/reset-with-password", "pin-reset-with-password", Api,
         handlers::pin::reset_with_password, Needs {
-        memory_mb: 256,
+        memory_mb: 1024,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey, PasswordPepper],
         table: TableAccess {
@@ -236,7 +236,7 @@ routes! {
     // of validate-password (or, with fb_token, a read of the Facebook claim); then the app key,
     // put in a transaction with a condition check of the customer's key generation.
     V2_LOGIN: "/api/v2/auth/login", "v2-login", V2, handlers::v2::login, Needs {
-        memory_mb: 256,
+        memory_mb: 1769,
         ports: &[Store, Facebook],
         secrets: &[HashKey, PasswordPepper, FacebookAppSecret],
         table: TableAccess {
@@ -247,7 +247,7 @@ routes! {
     // The network's window of registrations; reads the merchant; allocates the customer ID
     // (update); puts the customer, its claims and its app key in one transaction.
     V2_REGISTER: "/api/v2/auth/register", "v2-register", V2, handlers::v2::register, Needs {
-        memory_mb: 256,
+        memory_mb: 1769,
         ports: &[Store, Facebook],
         secrets: &[HashKey, PasswordPepper, FacebookAppSecret],
         table: TableAccess {
@@ -266,7 +266,7 @@ routes! {
     // As reset-password-with-otp, for the reset token; the transaction also revokes the app keys
     // (the customer's key generation) and may delete an unproven Facebook claim.
     V2_RESET_PASSWORD: "/api/v2/auth/reset_password", "v2-reset-password", V2, handlers::v2::reset_password, Needs {
-        memory_mb: 256,
+        memory_mb: 1769,
         ports: &[Store],
         secrets: &[HashKey, PasswordPepper],
         table: TableAccess { actions: &[GetItem, PutItem, UpdateItem, DeleteItem], partitions: &[Customer, Unique] },
@@ -281,7 +281,7 @@ routes! {
     };
     // Reads the customer, its PIN, its two counters and its deliveries.
     CUSTOMER_STATUS: "/api/auth/customer-status", "customer-status", Api, handlers::support::customer_status, Needs {
-        memory_mb: 256,
+        memory_mb: 128,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey],
         table: TableAccess {
@@ -291,7 +291,7 @@ routes! {
     };
     // Reads the customer; queries its events.
     CUSTOMER_EVENTS: "/api/auth/customer-events", "customer-events", Api, handlers::support::customer_events, Needs {
-        memory_mb: 256,
+        memory_mb: 128,
         ports: &[Store],
         secrets: &[JwtKeys, JwtLegacyKey, HashKey],
         table: TableAccess { actions: &[GetItem, Query], partitions: &MERCHANT_LOOKUP },
@@ -312,7 +312,7 @@ pub static SUPPORT_CONSOLE: Route = Route {
     errors: ErrorStyle::Api,
     handler: |_, _| Box::pin(async { Err(ApiError::not_found()) }),
     needs: Needs {
-        memory_mb: 256,
+        memory_mb: 1769,
         ports: &[Store, Publisher],
         secrets: &[HashKey],
         table: TableAccess {
@@ -341,7 +341,7 @@ pub const CONSOLE_PATHS: &[&str] = &["/console", "/console/{proxy+}"];
 pub static OTP_DISPATCH: Worker = Worker {
     function: "otp-dispatch",
     needs: Needs {
-        memory_mb: 256,
+        memory_mb: 128,
         ports: &[Store, Email, Sms],
         secrets: &[HashKey],
         table: TableAccess {
@@ -357,7 +357,7 @@ pub static OTP_DISPATCH: Worker = Worker {
 pub static DELIVERY_EVENTS: Worker = Worker {
     function: "delivery-events",
     needs: Needs {
-        memory_mb: 256,
+        memory_mb: 512,
         ports: &[Store],
         secrets: &[],
         table: TableAccess { actions: &[PutItem, UpdateItem], partitions: &[Customer] },
