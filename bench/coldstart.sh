@@ -5,7 +5,7 @@
 # --warm N (default 1000; 100 with --memory), --only a,b, --no-build, --compare DIR (also
 # measure DIR/NAME, say a copy of target/coldstart-bins/ made before a change, in the same run),
 # --memory all|full,128,... (under each memory size's CPU share: the curve, the chosen sizes,
-# the cost; needs root, for the cgroups), --tls, --preconnect, --out DIR (tables and charts),
+# the cost; needs root, for the cgroups), --tls, --out DIR (tables and charts),
 # --check-quota. See BENCHMARKS.md and bench/coldstart/src/main.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -25,8 +25,7 @@
 //! `--count N` untimed invocations per function); `--period-us N` the CFS period of the quota,
 //! `--init-at-quota` the init phase under the quota too. `--tls` puts a TLS endpoint in front
 //! of the timer for every function and baseline, as DynamoDB is reached on AWS.
-//! `--preconnect` also measures each DynamoDB function opening its connection during init
-//! (`STAMPS_DYNAMODB_PRECONNECT=1`). `--out DIR` writes the tables and the SVG charts
+//! `--out DIR` writes the tables and the SVG charts
 //! (`charts`) to DIR. `--check-quota` only checks that a quota slows a busy loop as it should.
 //!
 //! The build is what a deployment does: each function package alone (`cargo build --release
@@ -93,8 +92,6 @@ struct Options {
     /// Lambda: see `cpu_share`).
     init_at_quota: bool,
     tls: bool,
-    /// Also each DynamoDB function with `STAMPS_DYNAMODB_PRECONNECT=1`, as `NAME (preconnect)`.
-    preconnect: bool,
     /// Invocations per function whose DynamoDB request units are counted (untimed).
     count: usize,
     out: Option<PathBuf>,
@@ -105,14 +102,13 @@ struct Options {
 /// The label of a row measuring the `--compare` binary of a function.
 const COMPARED: &str = " (compared)";
 /// The label of a row measuring a function that opens its DynamoDB connection during init.
-const PRECONNECT: &str = " (preconnect)";
 /// The one function with no HTTP route: it consumes the OTP queue.
 const DISPATCH: &str = "otp-dispatch";
 /// The settings of `--memory all`: Lambda Power Tuning's usual ones, and the whole machine.
 const ALL_MEMORY: [Option<u32>; 7] = [None, Some(128), Some(256), Some(512), Some(1024), Some(1769), Some(3008)];
 
 const USAGE: &str = "options: --cold N, --warm N, --only a,b, --no-build, --compare DIR, --memory all|full,128,256,..., \
-                     --period-us N, --init-at-quota, --tls, --preconnect, --count N, --out DIR, --prices FILE, --check-quota";
+                     --period-us N, --init-at-quota, --tls, --count N, --out DIR, --prices FILE, --check-quota";
 
 fn options() -> Options {
     let mut options = Options {
@@ -125,7 +121,6 @@ fn options() -> Options {
         period_us: cpu_share::DEFAULT_PERIOD_US,
         init_at_quota: false,
         tls: false,
-        preconnect: false,
         count: 3,
         out: None,
         prices: bench_root().join("prices.toml"),
@@ -166,7 +161,6 @@ fn options() -> Options {
             }
             "--init-at-quota" => options.init_at_quota = true,
             "--tls" => options.tls = true,
-            "--preconnect" => options.preconnect = true,
             "--count" => options.count = args.next().and_then(|v| v.parse().ok()).unwrap_or(options.count),
             "--out" => options.out = args.next().map(PathBuf::from),
             "--prices" => options.prices = args.next().map(PathBuf::from).unwrap_or(options.prices),
@@ -183,18 +177,15 @@ fn options() -> Options {
         fail(format!("--cold, --warm and --count must add up to less than {}", workload::COPY_NUMBERS - 2));
     }
     if copies > workload::MAX_COPIES {
-        fail(format!(
-            "at most {} binaries of a function (memory sizes × --compare/--preconnect)",
-            workload::MAX_COPIES
-        ));
+        fail(format!("at most {} binaries of a function (memory sizes × --compare)", workload::MAX_COPIES));
     }
     options
 }
 
 /// How many processes of one function differ in what they run (each gets customers of its own):
-/// one per memory size, times the `--compare` or `--preconnect` variant.
+/// one per memory size, times the `--compare` variant.
 fn binary_copies(options: &Options) -> usize {
-    let variants = 1 + usize::from(options.compare.is_some()) + usize::from(options.preconnect);
+    let variants = 1 + usize::from(options.compare.is_some());
     options.memory.len().max(1) * variants
 }
 
@@ -1146,43 +1137,6 @@ fn clone_times(row: &Figures) -> Figures {
     }
 }
 
-/// Each function measured with and without opening its DynamoDB connection during init
-/// (`--preconnect`): its cold start, init and first invocation, at each memory size.
-fn preconnect_table(groups: &[(Option<u32>, Vec<Figures>)]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "| function | memory MB | cold p50 ms | with preconnect | ratio | init p50 ms | with preconnect | first \
-         invocation p50 ms | with preconnect | ratio |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let first_invocation = |row: &Figures| -> Vec<Duration> {
-        row.cold.iter().zip(&row.init).map(|(c, i)| c.saturating_sub(*i)).collect()
-    };
-    for (memory, rows) in groups {
-        for with in rows.iter().filter(|row| row.name.ends_with(PRECONNECT)) {
-            let Some(plain) = rows.iter().find(|row| row.name == with.function) else { continue };
-            let (a, b) = (median(&first_invocation(plain)), median(&first_invocation(with)));
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                plain.name,
-                power::label(*memory),
-                ms(median(&plain.cold)),
-                ms(median(&with.cold)),
-                ratio(median(&with.cold).as_secs_f64(), median(&plain.cold).as_secs_f64()),
-                ms(median(&plain.init)),
-                ms(median(&with.init)),
-                ms(a),
-                ms(b),
-                ratio(b.as_secs_f64(), a.as_secs_f64()),
-            );
-        }
-    }
-    out
-}
-
 /// Prints `text` and, with `--out`, writes it to `DIR/name`.
 fn emit(out: Option<&Path>, name: &str, text: &str) {
     println!("{text}");
@@ -1193,7 +1147,7 @@ fn emit(out: Option<&Path>, name: &str, text: &str) {
 }
 
 /// The memory-curve reports: the curve, the choice and its memory table, the targets, the
-/// preconnect comparison, the cost; with `--out`, also the charts.
+/// cost; with `--out`, also the charts.
 fn report_curve(groups: &[(Option<u32>, Vec<Figures>)], options: &Options) {
     let out = options.out.as_deref();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
@@ -1213,9 +1167,6 @@ fn report_curve(groups: &[(Option<u32>, Vec<Figures>)], options: &Options) {
     emit(out, "memory-choice.md", &power::choice_table(&functions, &price_of));
     emit(out, "memory-sizes.csv", &power::memory_csv(&functions, &price_of));
     emit(out, "targets.md", &targets_table(groups, options.tls, &price_of));
-    if options.preconnect {
-        emit(out, "preconnect.md", &preconnect_table(groups));
-    }
     if let Ok(prices) = &prices {
         let curves = power::curves(&functions);
         let usages: Vec<cost::Usage> = curves
@@ -1364,16 +1315,8 @@ async fn main() {
             if name.starts_with("baseline-") {
                 continue;
             }
-            let mut variant = copy;
             if let Some(dir) = options.compare.as_ref() {
-                variant += 1;
-                rows.push(row(format!("{name}{COMPARED}"), name, variant, memory, dir.join(name)));
-            }
-            if options.preconnect && !STORAGE_FREE.contains(&name.as_str()) {
-                variant += 1;
-                let mut preconnect = row(format!("{name}{PRECONNECT}"), name, variant, memory, bins.join(name));
-                preconnect.env.push(("STAMPS_DYNAMODB_PRECONNECT".into(), "1".into()));
-                rows.push(preconnect);
+                rows.push(row(format!("{name}{COMPARED}"), name, copy + 1, memory, dir.join(name)));
             }
         }
         groups.push((memory, rows));
