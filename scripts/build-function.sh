@@ -6,8 +6,7 @@
 # invocation: each keeps exactly its own features of `shared` (cargo unifies features within
 # one invocation, so all 26 at once would give every function every feature), the group's
 # fat-LTO links run in parallel, and the group's other functions, when SAM gets to them, find
-# their binaries built. SAM runs these steps in parallel; cargo's lock on the target directory
-# queues them.
+# their binaries built. SAM runs these steps in parallel; a lock queues them.
 #
 # `scripts/build-function.sh --package-of LogicalId` prints the package it would build (the
 # deployment test checks it against each function's Metadata).
@@ -36,5 +35,12 @@ for manifest in functions/*/Cargo.toml; do
         packages+=(-p "$other")
     fi
 done
+target=${CARGO_TARGET_DIR:-target}
+mkdir -p "$target"
+# One step at a time: cargo-lambda moves each binary out of cargo's output once it is built,
+# and cargo's own lock does not cover that move, so two steps of one group at once would both
+# try to move the same binary (and one would fail).
+exec 9>"$target/.build-function.lock"
+flock 9
 cargo lambda build --release --arm64 --locked "${packages[@]}"
-cp "${CARGO_TARGET_DIR:-target}/lambda/$name/bootstrap" "$artifacts/bootstrap"
+cp "$target/lambda/$name/bootstrap" "$artifacts/bootstrap"
