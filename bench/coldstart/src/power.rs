@@ -81,7 +81,7 @@ impl CallPrice {
 /// The memory size whose warm call costs within `COST_TOLERANCE` of the cheapest while its warm
 /// p50 is the lowest (the smaller size on a tie).
 pub fn choose(points: &[Point], price: CallPrice) -> Option<&Point> {
-    let cheapest = points.iter().map(|point| price.of(point)).fold(f64::INFINITY, f64::min);
+    let cheapest = price.of(cheapest(points, price)?);
     points
         .iter()
         .filter(|point| price.of(point) <= cheapest * COST_TOLERANCE)
